@@ -1,0 +1,112 @@
+"""Database foundations: the declarative base, the UTC column type, and SQLite's locking rules."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from flask import has_request_context, request
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can drop and alter them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: aware UTC in, aware UTC out, on every database.
+
+    SQLite silently drops offsets from DateTime(timezone=True), so the type stores naive UTC
+    and re-attaches UTC on the way out. Naive datetimes are refused: they are always a bug here.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTCDateTime column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value.replace(tzinfo=UTC)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_write_intent: ContextVar[bool | None] = ContextVar("write_intent", default=None)
+
+
+@contextmanager
+def write_intent(writing: bool = True) -> Iterator[None]:
+    """Declare whether transactions begun inside the block will write (SQLite: BEGIN IMMEDIATE)."""
+    token = _write_intent.set(writing)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def _begins_immediate() -> bool:
+    declared = _write_intent.get()
+    if declared is not None:
+        return declared
+    if has_request_context():
+        return request.method not in SAFE_METHODS
+    # CLI commands and scheduler jobs write; taking the lock up front is the safe default.
+    return True
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN is always deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 10000")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_on_begin(connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    # A deferred transaction that reads and then writes must upgrade its lock, and SQLite does not
+    # run the busy handler for that upgrade: under load it fails at once with "database is locked".
+    # Writers therefore take the write lock when they begin; readers stay deferred and concurrent (WAL).
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _begins_immediate() else "BEGIN")
+
+
+def enable_wal(engine: Engine) -> None:
+    """Switch a SQLite database to WAL; the mode is stored in the file, so this runs once at creation."""
+    if engine.dialect.name != "sqlite":
+        return
+    # journal_mode cannot change inside a transaction, so this goes straight to the driver.
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        raw.close()

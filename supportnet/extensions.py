@@ -1,0 +1,17 @@
+"""Flask extensions, created unbound; create_app() binds them."""
+
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+
+from supportnet.db import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+# Per-IP limits; storage comes from RATELIMIT_STORAGE_URI (memory:// by default, redis:// at scale).
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

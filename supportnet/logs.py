@@ -1,0 +1,42 @@
+"""Logging set-up. One-time tokens travel in URLs, so request lines are redacted before anyone logs them."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Paths whose last segment is a secret: emailed links and private calendar feeds.
+_TOKEN_PATH = re.compile(r"(/(?:account/(?:confirm|reset|email)|calendar)/)[^\s/?\"']+")
+
+
+def redact(text: str) -> str:
+    """Replace secret URL segments with [redacted]."""
+    return _TOKEN_PATH.sub(r"\1[redacted]", text)
+
+
+class RedactTokens(logging.Filter):
+    """A filter that rewrites a record's message with its secrets removed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = RedactTokens()
+
+
+def configure(level: str) -> None:
+    """Send app logs to stderr and make sure request logs (werkzeug, gunicorn) are redacted."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    logging.getLogger("supportnet").setLevel(level)
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -1,0 +1,126 @@
+"""Accounts: people, their sessions, their one-time tokens and failed logins."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supportnet.clock import now_utc
+from supportnet.db import Base, UTCDateTime
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum: VARCHAR plus a named CHECK constraint, storing the values (not the names)."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        validate_strings=True,
+        values_callable=lambda cls: [member.value for member in cls],
+    )
+
+
+class SiteRole(enum.StrEnum):
+    MEMBER = "member"
+    FACILITATOR = "facilitator"
+    ADMIN = "admin"
+
+
+class TokenPurpose(enum.StrEnum):
+    CONFIRM_EMAIL = "confirm_email"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a password
+    CHANGE_EMAIL = "change_email"
+
+
+class User(UserMixin, Base):
+    __tablename__ = "user"
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+        CheckConstraint("length(display_name) between 1 and 60", name="display_name_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Never shown to other members (privacy rule 1).
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(60))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    role: Mapped[SiteRole] = mapped_column(enum_column(SiteRole, "site_role"), default=SiteRole.MEMBER)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+
+    sessions: Mapped[list[UserSession]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # Set when the user is loaded through a session: Flask-Login stores this (not the user id)
+    # in the cookie, so ending the session row ends every cookie that carries it.
+    session_token = None  # str | None, set per request; not a column
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.role in (SiteRole.FACILITATOR, SiteRole.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == SiteRole.ADMIN
+
+    def __repr__(self) -> str:  # no email: reprs end up in logs
+        return f"<User {self.id}>"
+
+
+class UserSession(Base):
+    """One signed-in browser. The cookie holds a random token; the database holds its hash."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(default=False)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="sessions")
+
+
+class AccountToken(Base):
+    """A single-use emailed token (confirm email, reset password, change email); only its hash is kept."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (CheckConstraint("expires_at > created_at", name="expires_after_creation"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose, "token_purpose"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    """A failed login, keyed by a hash of the email tried (known or not), for the per-account throttle.
+
+    It lives in the database so that the limit holds across worker processes and hosts.
+    """
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_account_at", "account_key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

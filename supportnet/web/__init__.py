@@ -1,0 +1,23 @@
+"""The web layer: blueprints by URL area, forms, template filters, sessions and security."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from supportnet.web import errors, filters, security, sessions
+
+
+def register_web(app: Flask) -> None:
+    """Register blueprints, the session loader, security headers, error pages and template helpers."""
+    from supportnet.web import account, admin, auth, main
+
+    sessions.install(app)
+    security.install(app)
+    errors.install(app)
+    filters.install(app)
+    for blueprint in (main.bp, auth.bp, account.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    if app.config["SUPPORTNET_ENV"] != "production":
+        from supportnet.web import dev
+
+        app.register_blueprint(dev.bp)
