@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ PASSWORD = "a long and quiet river"
 # --- a real SMTP server ---
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class CollectingHandler:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
@@ -42,7 +49,7 @@ class CollectingHandler:
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[Controller, CollectingHandler]]:
     handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=0)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, handler
     controller.stop()
@@ -138,15 +145,25 @@ def app_config() -> dict:
 
 @pytest.fixture
 def app(db_path, smtp_server, frozen_clock, app_config) -> Iterator[Flask]:
+    # No app context stays pushed: requests must get their own (fresh `g`, fresh session), as in production.
+    # Tests that touch the database open one with `with app.app_context():`.
     app = make_app(db_path, smtp_server[0].port, **app_config)
+    yield app
     with app.app_context():
-        yield app
-        db.session.remove()
         db.engine.dispose()
+
+
+class ClosingClient(FlaskClient):
+    """A test client that closes each response like a real server does, so call_on_close work runs."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture
 def client(app) -> FlaskClient:
+    app.test_client_class = ClosingClient
     return app.test_client()
 
 
@@ -166,34 +183,36 @@ class Persona:
     display_name: str
 
     def user(self) -> User:
+        """The account row (call inside an app context)."""
         return db.session.get(User, self.id)
 
 
-def make_persona(name: str, role: SiteRole = SiteRole.MEMBER, tz: str = "Europe/London") -> Persona:
-    email = f"{name.lower().replace(' ', '.').replace('.', '')}@example.org"
-    user = accounts.create_user(email, PASSWORD, name, clock.now_utc(), timezone=tz, role=role)
-    db.session.commit()
-    return Persona(email=email, password=PASSWORD, id=user.id, display_name=user.display_name)
+def make_persona(app: Flask, name: str, role: SiteRole = SiteRole.MEMBER, tz: str = "Europe/London") -> Persona:
+    email = f"{name.lower().replace(' ', '').replace('.', '')}@example.org"
+    with app.app_context():
+        user = accounts.create_user(email, PASSWORD, name, clock.now_utc(), timezone=tz, role=role)
+        db.session.commit()
+        return Persona(email=email, password=PASSWORD, id=user.id, display_name=user.display_name)
 
 
 @pytest.fixture
 def member(app) -> Persona:
-    return make_persona("Mia M.")
+    return make_persona(app, "Mia M.")
 
 
 @pytest.fixture
 def outsider(app) -> Persona:
-    return make_persona("Otto O.")
+    return make_persona(app, "Otto O.")
 
 
 @pytest.fixture
 def facilitator(app) -> Persona:
-    return make_persona("Fay F.", SiteRole.FACILITATOR)
+    return make_persona(app, "Fay F.", SiteRole.FACILITATOR)
 
 
 @pytest.fixture
 def admin(app) -> Persona:
-    return make_persona("Ada A.", SiteRole.ADMIN)
+    return make_persona(app, "Ada A.", SiteRole.ADMIN)
 
 
 # --- talking to the app like a browser ---
