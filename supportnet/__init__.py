@@ -28,6 +28,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Query parameters can be check-in notes or emails: never put them in exception messages or logs.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
     logs.configure(app.config["LOG_LEVEL"])
+    if app.config["TESTING"]:
+        from supportnet.passwords import use_cheap_hashing_for_tests  # noqa: PLC0415
+
+        use_cheap_hashing_for_tests()
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)

@@ -6,7 +6,7 @@ import gzip
 from functools import cache
 from importlib.resources import files
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from supportnet.errors import DomainError
@@ -14,7 +14,15 @@ from supportnet.errors import DomainError
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # long passphrases are welcome; the cap only stops hashing megabytes
 
-_hasher = PasswordHasher()  # argon2-cffi's defaults follow RFC 9106's recommended Argon2id profile
+# argon2-cffi's defaults follow RFC 9106's recommended low-memory Argon2id profile.
+_hasher = PasswordHasher()
+
+
+def use_cheap_hashing_for_tests() -> None:
+    """Switch to the cheapest Argon2id parameters; only the test configuration calls this."""
+    global _hasher
+    _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    dummy_hash.cache_clear()
 
 
 class WeakPassword(DomainError):

@@ -10,6 +10,7 @@ import logging
 import signal
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
@@ -65,12 +66,17 @@ def run_forever(app: Flask) -> None:
 
     def _stop(signum, _frame) -> None:
         log.info("scheduler stopping (signal %s)", signum)
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        else:  # the signal came before start(): leave through the except below
+            raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)
-    log.info("scheduler started; a pass every %s seconds", TICK_SECONDS)
+    scheduler.add_listener(lambda _event: log.info("scheduler started; a pass every %s seconds", TICK_SECONDS),
+                           EVENT_SCHEDULER_STARTED)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
     log.info("scheduler stopped")

@@ -24,12 +24,13 @@
     var exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);
 
-    // Pre-fill timezone selects marked data-browser-zone with the browser's own zone, if untouched.
+    // Pre-fill timezone selects marked data-browser-zone with the browser's own zone, while they still
+    // show the default (a form re-shown after an error keeps what the person chose).
     var zone;
     try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { zone = null; }
     if (zone) {
       document.querySelectorAll("select[data-browser-zone]").forEach(function (select) {
-        if (select.getAttribute("data-user-chosen")) return;
+        if (select.value !== "UTC") return;
         for (var i = 0; i < select.options.length; i++) {
           if (select.options[i].value === zone) { select.value = zone; break; }
         }

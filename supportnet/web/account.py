@@ -58,16 +58,17 @@ def update_profile():
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()  # the real object: login_user() must not get the proxy
         try:
             remember = _current_session_remembered()
-            accounts.change_password(current_user, form.current_password.data, form.new_password.data, now_utc())
+            accounts.change_password(user, form.current_password.data, form.new_password.data, now_utc())
         except DomainError as exc:
             put_error(form, exc, default_field="new_password")
         else:
             # Every other device is signed out; this one continues on a brand-new session.
             session.clear()
-            accounts.start_session(current_user, now_utc(), remember=remember, user_agent=request.user_agent.string)
-            login_user(current_user, remember=remember)
+            accounts.start_session(user, now_utc(), remember=remember, user_agent=request.user_agent.string)
+            login_user(user, remember=remember)
             db.session.commit()
             flash("Your password is changed. Other devices are signed out.", "success")
             return redirect(url_for("account.settings"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from supportnet.extensions import login_manager
 
 MESSAGES = {
     400: ("Something in that request was not right", "Go back, check what you entered and try again."),
@@ -19,7 +21,13 @@ MESSAGES = {
 
 def render_error(code: int, detail: str | None = None):
     title, text = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
-    return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+    try:
+        return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+    except Exception:
+        # The shell asks who is signed in; when that fails too (database down), show it signed out
+        # rather than letting the server answer with its bare page, without our headers.
+        g._login_user = login_manager.anonymous_user()
+        return render_template("errors/error.html", code=code, title=title, text=detail or text), code
 
 
 def install(app: Flask) -> None:

@@ -31,7 +31,10 @@ class TimezoneField(SelectField):
 def password_field(label: str, autocomplete: str) -> PasswordField:
     return PasswordField(
         label,
-        validators=[InputRequired(message="Enter a password."), Length(max=MAX_LENGTH)],
+        validators=[
+            InputRequired(message="Enter a password."),
+            Length(max=MAX_LENGTH, message=f"Use at most {MAX_LENGTH} characters."),
+        ],
         render_kw={"autocomplete": autocomplete, "maxlength": MAX_LENGTH},
     )
 
@@ -58,7 +61,9 @@ class RegisterForm(FlaskForm):
     email = email_field()
     password = password_field("Password", "new-password")
     display_name = display_name_field()
-    timezone = TimezoneField(description="Meeting times are shown in this timezone.")
+    timezone = TimezoneField(
+        description="Meeting times are shown in this timezone.", render_kw={"data-browser-zone": "1"}
+    )
     consent = BooleanField(
         "I agree that SupportNet stores what I enter, including health-related information such as "
         "check-ins, to provide this service, as the privacy page explains.",
@@ -109,7 +114,7 @@ class ConfirmForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Site role", choices=[(r.value, r.value.title()) for r in SiteRole])
+    role = SelectField("Site role", choices=[r.value for r in SiteRole])
     submit = SubmitField("Save role")
 
 

@@ -1,0 +1,92 @@
+"""The database layer: migrations match the models, SQLite runs in WAL with sane locking, instants stay UTC."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import event, select, text
+
+from supportnet.db import Base, UTCDateTime
+from supportnet.extensions import db
+from supportnet.models import User
+from tests.conftest import login, make_app, post
+
+
+def test_migrations_build_exactly_the_models_on_an_empty_database(tmp_path, smtp_server):
+    app = make_app(tmp_path / "empty.db", smtp_server[0].port)
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        db.engine.dispose()
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
+def test_a_new_database_is_in_wal_mode_with_a_busy_timeout(app, db_path):
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    raw.close()
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def _begin_statements(app, action) -> list[str]:
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if statement.startswith("BEGIN"):
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_writes_begin_immediate_and_reads_stay_deferred(app, client, member):
+    login(client, member)
+    reads = _begin_statements(app, lambda: client.get("/account"))
+    assert reads and all(s == "BEGIN" for s in reads)
+    writes = _begin_statements(
+        app, lambda: post(client, "/account/profile", {"display_name": "Mia M.", "timezone": "UTC"})
+    )
+    assert "BEGIN IMMEDIATE" in writes
+
+
+def test_instants_are_stored_as_utc_and_come_back_aware(app):
+    with app.app_context():
+        from supportnet import accounts
+
+        tokyo = timezone(timedelta(hours=9))
+        user = accounts.create_user("t@example.org", "a long and quiet river", "T T.", datetime(2026, 1, 1, tzinfo=UTC))
+        user.created_at = datetime(2026, 7, 1, 9, 0, tzinfo=tokyo)
+        db.session.commit()
+        db.session.expire_all()
+        stored = db.session.scalar(select(User.created_at).where(User.id == user.id))
+        assert stored == datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+        assert stored.tzinfo is UTC
+        raw = db.session.execute(text("SELECT created_at FROM user WHERE id = :id"), {"id": user.id}).scalar()
+        assert str(raw).startswith("2026-07-01 00:00:00")
+
+
+def test_naive_datetimes_are_refused_rather_than_guessed():
+    with pytest.raises(ValueError, match="naive"):
+        UTCDateTime().process_bind_param(datetime(2026, 1, 1, 12, 0), None)
+
+
+def test_database_url_comes_from_the_environment(monkeypatch, tmp_path):
+    from supportnet import create_app
+
+    monkeypatch.setenv("SUPPORTNET_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    app = create_app({"ENV": "testing"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'elsewhere.db'}"
