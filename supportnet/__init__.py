@@ -29,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
     logs.configure(app.config["LOG_LEVEL"])
     if app.config["TESTING"]:
-        from supportnet.passwords import use_cheap_hashing_for_tests  # noqa: PLC0415
+        from supportnet.passwords import use_cheap_hashing_for_tests
 
         use_cheap_hashing_for_tests()
 

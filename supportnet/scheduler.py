@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.events import EVENT_SCHEDULER_STARTED
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from supportnet import accounts
+from supportnet import accounts, scheduling
 from supportnet.clock import now_utc
 from supportnet.extensions import db
 
@@ -29,6 +29,7 @@ def run_pass(app: Flask, now: datetime | None = None) -> None:
     now = now or now_utc()
     with app.app_context():
         cfg = app.config
+        scheduling.extend_horizons(now)
         accounts.purge_expired(
             now,
             failure_window=timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
@@ -37,9 +38,9 @@ def run_pass(app: Flask, now: datetime | None = None) -> None:
         db.session.commit()
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
+def build_scheduler(app: Flask) -> BackgroundScheduler:
     """An APScheduler in UTC with an in-memory job store: the jobs are fixed, their state is in the database."""
-    scheduler = BlockingScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(
         _safely(run_pass, app),
         IntervalTrigger(seconds=TICK_SECONDS, timezone=UTC),
@@ -61,22 +62,22 @@ def _safely(job, app: Flask):
 
 
 def run_forever(app: Flask) -> None:
-    """Run the scheduler until SIGTERM or Ctrl-C, then stop cleanly."""
+    """Run the scheduler until SIGTERM or Ctrl-C, then stop cleanly after the pass in progress."""
     scheduler = build_scheduler(app)
+    stop_requested = False
 
     def _stop(signum, _frame) -> None:
-        log.info("scheduler stopping (signal %s)", signum)
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-        else:  # the signal came before start(): leave through the except below
-            raise SystemExit(0)
+        # Only set a flag: a signal handler that calls into the scheduler can deadlock on the locks
+        # the interrupted main thread holds (seen with ThreadPoolExecutor.submit).
+        nonlocal stop_requested
+        stop_requested = True
 
     signal.signal(signal.SIGTERM, _stop)
-    scheduler.add_listener(lambda _event: log.info("scheduler started; a pass every %s seconds", TICK_SECONDS),
-                           EVENT_SCHEDULER_STARTED)
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+    signal.signal(signal.SIGINT, _stop)
+    scheduler.start()
+    log.info("scheduler started; a pass every %s seconds", TICK_SECONDS)
+    while not stop_requested:
+        time.sleep(0.2)
+    log.info("scheduler stopping")
+    scheduler.shutdown(wait=True)
     log.info("scheduler stopped")

@@ -302,7 +302,7 @@ def test_password_reset_by_email_sets_a_new_password_once(app, client, member, m
     post(client, "/forgot-password", {"email": member.email})
     (message,) = mailbox.to(member.email)
     assert message["Subject"] == "Reset your password"
-    full_link = [u for u in mailbox.text(message).split() if "/account/reset/" in u][0]
+    full_link = next(u for u in mailbox.text(message).split() if "/account/reset/" in u)
     assert full_link.startswith("http://supportnet.test/account/reset/")
     link = mailbox.link(message, "/account/reset/")
     assert client.get(link).status_code == 200

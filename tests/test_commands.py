@@ -48,7 +48,7 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner, client):
         assert db.session.scalar(select(func.count()).select_from(User)) == 4
     from supportnet.demo import DEMO_USERS
 
-    role, email, name, _tz, password = DEMO_USERS[1]
+    _role, email, _name, _tz, password = DEMO_USERS[1]
     response = login(client, type("P", (), {"email": email, "password": password})())
     assert response.status_code == 302
 

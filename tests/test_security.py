@@ -141,13 +141,15 @@ KNOWN_POST_ROUTES = {
     "/account/email/<token>",
 }
 
-_ARGUMENT = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+_ARGUMENT = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
 
 def concrete_url(rule: str, int_value: int = 1) -> str:
-    """A URL for a routing rule, with a dummy value in each placeholder."""
+    """A URL for a routing rule, with a dummy value in each placeholder (the first choice of an `any`)."""
 
     def fill(match: re.Match) -> str:
+        if match["converter"] == "any":
+            return match["args"].split(",")[0].strip().strip("'\"")
         return str(int_value) if match["converter"] in ("int", "float") else "x"
 
     return _ARGUMENT.sub(fill, rule)

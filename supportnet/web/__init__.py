@@ -9,13 +9,13 @@ from supportnet.web import errors, filters, security, sessions
 
 def register_web(app: Flask) -> None:
     """Register blueprints, the session loader, security headers, error pages and template helpers."""
-    from supportnet.web import account, admin, auth, main
+    from supportnet.web import account, admin, auth, groups, main, meetings
 
     sessions.install(app)
     security.install(app)
     errors.install(app)
     filters.install(app)
-    for blueprint in (main.bp, auth.bp, account.bp, admin.bp):
+    for blueprint in (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp):
         app.register_blueprint(blueprint)
     if app.config["SUPPORTNET_ENV"] != "production":
         from supportnet.web import dev

@@ -1,4 +1,4 @@
-"""Template filters and globals: local times for the viewer, the CSRF meta tag, and the quick exit."""
+"""Template filters and globals: local times for the viewer, plain-text paragraphs, and the quick exit."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from flask_login import current_user
+from jinja2.utils import urlize
+from markupsafe import Markup
 
 from supportnet.clock import timezone_names
+from supportnet.groups import tag_label
+from supportnet.recurrence import describe, from_rrule
 
 
 def viewer_zone() -> ZoneInfo:
@@ -24,8 +28,48 @@ def local_time(instant: datetime | None, fmt: str = "%a %-d %b %Y, %H:%M") -> st
     return instant.astimezone(viewer_zone()).strftime(fmt)
 
 
+def meeting_when(starts_at: datetime, ends_at: datetime, meeting_tz: str) -> Markup:
+    """"Tue 1 Dec 2026, 19:00-20:00 your time · 20:00 in Berlin" (the second part only when the zones differ)."""
+    mine = viewer_zone()
+    start, end = starts_at.astimezone(mine), ends_at.astimezone(mine)
+    same_day = start.date() == end.date()
+    if same_day:
+        text = f"{start:%a %-d %b %Y, %H:%M}\u2013{end:%H:%M}"
+    else:
+        text = f"{start:%a %-d %b %Y, %H:%M} \u2013 {end:%a %-d %b, %H:%M}"
+    theirs = ZoneInfo(meeting_tz)
+    there = starts_at.astimezone(theirs)
+    if there.utcoffset() != start.utcoffset():
+        city = meeting_tz.rsplit("/", 1)[-1].replace("_", " ")
+        label = "your time" if current_user and current_user.is_authenticated else "UTC"
+        day = "" if there.date() == start.date() else f"{there:%a} "
+        return Markup("{} {} · {}{:%H:%M} in {}").format(text, label, day, there, city)
+    return Markup("{}").format(text)
+
+
+def describe_series(series) -> str:
+    """"Weekly on Tuesday" for a series, from its stored rule."""
+    return describe(from_rrule(series.rrule, ZoneInfo(series.timezone)), series.dtstart_local)
+
+
+def paragraphs(text: str | None) -> Markup:
+    """Plain text as HTML paragraphs, escaped, with links made clickable (rel=nofollow noopener)."""
+    if not text:
+        return Markup("")
+    blocks = [block.strip() for block in text.replace("\r\n", "\n").split("\n\n") if block.strip()]
+    html = []
+    for block in blocks:
+        linked = urlize(block, trim_url_limit=60, rel="nofollow noopener")  # escapes the text itself
+        html.append("<p>" + linked.replace("\n", "<br>") + "</p>")
+    return Markup("\n".join(html))  # noqa: S704 - every block went through urlize, which escapes
+
+
 def install(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(paragraphs, "paragraphs")
+    app.add_template_global(meeting_when, "meeting_when")
+    app.add_template_global(tag_label, "tag_label")
+    app.add_template_global(describe_series, "describe_series")
 
     @app.context_processor
     def _globals():

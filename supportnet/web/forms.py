@@ -3,16 +3,49 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from supportnet.clock import timezone_names
-from supportnet.models import SiteRole
+from supportnet.errors import DomainError
+from supportnet.groups import MEETING_GUIDE_TYPES
+from supportnet.models import (
+    Group,
+    GroupKind,
+    JoinPolicy,
+    MemberRole,
+    OnlineVisibility,
+    SiteRole,
+    Visibility,
+)
 from supportnet.passwords import MAX_LENGTH
+from supportnet.recurrence import Frequency, Recurrence
+from supportnet.scheduling import SeriesSpec
 
 
-def timezone_choices() -> list[tuple[str, str]]:
-    return [(name, name.replace("_", " ")) for name in sorted(timezone_names())]
+def options(pairs) -> list[SelectChoice]:
+    """WTForms choices from (value, label) pairs."""
+    return [SelectChoice(str(value), label) for value, label in pairs]
+
+
+def timezone_choices() -> list[SelectChoice]:
+    return options((name, name.replace("_", " ")) for name in sorted(timezone_names()))
 
 
 class TimezoneField(SelectField):
@@ -114,9 +147,230 @@ class ConfirmForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Site role", choices=[r.value for r in SiteRole])
+    role = SelectField("Site role", choices=options((r.value, r.value.title()) for r in SiteRole))
     submit = SubmitField("Save role")
 
 
 class PostForm(FlaskForm):
     """CSRF only, for buttons such as "Sign out"."""
+
+
+# --- groups and meetings -----------------------------------------------------------------------------------------
+
+KIND_LABELS = {
+    GroupKind.AFTERCARE: "Aftercare group",
+    GroupKind.MEETUP: "Sober-community meetup",
+    GroupKind.PEER_SUPPORT: "Peer support circle",
+}
+VISIBILITY_LABELS = {
+    Visibility.PUBLIC: "Public: listed in the directory and calendar feeds",
+    Visibility.UNLISTED: "Unlisted: anyone with the link can find it",
+    Visibility.PRIVATE: "Private: only members (and people with an invite link) know it exists",
+}
+JOIN_POLICY_LABELS = {
+    JoinPolicy.OPEN: "Open: anyone can join",
+    JoinPolicy.APPROVAL: "Approval: a facilitator approves each request",
+    JoinPolicy.INVITE: "Invite: only through an invite link",
+}
+ONLINE_VISIBILITY_LABELS = {
+    OnlineVisibility.EVERYONE: "Everyone who can see the meeting",
+    OnlineVisibility.MEMBERS: "Members of the group",
+    OnlineVisibility.RSVP: "Members who said they are coming",
+}
+# The Meeting Guide types offered as checkboxes; any other code can be typed under "Other tags".
+COMMON_TYPES = ["O", "C", "W", "M", "BE", "LGBTQ", "Y", "X", "ASL", "CF", "D", "SP", "MED", "OUT"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+NTH_LABELS = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _choices(labels: dict) -> list[SelectChoice]:
+    return options((key.value, label) for key, label in labels.items())
+
+
+class GroupForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(message="Give the group a name."), Length(max=120)])
+    slug = StringField(
+        "Web address",
+        validators=[Optional(), Length(max=80)],
+        description="The end of the group's address, e.g. thursday-circle. Leave empty to make one from the name.",
+    )
+    description = TextAreaField(
+        "Description", validators=[Length(max=5000)],
+        description="Plain text. Blank lines start new paragraphs; links become clickable.",
+    )
+    kind = RadioField("Kind of group", choices=_choices(KIND_LABELS), default=GroupKind.AFTERCARE.value)
+    types = MultiCheckboxField(
+        "Meeting types", choices=options((code, MEETING_GUIDE_TYPES[code]) for code in COMMON_TYPES), validate_choice=True
+    )
+    other_tags = StringField(
+        "Other tags", validators=[Length(max=500)],
+        description="Separated by commas, e.g. \u201cwalking, family\u201d, or other Meeting Guide codes.",
+    )
+    visibility = RadioField(
+        "Who can find it", choices=_choices(VISIBILITY_LABELS), default=Visibility.PUBLIC.value
+    )
+    join_policy = RadioField("Who can join", choices=_choices(JOIN_POLICY_LABELS), default=JoinPolicy.OPEN.value)
+    timezone = TimezoneField("Timezone", description="Meetings use this timezone unless you say otherwise.")
+    venue = StringField("Usual venue", validators=[Length(max=200)])
+    address = StringField("Address", validators=[Length(max=300)])
+    contact_note = TextAreaField(
+        "Contact note for members", validators=[Length(max=2000)],
+        description="Shown to members only, e.g. how to reach the facilitators.",
+    )
+    submit = SubmitField("Save group")
+
+    def tags(self) -> list[str]:
+        """Checked meeting types followed by the typed tags, as raw strings for the domain to clean."""
+        typed = [part for part in (self.other_tags.data or "").split(",") if part.strip()]
+        return [*(self.types.data or []), *typed]
+
+    def fill_from(self, group: Group) -> None:
+        """Show an existing group in the form."""
+        codes = [t.code for t in group.tags]
+        self.types.data = [c for c in codes if c in COMMON_TYPES]
+        self.other_tags.data = ", ".join(c for c in codes if c not in COMMON_TYPES)
+
+
+class SeriesForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(message="Give the meeting a title."), Length(max=120)])
+    description = TextAreaField("Description", validators=[Length(max=5000)])
+    first_date = DateField("First date", validators=[InputRequired(message="Choose the date of the first meeting.")])
+    start_time = TimeField("Starts at", validators=[InputRequired(message="Choose a start time.")])
+    duration_minutes = IntegerField(
+        "Length in minutes", default=60,
+        validators=[InputRequired(message="Say how long the meeting lasts, in minutes.")],
+    )
+    timezone = TimezoneField("Timezone")
+    frequency = RadioField(
+        "Repeats",
+        choices=options([
+            (Frequency.ONCE.value, "Once"),
+            (Frequency.WEEKLY.value, "Weekly, or every few weeks"),
+            (Frequency.MONTHLY_WEEKDAY.value, "Monthly on a weekday (e.g. the first Monday)"),
+            (Frequency.MONTHLY_DAY.value, "Monthly on a date (e.g. the 15th)"),
+        ]),
+        default=Frequency.WEEKLY.value,
+    )
+    interval = IntegerField("Every how many weeks or months", default=1, validators=[Optional()])
+    weekdays = MultiCheckboxField(
+        "On", choices=options(enumerate(WEEKDAYS)), coerce=int, validate_choice=True
+    )
+    nth = SelectField("Which", choices=options(NTH_LABELS.items()), coerce=int, default=1)
+    weekday = SelectField("Weekday", choices=options(enumerate(WEEKDAYS)), coerce=int, default=0)
+    month_day = SelectField(
+        "Day of the month", choices=options([*((d, str(d)) for d in range(1, 32)), (-1, "Last day")]),
+        coerce=int, default=1,
+        description="Months without that day (e.g. the 31st) are skipped, as in every calendar app.",
+    )
+    ends = RadioField(
+        "Ends", choices=options([("never", "Never"), ("on", "On a date"), ("after", "After a number of meetings")]),
+        default="never",
+    )
+    until = DateField("Last date", validators=[Optional()])
+    count = IntegerField("Number of meetings", validators=[Optional()])
+    venue = StringField("Venue", validators=[Length(max=200)])
+    address = StringField("Address", validators=[Length(max=300)])
+    location_notes = TextAreaField("Notes about the place", validators=[Length(max=2000)])
+    online_url = StringField("Online meeting link", validators=[Length(max=500)])
+    online_phone = StringField("Dial-in phone", validators=[Length(max=50)])
+    online_notes = TextAreaField("Notes about joining online", validators=[Length(max=2000)])
+    online_visibility = RadioField(
+        "Who sees the online link", choices=_choices(ONLINE_VISIBILITY_LABELS),
+        default=OnlineVisibility.MEMBERS.value,
+    )
+    capacity = IntegerField(
+        "Seats", validators=[Optional()], description="Leave empty when there is no limit.",
+    )
+    submit = SubmitField("Save meeting")
+
+    def recurrence(self) -> Recurrence:
+        """The recurrence the form describes (the domain validates it)."""
+        freq = Frequency(self.frequency.data)
+        ends = {
+            "until": self.until.data if self.ends.data == "on" else None,
+            "count": self.count.data if self.ends.data == "after" else None,
+        }
+        if self.ends.data == "on" and self.until.data is None:
+            raise DomainError("Choose the last date, or choose another way to end.", field="until")
+        if self.ends.data == "after" and not self.count.data:
+            raise DomainError("Say after how many meetings it ends.", field="count")
+        if freq == Frequency.ONCE:
+            return Recurrence(freq)
+        interval = self.interval.data or 1
+        if freq == Frequency.WEEKLY:
+            if not self.weekdays.data:
+                raise DomainError("Choose at least one weekday.", field="weekdays")
+            return Recurrence(freq, interval=interval, weekdays=tuple(self.weekdays.data), **ends)
+        if freq == Frequency.MONTHLY_WEEKDAY:
+            return Recurrence(freq, interval=interval, nth=self.nth.data, weekday=self.weekday.data, **ends)
+        return Recurrence(freq, interval=interval, month_day=self.month_day.data, **ends)
+
+    def to_spec(self) -> SeriesSpec:
+        """The series the form describes, as the scheduling domain takes it."""
+        return SeriesSpec(
+            title=self.title.data or "",
+            description=self.description.data or "",
+            first_date=self.first_date.data,
+            start_time=self.start_time.data,
+            duration_minutes=self.duration_minutes.data,
+            timezone=self.timezone.data,
+            recurrence=self.recurrence(),
+            venue=self.venue.data or "",
+            address=self.address.data or "",
+            location_notes=self.location_notes.data or "",
+            online_url=(self.online_url.data or "").strip(),
+            online_phone=self.online_phone.data or "",
+            online_notes=self.online_notes.data or "",
+            online_visibility=OnlineVisibility(self.online_visibility.data),
+            capacity=self.capacity.data,
+        )
+
+    def fill_from(self, spec: SeriesSpec) -> None:
+        """Show an existing series in the form."""
+        rec = spec.recurrence
+        for name in ("title", "description", "first_date", "start_time", "duration_minutes", "timezone", "venue",
+                     "address", "location_notes", "online_url", "online_phone", "online_notes", "capacity"):
+            getattr(self, name).data = getattr(spec, name)
+        self.online_visibility.data = spec.online_visibility.value
+        self.frequency.data = rec.frequency.value
+        self.interval.data = rec.interval
+        self.weekdays.data = list(rec.weekdays)
+        self.nth.data = rec.nth or 1
+        self.weekday.data = rec.weekday or 0
+        self.month_day.data = rec.month_day or 1
+        self.ends.data = "on" if rec.until else "after" if rec.count else "never"
+        self.until.data = rec.until
+        self.count.data = rec.count
+
+
+class CancelOccurrenceForm(FlaskForm):
+    note = TextAreaField(
+        "Reason shown to members", validators=[Length(max=500)],
+        description="For example: \u201cNo meeting over the holidays.\u201d",
+    )
+    submit = SubmitField("Cancel this meeting")
+
+
+class MoveOccurrenceForm(FlaskForm):
+    date = DateField("New date", validators=[InputRequired(message="Choose the new date.")])
+    start_time = TimeField("New start time", validators=[InputRequired(message="Choose the new start time.")])
+    duration_minutes = IntegerField("Length in minutes", validators=[Optional()])
+    venue = StringField("Venue (leave empty to keep the usual one)", validators=[Length(max=200)])
+    address = StringField("Address (leave empty to keep the usual one)", validators=[Length(max=300)])
+    note = TextAreaField("Note shown to members", validators=[Length(max=500)])
+    submit = SubmitField("Move this meeting")
+
+
+class MemberRoleForm(FlaskForm):
+    role = SelectField("Role", choices=options((r.value, r.value.title()) for r in MemberRole))
+    submit = SubmitField("Save role")
+
+
+class InviteJoinForm(FlaskForm):
+    token = HiddenField()
+    submit = SubmitField("Join the group")

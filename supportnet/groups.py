@@ -1,0 +1,620 @@
+"""Groups: creating and editing them, their tags, invites and memberships, and who may see or manage them.
+
+Functions here change models and flush; the caller (a view or a command) commits.
+
+Decisions worth knowing:
+
+* Join policies mean what they say. Open: anyone who can see the group joins at once. Approval: joining
+  asks, a facilitator approves (an invite link of a private approval group only lets people see it and ask).
+  Invite: a valid, unexpired invite link is needed and joins at once.
+* Private groups cannot be open: their existence is only shown to members and to holders of an invite link.
+* Archived groups are hidden from the directory and from outsiders; their active members, facilitators and
+  site admins still see them by direct link (the history stays theirs). Archiving ends every meeting series.
+* Someone a facilitator removed cannot rejoin on their own; a facilitator can let them back in (approve).
+* Tags: Meeting Guide type codes are stored exactly as the spec spells them ("O", "LGBTQ", "12x12");
+  free tags are stored lower-cased. A code typed in upper case that the spec does not know is refused,
+  so typos like "LGTBQ" don't become tags. Typing a type's label ("Women") stores its code ("W").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager, joinedload
+
+from supportnet import scheduling
+from supportnet.clock import now_utc, timezone_names
+from supportnet.errors import DomainError, Forbidden
+from supportnet.extensions import db
+from supportnet.models import (
+    Group,
+    GroupKind,
+    GroupTag,
+    JoinPolicy,
+    MemberRole,
+    Membership,
+    MemberStatus,
+    User,
+    Visibility,
+)
+
+# Meeting Guide API meeting types (code4recovery spec), code -> label.
+MEETING_GUIDE_TYPES: dict[str, str] = {
+    "11": "11th Step Meditation",
+    "12x12": "12 Steps & 12 Traditions",
+    "A": "Secular",
+    "ABSI": "As Bill Sees It",
+    "AL": "Concurrent with Alateen",
+    "AL-AN": "Concurrent with Al-Anon",
+    "ASL": "American Sign Language",
+    "B": "Big Book",
+    "BA": "Babysitting Available",
+    "BE": "Newcomer",
+    "BI": "Bisexual",
+    "BRK": "Breakfast",
+    "C": "Closed",
+    "CAN": "Candlelight",
+    "CF": "Child-Friendly",
+    "D": "Discussion",
+    "DB": "Digital Basket",
+    "DD": "Dual Diagnosis",
+    "DR": "Daily Reflections",
+    "EN": "English",
+    "FF": "Fragrance Free",
+    "FR": "French",
+    "G": "Gay",
+    "GR": "Grapevine",
+    "H": "Birthday",
+    "HE": "Hebrew",
+    "ITA": "Italian",
+    "JA": "Japanese",
+    "KOR": "Korean",
+    "L": "Lesbian",
+    "LGBTQ": "LGBTQ",
+    "LIT": "Literature",
+    "LS": "Living Sober",
+    "M": "Men",
+    "MED": "Meditation",
+    "N": "Native American",
+    "NDG": "Indigenous",
+    "O": "Open",
+    "OUT": "Outdoor",
+    "P": "Professionals",
+    "POC": "People of Color",
+    "POL": "Polish",
+    "POR": "Portuguese",
+    "PUN": "Punjabi",
+    "RUS": "Russian",
+    "S": "Spanish",
+    "SEN": "Seniors",
+    "SM": "Smoking Permitted",
+    "SP": "Speaker",
+    "SPD": "Speaker/Discussion",
+    "ST": "Step Study",
+    "T": "Transgender",
+    "TC": "Location Temporarily Closed",
+    "TR": "Tradition Study",
+    "W": "Women",
+    "X": "Wheelchair Access",
+    "XB": "Wheelchair-Accessible Bathroom",
+    "XT": "Cross Talk Permitted",
+    "Y": "Young People",
+}
+_CODE_BY_LABEL = {label.casefold(): code for code, label in MEETING_GUIDE_TYPES.items()}
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 40
+SLUG_RE = re.compile(r"^[a-z0-9-]{2,80}$")
+# Words a group URL must not take, because they are (or may become) pages under /groups/.
+RESERVED_SLUGS = frozenset({"new", "create", "edit", "search", "mine", "join", "invite", "directory", "calendar"})
+INVITE_DAYS_MAX = 90
+_LOOKS_LIKE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,5}$")
+
+
+def is_spec_code(code: str) -> bool:
+    """Return whether a stored tag is a Meeting Guide type code (otherwise it is a free tag)."""
+    return code in MEETING_GUIDE_TYPES
+
+
+def tag_label(code: str) -> str:
+    """The words to show for a tag: the Meeting Guide label for a code, the tag itself otherwise."""
+    return MEETING_GUIDE_TYPES.get(code, code)
+
+
+def clean_tag(raw: str) -> str:
+    """Return a tag in its stored form (spec code, or lower-case free tag) or raise DomainError."""
+    tag = " ".join(unicodedata.normalize("NFC", raw).split())
+    if tag in MEETING_GUIDE_TYPES:
+        return tag
+    if tag.casefold() in _CODE_BY_LABEL:
+        return _CODE_BY_LABEL[tag.casefold()]
+    if _LOOKS_LIKE_CODE.match(tag) and any(ch.isalpha() for ch in tag):
+        raise DomainError(
+            f"\u201c{tag}\u201d is not a Meeting Guide meeting type. To use it as your own tag, type it in lower case.",
+            field="tags",
+        )
+    tag = tag.lower()
+    if len(tag) > MAX_TAG_LENGTH:
+        raise DomainError(f"Keep each tag to {MAX_TAG_LENGTH} characters.", field="tags")
+    if not tag.strip("- ") or not all(ch.isalnum() or ch in " -" for ch in tag):
+        raise DomainError("Tags can use letters, digits, spaces and hyphens.", field="tags")
+    return tag
+
+
+def clean_tags(raw: Iterable[str]) -> list[str]:
+    """Return the tags in stored form, without blanks or duplicates, in the order given."""
+    tags: list[str] = []
+    for item in raw:
+        if not item.strip():
+            continue
+        tag = clean_tag(item)
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise DomainError(f"Use at most {MAX_TAGS} tags.", field="tags")
+    return tags
+
+
+def slugify(name: str) -> str:
+    """Turn a group name into a URL slug ("Thursday Integration Circle" -> "thursday-integration-circle")."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80].strip("-")
+    return slug if len(slug) >= 2 else "group"
+
+
+def unique_slug(name: str) -> str:
+    """Return a slug for the name that no group uses yet (adding -2, -3 ... when needed)."""
+    base = slugify(name)
+    if base in RESERVED_SLUGS:
+        base = f"{base}-group"
+    # The prefix is short enough to also find the candidates below, which cut a long base to fit a suffix.
+    prefix = base[:70]
+    taken = set(db.session.scalars(select(Group.slug).where(Group.slug.startswith(prefix, autoescape=True))))
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: 80 - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def check_slug(slug: str, group: Group | None = None) -> str:
+    """Return the slug if it is well formed and free (for this group), else raise DomainError."""
+    slug = slug.strip()
+    if not SLUG_RE.match(slug) or slug.strip("-") != slug:
+        raise DomainError(
+            "Use 2 to 80 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+            field="slug",
+        )
+    if slug in RESERVED_SLUGS:
+        raise DomainError("That address is reserved; choose another.", field="slug")
+    query = select(Group.id).where(Group.slug == slug)
+    if group is not None and group.id is not None:
+        query = query.where(Group.id != group.id)
+    if db.session.scalar(query) is not None:
+        raise DomainError("Another group already uses that address.", field="slug")
+    return slug
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise DomainError("Give the group a name.", field="name")
+    if len(name) > 120:
+        raise DomainError("Keep the name to 120 characters.", field="name")
+    return name
+
+
+def _clean_text(value: str, field: str, limit: int | None = None) -> str:
+    value = value.strip()
+    if limit is not None and len(value) > limit:
+        raise DomainError(f"Keep this to {limit} characters.", field=field)
+    return value
+
+
+def _check_timezone(name: str) -> str:
+    if name not in timezone_names():
+        raise DomainError("Choose a timezone from the list.", field="timezone")
+    return name
+
+
+def _coerce(enum_cls, value, field: str):
+    try:
+        return enum_cls(value)
+    except ValueError as exc:
+        raise DomainError("Choose one of the options.", field=field) from exc
+
+
+def _check_policy(visibility: Visibility, join_policy: JoinPolicy) -> None:
+    if visibility == Visibility.PRIVATE and join_policy == JoinPolicy.OPEN:
+        raise DomainError(
+            "A private group can't be open to everyone: choose approval or invite only.", field="join_policy"
+        )
+
+
+def _set_tags(group: Group, tags: list[str]) -> None:
+    # Keep the rows of tags that stay: deleting and re-adding the same code in one flush would hit the
+    # unique key, because the unit of work inserts before it deletes.
+    wanted = set(tags)
+    for tag in list(group.tags):
+        if tag.code not in wanted:
+            group.tags.remove(tag)
+    have = {tag.code for tag in group.tags}
+    group.tags.extend(GroupTag(code=code) for code in tags if code not in have)
+
+
+def create_group(
+    creator: User,
+    *,
+    name: str,
+    kind: GroupKind | str,
+    timezone: str,
+    now: datetime,
+    description: str = "",
+    visibility: Visibility | str = Visibility.PUBLIC,
+    join_policy: JoinPolicy | str = JoinPolicy.OPEN,
+    venue: str = "",
+    address: str = "",
+    contact_note: str = "",
+    tags: Iterable[str] = (),
+    slug: str | None = None,
+) -> Group:
+    """Start a new group; its creator becomes its first facilitator."""
+    if not creator.is_facilitator:
+        raise Forbidden("Only facilitators can start groups.")
+    name = _clean_name(name)
+    kind = _coerce(GroupKind, kind, "kind")
+    visibility = _coerce(Visibility, visibility, "visibility")
+    join_policy = _coerce(JoinPolicy, join_policy, "join_policy")
+    _check_policy(visibility, join_policy)
+    group = Group(
+        slug=check_slug(slug) if slug else unique_slug(name),
+        name=name,
+        description=_clean_text(description, "description"),
+        kind=kind,
+        visibility=visibility,
+        join_policy=join_policy,
+        timezone=_check_timezone(timezone),
+        venue=_clean_text(venue, "venue", 200),
+        address=_clean_text(address, "address", 300),
+        contact_note=_clean_text(contact_note, "contact_note"),
+        created_at=now,
+        updated_at=now,
+    )
+    _set_tags(group, clean_tags(tags))
+    group.memberships.append(
+        Membership(user=creator, role=MemberRole.FACILITATOR, status=MemberStatus.ACTIVE, created_at=now, joined_at=now)
+    )
+    db.session.add(group)
+    db.session.flush()
+    return group
+
+
+def _require_not_archived(group: Group) -> None:
+    if group.archived_at is not None:
+        raise DomainError("This group is archived.")
+
+
+def update_group(
+    group: Group,
+    *,
+    now: datetime,
+    name: str | None = None,
+    description: str | None = None,
+    kind: GroupKind | str | None = None,
+    visibility: Visibility | str | None = None,
+    join_policy: JoinPolicy | str | None = None,
+    timezone: str | None = None,
+    venue: str | None = None,
+    address: str | None = None,
+    contact_note: str | None = None,
+    tags: Iterable[str] | None = None,
+    slug: str | None = None,
+) -> Group:
+    """Change a group's details; a field left as None stays as it is."""
+    _require_not_archived(group)
+    # Check everything before changing anything, so a refused edit leaves the group untouched.
+    changes: dict = {}
+    if name is not None:
+        changes["name"] = _clean_name(name)
+    if slug is not None and slug != group.slug:
+        changes["slug"] = check_slug(slug, group)
+    if description is not None:
+        changes["description"] = _clean_text(description, "description")
+    if kind is not None:
+        changes["kind"] = _coerce(GroupKind, kind, "kind")
+    if visibility is not None:
+        changes["visibility"] = _coerce(Visibility, visibility, "visibility")
+    if join_policy is not None:
+        changes["join_policy"] = _coerce(JoinPolicy, join_policy, "join_policy")
+    if timezone is not None:
+        changes["timezone"] = _check_timezone(timezone)
+    if venue is not None:
+        changes["venue"] = _clean_text(venue, "venue", 200)
+    if address is not None:
+        changes["address"] = _clean_text(address, "address", 300)
+    if contact_note is not None:
+        changes["contact_note"] = _clean_text(contact_note, "contact_note")
+    new_tags = clean_tags(tags) if tags is not None else None
+    _check_policy(changes.get("visibility", group.visibility), changes.get("join_policy", group.join_policy))
+    for key, value in changes.items():
+        setattr(group, key, value)
+    if new_tags is not None:
+        _set_tags(group, new_tags)
+    group.updated_at = now
+    db.session.flush()
+    return group
+
+
+def archive_group(group: Group, now: datetime) -> None:
+    """Archive a group: it leaves the directory, its meetings end, its invite link dies; history stays."""
+    if group.archived_at is not None:
+        return
+    for series in scheduling.active_series(group):
+        scheduling.end_series(series, now)
+    group.archived_at = now
+    group.invite_token_hash = None
+    group.invite_expires_at = None
+    group.updated_at = now
+    db.session.flush()
+
+
+# --- invites ---
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def regenerate_invite(group: Group, now: datetime, days: int = 14) -> str:
+    """Make a new invite link token for the group (the old link stops working) and return it."""
+    _require_not_archived(group)
+    if not 1 <= days <= INVITE_DAYS_MAX:
+        raise DomainError(f"An invite link can last 1 to {INVITE_DAYS_MAX} days.", field="days")
+    token = secrets.token_urlsafe(24)
+    group.invite_token_hash = _digest(token)
+    group.invite_expires_at = now + timedelta(days=days)
+    group.updated_at = now
+    db.session.flush()
+    return token
+
+
+def revoke_invite(group: Group, now: datetime) -> None:
+    """Stop the group's invite link from working."""
+    group.invite_token_hash = None
+    group.invite_expires_at = None
+    group.updated_at = now
+    db.session.flush()
+
+
+def group_for_invite(token: str, now: datetime) -> Group | None:
+    """Return the group whose current, unexpired invite this token is (archived groups have none), or None."""
+    if not token:
+        return None
+    group = db.session.scalar(select(Group).where(Group.invite_token_hash == _digest(token)))
+    if group is None or group.archived_at is not None or not invite_is_valid(group, token, now):
+        return None
+    return group
+
+
+def invite_is_valid(group: Group, token: str | None, now: datetime) -> bool:
+    """Return whether the token is the group's current, unexpired invite."""
+    if not token or group.invite_token_hash is None or group.invite_expires_at is None:
+        return False
+    return secrets.compare_digest(group.invite_token_hash, _digest(token)) and now < group.invite_expires_at
+
+
+# --- memberships ---
+
+
+def membership_for(group: Group, user: User | None) -> Membership | None:
+    """Return the user's membership row in the group (any status), or None."""
+    if user is None or user.id is None:
+        return None
+    return db.session.scalar(select(Membership).where(Membership.group_id == group.id, Membership.user_id == user.id))
+
+
+def member_count(group: Group) -> int:
+    """Count the group's active members (facilitators included)."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE)
+    )
+
+
+def active_memberships(group: Group) -> list[Membership]:
+    """The group's active members with their accounts, facilitators first, then by display name."""
+    return list(
+        db.session.scalars(
+            select(Membership)
+            .join(Membership.user)
+            .options(contains_eager(Membership.user))
+            .where(Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE)
+            .order_by(Membership.role != MemberRole.FACILITATOR, func.lower(User.display_name), Membership.id)
+        )
+    )
+
+
+def pending_requests(group: Group) -> list[Membership]:
+    """The group's requests to join, oldest first, with the accounts that made them."""
+    return list(
+        db.session.scalars(
+            select(Membership)
+            .options(joinedload(Membership.user))
+            .where(Membership.group_id == group.id, Membership.status == MemberStatus.PENDING)
+            .order_by(Membership.created_at, Membership.id)
+        )
+    )
+
+
+def facilitators(group: Group) -> list[Membership]:
+    """Return the group's active facilitators."""
+    return list(
+        db.session.scalars(
+            select(Membership).where(
+                Membership.group_id == group.id,
+                Membership.role == MemberRole.FACILITATOR,
+                Membership.status == MemberStatus.ACTIVE,
+            )
+        )
+    )
+
+
+def join(group: Group, user: User, now: datetime, invite_token: str | None = None) -> Membership:
+    """Join the group (or ask to, under approval); joining again while active or pending changes nothing."""
+    _require_not_archived(group)
+    membership = membership_for(group, user)
+    if membership is not None and membership.status in (MemberStatus.ACTIVE, MemberStatus.PENDING):
+        return membership
+    if membership is not None and membership.status == MemberStatus.REMOVED:
+        raise Forbidden("A facilitator removed you from this group. Ask them if you'd like to come back.")
+    # Outsiders only learn that a private group exists through its invite link, so joining one needs it too.
+    needs_invite = group.join_policy == JoinPolicy.INVITE or group.visibility == Visibility.PRIVATE
+    if needs_invite and not invite_is_valid(group, invite_token, now):
+        raise DomainError(
+            "This invite link is invalid or has expired. Ask a facilitator for a new one.", field="invite_token"
+        )
+    # A private group is never open (see _check_policy); treat one as approval if data says otherwise.
+    asks = group.join_policy == JoinPolicy.APPROVAL or (
+        group.visibility == Visibility.PRIVATE and group.join_policy == JoinPolicy.OPEN
+    )
+    status = MemberStatus.PENDING if asks else MemberStatus.ACTIVE
+    if membership is None:
+        membership = Membership(group=group, user=user, created_at=now)
+        db.session.add(membership)
+    membership.role = MemberRole.MEMBER
+    membership.status = status
+    membership.joined_at = now if status == MemberStatus.ACTIVE else None
+    db.session.flush()
+    return membership
+
+
+def approve(membership: Membership, now: datetime) -> Membership:
+    """Let someone into the group: a pending request, a declined one, or someone removed earlier."""
+    _require_not_archived(membership.group)
+    if membership.status == MemberStatus.ACTIVE:
+        return membership
+    if membership.status == MemberStatus.LEFT:
+        raise DomainError("They left the group; they can join again themselves.")
+    membership.status = MemberStatus.ACTIVE
+    membership.joined_at = now
+    db.session.flush()
+    return membership
+
+
+def decline(membership: Membership, now: datetime) -> Membership:
+    """Say no to a request to join."""
+    if membership.status != MemberStatus.PENDING:
+        raise DomainError("Only a request to join can be declined.")
+    membership.status = MemberStatus.DECLINED
+    db.session.flush()
+    return membership
+
+
+def _other_active_facilitators(membership: Membership) -> int:
+    # FOR UPDATE makes two facilitators leaving at once on PostgreSQL queue up and see each other's change;
+    # on SQLite (a no-op there) BEGIN IMMEDIATE already serializes the two writers.
+    ids = db.session.scalars(
+        select(Membership.id)
+        .where(
+            Membership.group_id == membership.group_id,
+            Membership.role == MemberRole.FACILITATOR,
+            Membership.status == MemberStatus.ACTIVE,
+            Membership.id != membership.id,
+        )
+        .with_for_update()
+    ).all()
+    return len(ids)
+
+
+def _require_another_facilitator(membership: Membership, message: str) -> None:
+    if membership.is_facilitator and _other_active_facilitators(membership) == 0:
+        raise DomainError(message)
+
+
+def leave(membership: Membership, now: datetime) -> Membership:
+    """Leave the group (or withdraw a request to join); the last facilitator must hand over first."""
+    if membership.status not in (MemberStatus.ACTIVE, MemberStatus.PENDING):
+        raise DomainError("You are not a member of this group.")
+    _require_another_facilitator(
+        membership, "You are the group's last facilitator. Make someone else a facilitator before you leave."
+    )
+    membership.status = MemberStatus.LEFT
+    db.session.flush()
+    return membership
+
+
+def remove(membership: Membership, now: datetime) -> Membership:
+    """Remove someone from the group (or a pending request); they cannot rejoin on their own."""
+    if membership.status not in (MemberStatus.ACTIVE, MemberStatus.PENDING):
+        raise DomainError("They are not a member of this group.")
+    _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
+    membership.status = MemberStatus.REMOVED
+    db.session.flush()
+    return membership
+
+
+def set_role(membership: Membership, role: MemberRole | str) -> Membership:
+    """Make an active member a facilitator, or a facilitator a member again."""
+    role = _coerce(MemberRole, role, "role")
+    if membership.status != MemberStatus.ACTIVE:
+        raise DomainError("Only active members can be given a role.", field="role")
+    if role == membership.role:
+        return membership
+    if role == MemberRole.MEMBER:
+        _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
+    membership.role = role
+    db.session.flush()
+    return membership
+
+
+# --- who may see and manage a group ---
+
+
+def visible_to(group: Group, user: User | None, invite_token: str | None = None, now: datetime | None = None) -> bool:
+    """Return whether the user may see the group's page (None = signed out).
+
+    Public and unlisted groups: everyone. Private groups: active members, people who asked to join, and
+    holders of a valid invite link. Archived groups: their active members only. Site admins: everything.
+    """
+    if user is not None and user.is_admin:
+        return True
+    membership = membership_for(group, user)
+    status = membership.status if membership is not None else None
+    if status == MemberStatus.ACTIVE:
+        return True
+    if group.archived_at is not None:
+        return False
+    if group.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
+        return True
+    if status == MemberStatus.PENDING:
+        return True
+    if invite_token is None:
+        return False
+    return invite_is_valid(group, invite_token, now or now_utc())
+
+
+def can_manage(group: Group, user: User | None) -> bool:
+    """Return whether the user may manage the group: an active facilitator of it, or a site admin."""
+    if user is None:
+        return False
+    if user.is_admin:
+        return True
+    membership = membership_for(group, user)
+    return membership is not None and membership.is_facilitator
+
+
+def is_member(group: Group, user: User | None) -> bool:
+    """Return whether the user is an active member (any role) of the group."""
+    membership = membership_for(group, user)
+    return membership is not None and membership.status == MemberStatus.ACTIVE

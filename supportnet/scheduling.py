@@ -1,0 +1,782 @@
+"""Scheduling: meeting series, their occurrences on a rolling horizon, and one-off changes.
+
+Functions here change models and flush; the caller (a view, a command, a scheduler job) commits.
+
+A series is a rule in local wall time (DESIGN section 4); occurrences are its concrete meetings in UTC,
+created ("materialized") up to HORIZON ahead. Rows are never deleted: RSVPs, attendance, check-ins and
+reminders point at them. Editing a schedule therefore never rewrites the past:
+
+* nothing has happened yet: the series is edited in place; occurrences the new rule no longer produces are
+  cancelled with ``superseded=True``, missing ones are created, the rest keep their rows (and RSVPs);
+* the series has begun: it is split. The old series keeps every meeting before the new schedule's first
+  meeting (its RRULE gets an UNTIL) and is ended; the rest of its rows are superseded; a new series with
+  ``previous_id`` pointing back carries on. A first date left in the past (as an edit form shows it) means
+  "from now on": the new series starts at the rule's next meeting, keeping an every-N rhythm and the
+  number of meetings left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import contains_eager
+
+from supportnet.clock import timezone_names
+from supportnet.errors import DomainError
+from supportnet.extensions import db
+from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
+from supportnet.recurrence import (
+    Frequency,
+    Recurrence,
+    RecurrenceError,
+    describe,
+    expand,
+    first_occurrence_on_or_after,
+    from_rrule,
+    resolve_local,
+    to_rrule,
+)
+
+HORIZON = timedelta(weeks=26)
+# How far a series' horizon may fall behind before a pass extends it (so most passes do nothing).
+EXTEND_SLACK = timedelta(days=1)
+# Materializing starts a little in the past so that a meeting in progress still gets its row.
+LOOKBACK = timedelta(days=1)
+# Longer than the longest gap a rule can have (every 52 months), for "when is the next meeting" searches.
+_FAR = timedelta(days=366 * 5)
+SCHEDULE_CHANGED_NOTE = "The schedule changed."
+SERIES_ENDED_NOTE = "This meeting series has ended."
+MAX_NOTE = 500
+MAX_CAPACITY = 10_000
+_INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound parameters
+
+
+_ONCE = Recurrence(Frequency.ONCE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeriesSpec:
+    """What a facilitator says about a meeting series, in the words of the form."""
+
+    title: str
+    description: str = ""
+    first_date: date
+    start_time: time
+    duration_minutes: int
+    timezone: str
+    recurrence: Recurrence = _ONCE
+    venue: str = ""
+    address: str = ""
+    location_notes: str = ""
+    online_url: str = ""
+    online_phone: str = ""
+    online_notes: str = ""
+    online_visibility: OnlineVisibility = OnlineVisibility.MEMBERS
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """The stored form of a schedule: DTSTART as local wall time, its zone, the RRULE and the duration."""
+
+    dtstart_local: datetime
+    timezone: str
+    rrule: str | None
+    duration_minutes: int
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def first_start(self) -> datetime:
+        return resolve_local(self.dtstart_local, self.tz).astimezone(UTC)
+
+
+# --- validation ---
+
+
+def _text(value: str, field: str, limit: int | None = None) -> str:
+    value = (value or "").strip()
+    if limit is not None and len(value) > limit:
+        raise DomainError(f"Keep this to {limit} characters.", field=field)
+    return value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_duration(minutes: object) -> int:
+    if not _is_int(minutes) or not 1 <= minutes <= 1440:
+        raise DomainError("A meeting lasts between 1 minute and 24 hours.", field="duration_minutes")
+    return minutes
+
+
+def _check_timezone(name: str) -> str:
+    if name not in timezone_names():
+        raise DomainError("Choose a timezone from the list.", field="timezone")
+    return name
+
+
+def _check_url(url: str) -> str:
+    url = _text(url, "online_url", 500)
+    if not url:
+        return url
+    parts = urlsplit(url)
+    # Only web links: a javascript: or data: URL shown to members would be an attack, not a meeting room.
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise DomainError("Enter a web link starting with https://.", field="online_url")
+    return url
+
+
+def clean_spec(spec: SeriesSpec) -> SeriesSpec:
+    """Return the spec tidied up, or raise DomainError naming the field that needs attention."""
+    title = " ".join((spec.title or "").split())
+    if not title:
+        raise DomainError("Give the meeting a title.", field="title")
+    if len(title) > 120:
+        raise DomainError("Keep the title to 120 characters.", field="title")
+    if not isinstance(spec.first_date, date) or isinstance(spec.first_date, datetime):
+        raise DomainError("Choose the date of the first meeting.", field="first_date")
+    if not isinstance(spec.start_time, time):
+        raise DomainError("Choose a start time.", field="start_time")
+    _check_duration(spec.duration_minutes)
+    _check_timezone(spec.timezone)
+    if not isinstance(spec.recurrence, Recurrence):
+        raise DomainError("Choose how often the meeting repeats.", field="recurrence")
+    venue = _text(spec.venue, "venue", 200)
+    address = _text(spec.address, "address", 300)
+    online_url = _check_url(spec.online_url)
+    if not (venue or address or online_url):
+        raise DomainError("Add a place or an online link.", field="venue")
+    try:
+        online_visibility = OnlineVisibility(spec.online_visibility)
+    except ValueError as exc:
+        raise DomainError("Choose who can see the online link.", field="online_visibility") from exc
+    capacity = spec.capacity
+    if capacity is not None and (not _is_int(capacity) or not 1 <= capacity <= MAX_CAPACITY):
+        raise DomainError(f"Capacity is a number of people from 1 to {MAX_CAPACITY}, or empty.", field="capacity")
+    return dataclasses.replace(
+        spec,
+        title=title,
+        description=_text(spec.description, "description"),
+        start_time=spec.start_time.replace(second=0, microsecond=0, tzinfo=None),
+        venue=venue,
+        address=address,
+        location_notes=_text(spec.location_notes, "location_notes"),
+        online_url=online_url,
+        online_phone=_text(spec.online_phone, "online_phone", 50),
+        online_notes=_text(spec.online_notes, "online_notes"),
+        online_visibility=online_visibility,
+    )
+
+
+def _schedule(spec: SeriesSpec) -> _Schedule:
+    tz = ZoneInfo(spec.timezone)
+    try:
+        # Stored DTSTART is the first day that matches the rule, so we and calendar apps agree (recurrence.py).
+        dtstart = first_occurrence_on_or_after(spec.recurrence, datetime.combine(spec.first_date, spec.start_time))
+        rrule = to_rrule(spec.recurrence, dtstart, tz)
+    except RecurrenceError as exc:
+        raise DomainError(str(exc), field="recurrence") from exc
+    return _Schedule(dtstart, spec.timezone, rrule, spec.duration_minutes)
+
+
+def _require_future_start(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> None:
+    if spec.first_date < now.astimezone(schedule.tz).date():
+        raise DomainError("The first meeting can't be in the past.", field="first_date")
+    if schedule.first_start <= now:
+        raise DomainError("That time has already passed today. Choose a later time or day.", field="start_time")
+
+
+def _rebase(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> _Schedule:
+    """The same schedule starting at its first meeting after now, keeping its rhythm and meetings left."""
+    tz = schedule.tz
+    upcoming = [t for t in expand(schedule.rrule, schedule.dtstart_local, tz, now, now + _FAR) if t > now]
+    if not upcoming:
+        if spec.recurrence.frequency is Frequency.ONCE:
+            raise DomainError("The meeting can't be in the past.", field="first_date")
+        raise DomainError("This schedule has no meetings left. Change its end or its first date.", field="recurrence")
+    dtstart = datetime.combine(upcoming[0].astimezone(tz).date(), schedule.dtstart_local.time())
+    rec = spec.recurrence
+    if rec.count is not None:
+        held = expand(schedule.rrule, schedule.dtstart_local, tz, schedule.first_start, upcoming[0])
+        rec = dataclasses.replace(rec, count=rec.count - len(held))
+    try:
+        rrule = to_rrule(rec, dtstart, tz)
+    except RecurrenceError as exc:  # unreachable for a rule that has a meeting left, but never store a bad one
+        raise DomainError(str(exc), field="recurrence") from exc
+    return _Schedule(dtstart, schedule.timezone, rrule, schedule.duration_minutes)
+
+
+# --- small helpers on stored series ---
+
+
+def _series_schedule(series: MeetingSeries) -> _Schedule:
+    return _Schedule(series.dtstart_local, series.timezone, series.rrule, series.duration_minutes)
+
+
+def first_start(series: MeetingSeries) -> datetime:
+    """The UTC instant of the series' first meeting."""
+    return _series_schedule(series).first_start
+
+
+def _in_rule(series: MeetingSeries, instant: datetime) -> bool:
+    """Return whether the series' rule (with its end) produces a meeting at this instant."""
+    return bool(expand(series.rrule, series.dtstart_local, series.tz, instant, instant + timedelta(seconds=1)))
+
+
+def _has_started(series: MeetingSeries, now: datetime) -> bool:
+    if first_start(series) <= now:
+        return True
+    started = select(Occurrence.id).where(Occurrence.series_id == series.id, Occurrence.starts_at <= now).limit(1)
+    return db.session.scalar(started) is not None
+
+
+def _touch(occ: Occurrence, now: datetime) -> None:
+    # SEQUENCE is computed by the database, so two edits at the same moment both move it forward.
+    occ.sequence = Occurrence.sequence + 1
+    occ.updated_at = now
+
+
+def _touch_series(series: MeetingSeries, now: datetime) -> None:
+    series.sequence = MeetingSeries.sequence + 1
+    series.updated_at = now
+
+
+def _require_group_open(group: Group) -> None:
+    if group.archived_at is not None:
+        raise DomainError("This group is archived.")
+
+
+def _format_local(instant: datetime, tz: ZoneInfo) -> str:
+    local = instant.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+# --- creating and materializing ---
+
+
+def _apply_details(series: MeetingSeries, spec: SeriesSpec) -> bool:
+    changed = False
+    for name in (
+        "title",
+        "description",
+        "venue",
+        "address",
+        "location_notes",
+        "online_url",
+        "online_phone",
+        "online_notes",
+        "online_visibility",
+        "capacity",
+    ):
+        value = getattr(spec, name)
+        if getattr(series, name) != value:
+            setattr(series, name, value)
+            changed = True
+    return changed
+
+
+def _apply_schedule(series: MeetingSeries, schedule: _Schedule) -> None:
+    series.dtstart_local = schedule.dtstart_local
+    series.timezone = schedule.timezone
+    series.rrule = schedule.rrule
+    series.duration_minutes = schedule.duration_minutes
+
+
+def _new_series(group_id: int, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
+    series = MeetingSeries(group_id=group_id, sequence=0, created_at=now, updated_at=now)
+    _apply_details(series, spec)
+    _apply_schedule(series, schedule)
+    return series
+
+
+def create_series(group: Group, spec: SeriesSpec, now: datetime) -> MeetingSeries:
+    """Schedule a new meeting series for the group and create its meetings for the coming months."""
+    _require_group_open(group)
+    spec = clean_spec(spec)
+    schedule = _schedule(spec)
+    _require_future_start(spec, schedule, now)
+    series = _new_series(group.id, spec, schedule, now)
+    db.session.add(series)
+    db.session.flush()
+    materialize(series, now + HORIZON, now)
+    return series
+
+
+def materialize(series: MeetingSeries, until: datetime, now: datetime) -> int:
+    """Create the occurrence rows the series' rule gives before `until` that don't exist yet; return how many.
+
+    Existing rows are never touched, so one-off changes and RSVPs survive any number of runs.
+    """
+    if series.ended_at is not None:
+        return 0
+    if series.id is None:
+        db.session.flush()
+    lo = now - LOOKBACK
+    created = 0
+    if until > lo:
+        instants = expand(series.rrule, series.dtstart_local, series.tz, lo, until)
+        existing = set(
+            db.session.scalars(
+                select(Occurrence.original_start).where(
+                    Occurrence.series_id == series.id,
+                    Occurrence.original_start >= lo,
+                    Occurrence.original_start < until,
+                )
+            )
+        )
+        duration = series.duration
+        rows = [
+            {
+                "series_id": series.id,
+                "original_start": instant,
+                "starts_at": instant,
+                "ends_at": instant + duration,
+                "status": OccurrenceStatus.SCHEDULED,
+                "note": "",
+                "capacity": series.capacity,
+                "going_count": 0,
+                "waitlist_count": 0,
+                "superseded": False,
+                "sequence": 0,
+                "updated_at": now,
+            }
+            for instant in instants
+            if instant not in existing
+        ]
+        created = _insert_occurrences(rows)
+    if series.materialized_until is None or series.materialized_until < until:
+        series.materialized_until = until
+    db.session.flush()
+    if created:
+        # The rows were inserted without the ORM; a loaded `occurrences` list would not know about them.
+        db.session.expire(series, ["occurrences"])
+    return created
+
+
+def _insert_occurrences(rows: list[dict]) -> int:
+    """Insert occurrence rows, skipping any that another transaction created meanwhile; return how many."""
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        db.session.add_all(Occurrence(**row) for row in rows)
+        db.session.flush()
+        return len(rows)
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    created = 0
+    # Two scheduler processes (or a scheduler and an edit) may materialize the same series at once on
+    # PostgreSQL: ON CONFLICT makes the unique key settle it without failing either transaction.
+    for start in range(0, len(rows), _INSERT_BATCH):
+        statement = (
+            insert(Occurrence)
+            .values(rows[start : start + _INSERT_BATCH])
+            .on_conflict_do_nothing(index_elements=["series_id", "original_start"])
+        )
+        created += db.session.execute(statement).rowcount
+    return created
+
+
+def extend_horizons(now: datetime) -> int:
+    """Create the next meetings of every running series up to HORIZON ahead.
+
+    The scheduler calls this on every pass; a series is only touched once its horizon is a day short,
+    so an idle pass is one indexed query.
+    """
+    target = now + HORIZON
+    due = db.session.scalars(
+        select(MeetingSeries)
+        .join(MeetingSeries.group)
+        .where(
+            MeetingSeries.ended_at.is_(None),
+            Group.archived_at.is_(None),
+            or_(
+                MeetingSeries.materialized_until.is_(None),
+                MeetingSeries.materialized_until < target - EXTEND_SLACK,
+            ),
+        )
+        .order_by(MeetingSeries.id)
+    ).all()
+    return sum(materialize(series, target, now) for series in due)
+
+
+# --- one-off changes ---
+
+
+def _require_changeable(occ: Occurrence, now: datetime) -> MeetingSeries:
+    series = occ.series
+    _require_group_open(series.group)
+    if occ.superseded:
+        raise DomainError("This meeting was replaced when the schedule changed.")
+    if occ.starts_at <= now:
+        raise DomainError("This meeting has already started.")
+    if series.ended_at is not None and (
+        first_start(series) > series.ended_at or not _in_rule(series, occ.original_start)
+    ):
+        raise DomainError("This meeting series has ended.")
+    return series
+
+
+def _clean_note(note: str) -> str:
+    return _text(note, "note", MAX_NOTE)
+
+
+def cancel_occurrence(occ: Occurrence, note: str, now: datetime) -> Occurrence:
+    """Cancel one meeting, telling members why; the row stays so it can be restored."""
+    series = _require_changeable(occ, now)
+    note = _clean_note(note)
+    if occ.status == OccurrenceStatus.CANCELLED and occ.note == note:
+        return occ
+    occ.status = OccurrenceStatus.CANCELLED
+    occ.note = note
+    _touch(occ, now)
+    _touch_series(series, now)
+    db.session.flush()
+    return occ
+
+
+def move_occurrence(
+    occ: Occurrence,
+    *,
+    new_start_local: datetime,
+    now: datetime,
+    tz: str | None = None,
+    duration_minutes: int | None = None,
+    venue: str | None = None,
+    address: str | None = None,
+    note: str = "",
+) -> Occurrence:
+    """Move one meeting to another time (and optionally place); it keeps its row, so RSVPs stay with it.
+
+    new_start_local is wall time in `tz` (default: the series' zone). duration_minutes None keeps the
+    meeting's current length; venue/address None keep the current place, a value sets it for this meeting.
+    """
+    series = _require_changeable(occ, now)
+    if not isinstance(new_start_local, datetime) or new_start_local.tzinfo is not None:
+        raise TypeError("new_start_local must be a naive local datetime")
+    zone_name = _check_timezone(tz or series.timezone)
+    starts_at = resolve_local(new_start_local.replace(second=0, microsecond=0), ZoneInfo(zone_name)).astimezone(UTC)
+    if starts_at <= now:
+        raise DomainError("Choose a time in the future.", field="new_start_local")
+    if duration_minutes is None:
+        duration_minutes = int((occ.ends_at - occ.starts_at).total_seconds() // 60)
+    _check_duration(duration_minutes)
+    new_venue = occ.venue if venue is None else _text(venue, "venue", 200)
+    new_address = occ.address if address is None else _text(address, "address", 300)
+    # An override equal to the series' value is no override: later edits of the series then apply here too.
+    new_venue = None if new_venue == series.venue else new_venue
+    new_address = None if new_address == series.address else new_address
+    effective_venue = series.venue if new_venue is None else new_venue
+    effective_address = series.address if new_address is None else new_address
+    if not (effective_venue or effective_address or series.online_url):
+        raise DomainError("Add a place or an online link.", field="venue")
+    note = _clean_note(note)
+    ends_at = starts_at + timedelta(minutes=duration_minutes)
+    differs = (
+        starts_at != occ.original_start
+        or ends_at != occ.original_start + series.duration
+        or new_venue is not None
+        or new_address is not None
+    )
+    occ.status = OccurrenceStatus.MOVED if differs else OccurrenceStatus.SCHEDULED
+    occ.starts_at = starts_at
+    occ.ends_at = ends_at
+    occ.venue = new_venue
+    occ.address = new_address
+    occ.note = note
+    _touch(occ, now)
+    _touch_series(series, now)
+    db.session.flush()
+    return occ
+
+
+def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
+    """Put a cancelled or moved meeting back at its usual time and place."""
+    series = _require_changeable(occ, now)
+    if occ.original_start <= now:
+        raise DomainError("Its usual time has already passed.")
+    occ.status = OccurrenceStatus.SCHEDULED
+    occ.starts_at = occ.original_start
+    occ.ends_at = occ.original_start + series.duration
+    occ.venue = None
+    occ.address = None
+    occ.note = ""
+    if series.capacity is None or occ.going_count <= series.capacity:
+        occ.capacity = series.capacity
+    _touch(occ, now)
+    _touch_series(series, now)
+    db.session.flush()
+    return occ
+
+
+# --- editing and ending a series ---
+
+
+def _future_rows(series: MeetingSeries, now: datetime) -> list[Occurrence]:
+    return list(
+        db.session.scalars(
+            select(Occurrence)
+            .where(Occurrence.series_id == series.id, Occurrence.starts_at > now)
+            .order_by(Occurrence.starts_at)
+        )
+    )
+
+
+def _check_capacity(series: MeetingSeries, capacity: int | None, rows: Iterable[Occurrence]) -> None:
+    if capacity is None:
+        return
+    fullest = max(
+        (occ for occ in rows if occ.status != OccurrenceStatus.CANCELLED),
+        key=lambda occ: occ.going_count,
+        default=None,
+    )
+    if fullest is not None and fullest.going_count > capacity:
+        n = fullest.going_count
+        people = "1 person is" if n == 1 else f"{n} people are"
+        raise DomainError(
+            f"{people} already going to the meeting on {_format_local(fullest.starts_at, series.tz)}. "
+            f"Set the capacity to at least {n}.",
+            field="capacity",
+        )
+
+
+def _propagate_capacity(series: MeetingSeries, rows: Iterable[Occurrence]) -> None:
+    for occ in rows:
+        if occ.status != OccurrenceStatus.CANCELLED and occ.capacity != series.capacity:
+            occ.capacity = series.capacity
+
+
+def _supersede(occ: Occurrence, now: datetime) -> None:
+    occ.status = OccurrenceStatus.CANCELLED
+    occ.superseded = True
+    occ.note = SCHEDULE_CHANGED_NOTE
+    _touch(occ, now)
+
+
+def _rule_ending_before(series: MeetingSeries, cut: datetime) -> str | None:
+    """The series' RRULE with an UNTIL that keeps only the meetings before `cut`."""
+    tz = series.tz
+    rec = from_rrule(series.rrule, tz)
+    if rec.frequency is Frequency.ONCE:
+        return series.rrule
+    if not expand(series.rrule, series.dtstart_local, tz, cut, cut + _FAR):
+        return series.rrule  # the rule ends before the cut anyway
+    kept = expand(series.rrule, series.dtstart_local, tz, first_start(series), cut)
+    # RRULE can't say "no meetings at all" (DTSTART is always one), so a series ended before it began keeps
+    # its first meeting in the rule; that meeting's row is cancelled.
+    until = kept[-1].astimezone(tz).date() if kept else series.dtstart_local.date()
+    return to_rrule(dataclasses.replace(rec, until=until, count=None), series.dtstart_local, tz)
+
+
+def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> MeetingSeries:
+    """Change a meeting series and return the series that carries on (a new one if the schedule had to split).
+
+    Past meetings, their attendance and one-off changes always stay as they were.
+    """
+    _require_group_open(series.group)
+    if series.ended_at is not None:
+        raise DomainError("This meeting series has ended.")
+    spec = clean_spec(spec)
+    schedule = _schedule(spec)
+    same_schedule = schedule == _series_schedule(series)
+    if not same_schedule and _has_started(series, now):
+        return _split(series, spec, schedule, now)
+    if not same_schedule:
+        _require_future_start(spec, schedule, now)
+    rows = _future_rows(series, now)
+    _check_capacity(series, spec.capacity, rows)
+    # Everything is checked: from here on, change things.
+    changed = _apply_details(series, spec)
+    _propagate_capacity(series, rows)
+    if changed:
+        # Feeds repeat the title and place in every changed meeting, so those move forward too.
+        for occ in rows:
+            if occ.status != OccurrenceStatus.SCHEDULED:
+                _touch(occ, now)
+    if not same_schedule:
+        _reschedule_in_place(series, schedule, rows, now)
+    if changed or not same_schedule:
+        _touch_series(series, now)
+    db.session.flush()
+    return series
+
+
+def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[Occurrence], now: datetime) -> None:
+    """Give a series that has not begun a new schedule, keeping every row whose meeting the new rule still has."""
+    _apply_schedule(series, schedule)
+    lo = min([schedule.first_start, *(occ.original_start for occ in rows)])
+    hi = max([now + HORIZON, *(occ.original_start + timedelta(seconds=1) for occ in rows)])
+    wanted = set(expand(schedule.rrule, schedule.dtstart_local, schedule.tz, lo, hi))
+    duration = series.duration
+    for occ in rows:
+        if occ.original_start not in wanted:
+            if not occ.superseded:
+                _supersede(occ, now)
+        elif occ.superseded:
+            # The rule has this meeting again (an edit was undone): the row must come back, or the unique
+            # key would keep the meeting from ever being created.
+            occ.status = OccurrenceStatus.SCHEDULED
+            occ.superseded = False
+            occ.note = ""
+            occ.starts_at, occ.ends_at = occ.original_start, occ.original_start + duration
+            occ.venue = occ.address = None
+            if series.capacity is None or occ.going_count <= series.capacity:
+                occ.capacity = series.capacity
+            _touch(occ, now)
+        elif occ.status == OccurrenceStatus.SCHEDULED and occ.ends_at != occ.starts_at + duration:
+            occ.ends_at = occ.starts_at + duration
+            _touch(occ, now)
+    materialize(series, now + HORIZON, now)
+
+
+def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
+    """End a series that has begun just before the new schedule's first meeting and carry on in a new one."""
+    if schedule.first_start <= now:
+        schedule = _rebase(spec, schedule, now)
+    cut = schedule.first_start
+    # Meetings of the old rule before the new first meeting go ahead as planned: make sure they have rows.
+    materialize(series, cut, now)
+    old_rule = _rule_ending_before(series, cut)
+    for occ in _future_rows(series, now):
+        if occ.original_start >= cut and not occ.superseded:
+            _supersede(occ, now)
+    series.rrule = old_rule
+    series.ended_at = now
+    _touch_series(series, now)
+    successor = _new_series(series.group_id, spec, schedule, now)
+    successor.previous_id = series.id
+    db.session.add(successor)
+    db.session.flush()
+    materialize(successor, now + HORIZON, now)
+    return successor
+
+
+def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
+    """Stop a meeting series: its future meetings are cancelled, its past ones stay."""
+    if series.ended_at is not None:
+        return series
+    # Keep every meeting that has started (one in progress included); the next one is the first to go.
+    cut = now + timedelta(microseconds=1)
+    for occ in _future_rows(series, now):
+        if occ.status != OccurrenceStatus.CANCELLED:
+            occ.status = OccurrenceStatus.CANCELLED
+            occ.note = SERIES_ENDED_NOTE
+            _touch(occ, now)
+    series.rrule = _rule_ending_before(series, cut)
+    series.ended_at = now
+    _touch_series(series, now)
+    db.session.flush()
+    return series
+
+
+# --- reading ---
+
+
+def upcoming_occurrences(group: Group, now: datetime, limit: int = 8) -> list[Occurrence]:
+    """The group's next meetings (one in progress included), cancelled ones too so members see the notice."""
+    return list(
+        db.session.scalars(
+            select(Occurrence)
+            .join(Occurrence.series)
+            .options(contains_eager(Occurrence.series))
+            .where(
+                MeetingSeries.group_id == group.id,
+                Occurrence.ends_at > now,
+                Occurrence.superseded.is_(False),
+            )
+            .order_by(Occurrence.starts_at, Occurrence.id)
+            .limit(limit)
+        )
+    )
+
+
+def next_occurrence_for_groups(group_ids: Iterable[int], now: datetime) -> dict[int, Occurrence]:
+    """Each group's next meeting that is going ahead (one in progress included), in one query."""
+    ids = list(set(group_ids))
+    if not ids:
+        return {}
+    ranked = (
+        select(
+            Occurrence.id.label("occurrence_id"),
+            MeetingSeries.group_id.label("group_id"),
+            func.row_number()
+            .over(partition_by=MeetingSeries.group_id, order_by=(Occurrence.starts_at, Occurrence.id))
+            .label("rank"),
+        )
+        .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
+        .where(
+            MeetingSeries.group_id.in_(ids),
+            Occurrence.ends_at > now,
+            Occurrence.status != OccurrenceStatus.CANCELLED,
+        )
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Occurrence, MeetingSeries, ranked.c.group_id)
+        .join(ranked, ranked.c.occurrence_id == Occurrence.id)
+        .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
+        .options(contains_eager(Occurrence.series))
+        .where(ranked.c.rank == 1)
+    ).all()
+    return {group_id: occ for occ, _series, group_id in rows}
+
+
+def active_series(group: Group) -> list[MeetingSeries]:
+    """The group's meeting series that have not ended, oldest first."""
+    return list(
+        db.session.scalars(
+            select(MeetingSeries)
+            .where(MeetingSeries.group_id == group.id, MeetingSeries.ended_at.is_(None))
+            .order_by(MeetingSeries.id)
+        )
+    )
+
+
+def zone_of(thing: Group | MeetingSeries) -> ZoneInfo:
+    """The ZoneInfo of a group's default timezone or a series' timezone."""
+    return ZoneInfo(thing.timezone)
+
+
+def in_progress(occ: Occurrence, now: datetime) -> bool:
+    """Return whether the meeting is happening right now."""
+    return occ.status != OccurrenceStatus.CANCELLED and occ.starts_at <= now < occ.ends_at
+
+
+def spec_for(series: MeetingSeries) -> SeriesSpec:
+    """The series as a SeriesSpec, to fill in an edit form."""
+    return SeriesSpec(
+        title=series.title,
+        description=series.description,
+        first_date=series.dtstart_local.date(),
+        start_time=series.dtstart_local.time(),
+        duration_minutes=series.duration_minutes,
+        timezone=series.timezone,
+        recurrence=from_rrule(series.rrule, series.tz),
+        venue=series.venue,
+        address=series.address,
+        location_notes=series.location_notes,
+        online_url=series.online_url,
+        online_phone=series.online_phone,
+        online_notes=series.online_notes,
+        online_visibility=series.online_visibility,
+        capacity=series.capacity,
+    )
+
+
+def describe_series(series: MeetingSeries) -> str:
+    """Say when the series meets, e.g. "Weekly on Thursday, 19:00 to 20:30 (Europe/London)" with a dash."""
+    start = series.dtstart_local
+    end = start + series.duration
+    rule = describe(from_rrule(series.rrule, series.tz), start)
+    return f"{rule}, {start:%H:%M}\u2013{end:%H:%M} ({series.timezone})"

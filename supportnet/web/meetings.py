@@ -1,0 +1,181 @@
+"""Meetings: scheduling a series, editing or ending it, and one meeting's page with its one-off changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from supportnet import groups, scheduling
+from supportnet.clock import now_utc
+from supportnet.errors import DomainError
+from supportnet.extensions import db
+from supportnet.models import MemberStatus, OccurrenceStatus, OnlineVisibility
+from supportnet.recurrence import describe, from_rrule
+from supportnet.web.access import get_group_for, get_occurrence_for, get_series_for, viewer
+from supportnet.web.forms import CancelOccurrenceForm, MoveOccurrenceForm, PostForm, SeriesForm
+from supportnet.web.helpers import put_error
+
+bp = Blueprint("meetings", __name__)
+
+
+@bp.route("/groups/<slug>/meetings/new", methods=["GET", "POST"])
+@login_required
+def new_series(slug: str):
+    group = get_group_for(slug, manage=True)
+    form = SeriesForm()
+    if request.method == "GET":
+        form.timezone.data = group.timezone
+        form.venue.data, form.address.data = group.venue, group.address
+        form.first_date.data = now_utc().astimezone(scheduling.zone_of(group)).date()
+    if form.validate_on_submit():
+        try:
+            scheduling.create_series(group, form.to_spec(), now_utc())
+        except DomainError as exc:
+            db.session.rollback()
+            put_error(form, exc)
+        else:
+            db.session.commit()
+            flash("The meeting is scheduled.", "success")
+            return redirect(url_for("groups.show", slug=group.slug))
+    return render_template("meetings/series_form.html", form=form, group=group, series=None), (
+        400 if form.errors or form.form_errors else 200
+    )
+
+
+@bp.route("/groups/<slug>/meetings/<int:series_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_series(slug: str, series_id: int):
+    group, series = get_series_for(slug, series_id)
+    if series.ended_at is not None:
+        abort(404)
+    form = SeriesForm()
+    if request.method == "GET":
+        form.fill_from(scheduling.spec_for(series))
+    if form.validate_on_submit():
+        try:
+            scheduling.update_series(series, form.to_spec(), now_utc())
+        except DomainError as exc:
+            db.session.rollback()
+            put_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Saved. Meetings that already happened stay as they were.", "success")
+            return redirect(url_for("groups.show", slug=group.slug))
+    return render_template("meetings/series_form.html", form=form, group=group, series=series), (
+        400 if form.errors or form.form_errors else 200
+    )
+
+
+@bp.post("/groups/<slug>/meetings/<int:series_id>/end")
+@login_required
+def end_series(slug: str, series_id: int):
+    group, series = get_series_for(slug, series_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    scheduling.end_series(series, now_utc())
+    db.session.commit()
+    flash("The series has ended. Past meetings stay in the history.", "info")
+    return redirect(url_for("groups.show", slug=group.slug))
+
+
+def online_details_visible(occ, user) -> bool:
+    """Whether this viewer may see the online link, as the facilitator chose (privacy rule 4)."""
+    series = occ.series
+    group = series.group
+    if not series.online_url and not series.online_phone:
+        return False
+    if groups.can_manage(group, user):
+        return True
+    if series.online_visibility == OnlineVisibility.EVERYONE:
+        return True
+    membership = groups.membership_for(group, user)
+    is_member = membership is not None and membership.status == MemberStatus.ACTIVE
+    if series.online_visibility == OnlineVisibility.MEMBERS:
+        return is_member
+    # RSVP-only: members who said they are coming. Until RSVPs exist (the next issue), that is nobody
+    # but the facilitators: showing less is the safe side of privacy rule 4.
+    return False
+
+
+@bp.get("/meetings/<int:occurrence_id>")
+def occurrence(occurrence_id: int):
+    occ = get_occurrence_for(occurrence_id)
+    user = viewer()
+    series = occ.series
+    manager = groups.can_manage(series.group, user)
+    return render_template(
+        "meetings/occurrence.html",
+        occ=occ, series=series, group=series.group, manager=manager,
+        show_online=online_details_visible(occ, user),
+        schedule=describe(from_rrule(series.rrule, scheduling.zone_of(series)), series.dtstart_local),
+        cancel_form=CancelOccurrenceForm(formdata=None), now=now_utc(), Status=OccurrenceStatus,
+    )
+
+
+@bp.post("/meetings/<int:occurrence_id>/cancel")
+@login_required
+def cancel(occurrence_id: int):
+    occ = get_occurrence_for(occurrence_id, manage=True)
+    form = CancelOccurrenceForm()
+    if not form.validate_on_submit():
+        flash("Keep the reason under 500 characters.", "error")
+        return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
+    try:
+        scheduling.cancel_occurrence(occ, form.note.data or "", now_utc())
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
+    db.session.commit()
+    flash("This meeting is cancelled. Members see the reason.", "info")
+    return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
+
+
+@bp.route("/meetings/<int:occurrence_id>/move", methods=["GET", "POST"])
+@login_required
+def move(occurrence_id: int):
+    occ = get_occurrence_for(occurrence_id, manage=True)
+    tz = scheduling.zone_of(occ.series)
+    form = MoveOccurrenceForm()
+    if request.method == "GET":
+        local = occ.starts_at.astimezone(tz)
+        form.date.data, form.start_time.data = local.date(), local.time().replace(tzinfo=None)
+        form.duration_minutes.data = int((occ.ends_at - occ.starts_at).total_seconds() // 60)
+    if form.validate_on_submit():
+        try:
+            scheduling.move_occurrence(
+                occ,
+                new_start_local=datetime.combine(form.date.data, form.start_time.data),
+                duration_minutes=form.duration_minutes.data,
+                venue=form.venue.data or None,
+                address=form.address.data or None,
+                note=form.note.data or "",
+                now=now_utc(),
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            put_error(form, exc, default_field="date")
+        else:
+            db.session.commit()
+            flash("The meeting is moved. Members see the new time.", "success")
+            return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
+    return render_template("meetings/move.html", form=form, occ=occ, group=occ.series.group), (
+        400 if form.errors or form.form_errors else 200
+    )
+
+
+@bp.post("/meetings/<int:occurrence_id>/restore")
+@login_required
+def restore(occurrence_id: int):
+    occ = get_occurrence_for(occurrence_id, manage=True)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        scheduling.restore_occurrence(occ, now_utc())
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
+    db.session.commit()
+    flash("The meeting is back on its usual time and place.", "success")
+    return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
