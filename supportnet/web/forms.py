@@ -205,7 +205,7 @@ class GroupForm(FlaskForm):
     )
     kind = RadioField("Kind of group", choices=_choices(KIND_LABELS), default=GroupKind.AFTERCARE.value)
     types = MultiCheckboxField(
-        "Meeting types", choices=options((code, MEETING_GUIDE_TYPES[code]) for code in COMMON_TYPES), validate_choice=True
+        "Meeting types", choices=options((code, MEETING_GUIDE_TYPES[code]) for code in COMMON_TYPES)
     )
     other_tags = StringField(
         "Other tags", validators=[Length(max=500)],
