@@ -1,6 +1,8 @@
-"""Commands: `flask --app supportnet users …`, `seed-demo`, `scheduler run|tick`."""
+"""Commands: `flask --app supportnet users …`, `seed-demo`, `scheduler run|tick`, `checkins …-key`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -15,6 +17,7 @@ from supportnet.models import SiteRole, User
 
 users_cli = AppGroup("users", help="Manage accounts.")
 scheduler_cli = AppGroup("scheduler", help="Run the reminder scheduler.")
+checkins_cli = AppGroup("checkins", help="Encryption keys of check-in notes.")
 
 
 @users_cli.command("create")
@@ -82,7 +85,43 @@ def seed_demo() -> None:
         click.echo(f"  {role:<12} {email:<28} {password}")
 
 
+@checkins_cli.command("generate-key")
+def checkins_generate_key() -> None:
+    """Print a new random data key (for SUPPORTNET_DATA_KEY)."""
+    from supportnet import crypto
+
+    click.echo(crypto.generate_key())
+
+
+@checkins_cli.command("rotate-key")
+@click.option("--new-dev-key", is_flag=True, help="Development: first put a new key in front of instance/data_key.")
+def checkins_rotate_key(new_dev_key: bool) -> None:
+    """Re-encrypt every check-in note and own tag with the newest key (the first in SUPPORTNET_DATA_KEY)."""
+    from supportnet import checkins, crypto
+
+    instance, config = Path(current_app.instance_path), current_app.config
+    if new_dev_key:
+        if config["SUPPORTNET_ENV"] == "production" or not crypto.uses_dev_key(config, instance):
+            raise click.ClickException("--new-dev-key only works with the development key in instance/data_key.")
+        config["DATA_KEY"] = crypto.prepend_dev_key(instance)
+    try:
+        count = checkins.rotate_encryption()
+    except crypto.DataKeyError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"Nothing was changed: {exc}.") from exc
+    db.session.commit()
+    if new_dev_key:
+        crypto.keep_only_newest_dev_key(instance)
+        click.echo(f"Re-encrypted {count} values with a new development key; the old one is gone.")
+    elif crypto.uses_dev_key(config, instance):
+        click.echo(f"Re-encrypted {count} values with the newest key in instance/data_key.")
+    else:
+        click.echo(f"Re-encrypted {count} values with the newest key. You can now remove the older keys "
+                   "from SUPPORTNET_DATA_KEY.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(checkins_cli)
     app.cli.add_command(seed_demo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -11,6 +12,27 @@ from typing import Any
 INSECURE_SECRET_KEYS = frozenset({"", "dev", "change-me", "changeme", "secret"})
 
 ENVIRONMENTS = ("production", "development", "testing")
+
+# Shown after a check-in with the lowest mood or a request for support. Deployments set their own
+# (local numbers, their program's on-call line) with SUPPORTNET_CRISIS_RESOURCES, a JSON list like this one.
+DEFAULT_CRISIS_RESOURCES: list[dict[str, str]] = [
+    {
+        "name": "Emergency services",
+        "text": "If you are in danger or might hurt yourself, call your local emergency number now "
+        "(for example 112 in Europe, 911 in North America, 999 in the UK).",
+    },
+    {
+        "name": "A crisis line",
+        "text": "Many countries have a free, confidential helpline that answers day and night. "
+        "Find Helpline lists them by country.",
+        "url": "https://findahelpline.com",
+    },
+    {
+        "name": "Someone you trust",
+        "text": "Your sponsor, a friend, family, or your treatment team: you don't have to wait for the next meeting.",
+    },
+]
+CRISIS_RESOURCE_KEYS = frozenset({"name", "text", "phone", "url"})
 
 
 class ConfigError(RuntimeError):
@@ -36,6 +58,37 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw is None or raw.strip() == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_crisis_resources() -> list[dict[str, str]]:
+    raw = _env("CRISIS_RESOURCES")
+    if raw is None or raw.strip() == "":
+        return DEFAULT_CRISIS_RESOURCES
+    try:
+        resources = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"SUPPORTNET_CRISIS_RESOURCES is not valid JSON: {exc}.") from exc
+    return check_crisis_resources(resources)
+
+
+def check_crisis_resources(resources: Any) -> list[dict[str, str]]:
+    """Return the crisis resources if each is an object with a name and only text, phone and url besides."""
+    problem = "SUPPORTNET_CRISIS_RESOURCES must be a JSON list of objects with a \"name\" and optional \"text\", " \
+        "\"phone\" and \"url\" strings."
+    if not isinstance(resources, list) or not resources:
+        raise ConfigError(problem)
+    for item in resources:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not item["name"].strip()
+            or not set(item) <= CRISIS_RESOURCE_KEYS
+            or not all(isinstance(value, str) for value in item.values())
+        ):
+            raise ConfigError(problem)
+        if item.get("url") and not item["url"].startswith(("https://", "http://", "tel:")):
+            raise ConfigError("SUPPORTNET_CRISIS_RESOURCES: a \"url\" must start with https://, http:// or tel:.")
+    return resources
 
 
 def _dev_secret_key(instance_path: Path) -> str:
@@ -80,6 +133,9 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "AUTH_RATE_LIMIT": _env("AUTH_RATE_LIMIT", "30 per minute"),
         "QUICK_EXIT_URL": _env("QUICK_EXIT_URL", "https://www.google.com/search?q=weather"),
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+        # Encrypts check-in notes and members' own tags; comma-separated Fernet keys, newest first.
+        "DATA_KEY": _env("DATA_KEY") or "",
+        "CRISIS_RESOURCES": _env_crisis_resources(),
         # Cookies: HttpOnly and SameSite=Lax everywhere, Secure whenever we are in production.
         "SESSION_COOKIE_NAME": "supportnet_session",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -114,6 +170,7 @@ def _finish(cfg: dict[str, Any], instance_path: Path) -> None:
         cfg["DEBUG"] = False
     elif not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _dev_secret_key(instance_path)
+    _finish_data_key(cfg, instance_path, production)
     if not cfg["MAIL_FROM"]:
         # A neutral sender: nothing in an inbox list should say "recovery".
         host = cfg["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
@@ -121,3 +178,23 @@ def _finish(cfg: dict[str, Any], instance_path: Path) -> None:
     uri = cfg["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _finish_data_key(cfg: dict[str, Any], instance_path: Path, production: bool) -> None:
+    from supportnet import crypto
+
+    if not crypto.split_keys(cfg.get("DATA_KEY")):
+        if production:
+            raise ConfigError(
+                "SUPPORTNET_DATA_KEY is missing. It encrypts check-in notes; without it SupportNet will not start. "
+                "Create one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'` and keep it safe: notes cannot be read without it."
+            )
+        # Tests get a fresh key per app, held in memory; development keeps one under instance/.
+        testing = cfg["SUPPORTNET_ENV"] == "testing"
+        cfg["DATA_KEY"] = crypto.ephemeral_key() if testing else crypto.dev_key(instance_path)
+    try:
+        crypto.parse_keys(cfg["DATA_KEY"])
+    except crypto.DataKeyError as exc:
+        raise ConfigError(f"SUPPORTNET_DATA_KEY cannot be used: {exc}.") from exc
+    cfg["CRISIS_RESOURCES"] = check_crisis_resources(cfg["CRISIS_RESOURCES"])

@@ -53,6 +53,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, as plain text: % and _ typed by a person are not wildcards.
+
+    Use it with `.like(pattern, escape=LIKE_ESCAPE)`.
+    """
+    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _write_intent: ContextVar[bool | None] = ContextVar("write_intent", default=None)
@@ -85,7 +97,9 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN is always deferred).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout = 10000")
+    # Writers queue on SQLite's single write lock; a burst of 30+ RSVPs for one meeting on a busy 2-core machine
+    # was seen to wait past 10 s. Waiting longer is better than answering "database is locked".
+    cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
 

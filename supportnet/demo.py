@@ -1,14 +1,33 @@
-"""Demo data for development: a few accounts (and, as features land, groups and meetings)."""
+"""Demo data for development: a few accounts, public groups in two timezones, and their meeting series.
+
+Everything goes through the domain functions (accounts, groups, scheduling), so demo data obeys the same
+rules as real data. `seed` is idempotent: accounts are keyed by email, groups by slug and series by title
+within their group; a second run creates nothing. Dates are picked relative to `now`, so a fresh seed
+always has upcoming meetings, one of them cancelled and one moved.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from supportnet import accounts
+from supportnet import accounts, groups, scheduling
 from supportnet.extensions import db
-from supportnet.models import SiteRole, User
+from supportnet.models import (
+    Group,
+    GroupKind,
+    JoinPolicy,
+    MeetingSeries,
+    Occurrence,
+    OnlineVisibility,
+    SiteRole,
+    User,
+)
+from supportnet.recurrence import Frequency, Recurrence
+from supportnet.scheduling import SeriesSpec
 
 # Development-only passwords: seed-demo refuses to run in production.
 DEMO_USERS = [
@@ -17,13 +36,274 @@ DEMO_USERS = [
     (SiteRole.MEMBER, "member@example.org", "Sam K.", "America/New_York", "demo-member-pass"),
     (SiteRole.MEMBER, "member2@example.org", "Alex R.", "Europe/London", "demo-member2-pass"),
 ]
+ADMIN, FACILITATOR, MEMBER, MEMBER2 = (user[1] for user in DEMO_USERS)
+
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
+
+
+@dataclass(frozen=True)
+class DemoSeries:
+    """A meeting series of a demo group; the first meeting is the first matching day after `now`."""
+
+    title: str
+    recurrence: Recurrence
+    start_time: time
+    duration_minutes: int
+    description: str = ""
+    venue: str = ""
+    address: str = ""
+    location_notes: str = ""
+    online_url: str = ""
+    online_notes: str = ""
+    online_visibility: OnlineVisibility = OnlineVisibility.MEMBERS
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class DemoGroup:
+    slug: str
+    name: str
+    kind: GroupKind
+    timezone: str
+    facilitator: str  # email of a demo account
+    description: str
+    tags: tuple[str, ...]
+    join_policy: JoinPolicy = JoinPolicy.OPEN
+    venue: str = ""
+    address: str = ""
+    contact_note: str = ""
+    series: tuple[DemoSeries, ...] = ()
+    # (email, approved): in an approval group an unapproved request stays pending for the facilitator.
+    members: tuple[tuple[str, bool], ...] = field(default_factory=tuple)
+
+
+DEMO_GROUPS = (
+    DemoGroup(
+        slug="thursday-aftercare-integration-circle",
+        name="Thursday Aftercare Integration Circle",
+        kind=GroupKind.AFTERCARE,
+        timezone="Europe/London",
+        facilitator=FACILITATOR,
+        description=(
+            "A small, closed circle for people who have finished a residential or day programme and are "
+            "settling back into everyday life. We check in, talk through what the week brought and share "
+            "what is helping. Ask to join and a facilitator will say hello before your first meeting."
+        ),
+        tags=("C", "D", "BE", "aftercare"),
+        join_policy=JoinPolicy.APPROVAL,
+        venue="Canal Street Wellbeing Centre",
+        address="12 Canal Street, Manchester",
+        contact_note="Ring the bell marked 'Community room'; someone will come down to let you in.",
+        series=(
+            DemoSeries(
+                title="Integration circle",
+                recurrence=Recurrence(Frequency.WEEKLY, weekdays=(THU,)),
+                start_time=time(19, 0),
+                duration_minutes=90,
+                description="Check-in round, then an open discussion. Tea and biscuits from 18:45.",
+                venue="Canal Street Wellbeing Centre, community room",
+                address="12 Canal Street, Manchester",
+                location_notes="Step-free entrance on the side of the building.",
+                capacity=8,
+            ),
+        ),
+        members=((MEMBER2, True), (MEMBER, False)),
+    ),
+    DemoGroup(
+        slug="sober-friday-coffee",
+        name="Sober Friday Coffee",
+        kind=GroupKind.MEETUP,
+        timezone="Europe/London",
+        facilitator=FACILITATOR,
+        description=(
+            "An easy-going coffee morning every other Friday for anyone in recovery, and for the people "
+            "who support them. No agenda and no speeches: just good coffee and company."
+        ),
+        tags=("O", "BE", "BRK", "social"),
+        venue="The Lantern Café",
+        address="3 Market Row, Manchester",
+        series=(
+            DemoSeries(
+                title="Coffee morning",
+                recurrence=Recurrence(Frequency.WEEKLY, interval=2, weekdays=(FRI,)),
+                start_time=time(10, 30),
+                duration_minutes=90,
+                description="We sit at the big table at the back. Look for the green mug on the table.",
+                venue="The Lantern Café",
+                address="3 Market Row, Manchester",
+            ),
+        ),
+        members=((MEMBER2, True),),
+    ),
+    DemoGroup(
+        slug="sunday-morning-recovery-meditation",
+        name="Sunday Morning Recovery Meditation",
+        kind=GroupKind.PEER_SUPPORT,
+        timezone="Europe/London",
+        facilitator=FACILITATOR,
+        description=(
+            "Twenty minutes of guided meditation followed by a short sharing round. Come to the room or "
+            "join online; beginners are very welcome and nobody has to speak."
+        ),
+        tags=("O", "MED", "BE", "mindfulness"),
+        venue="Friends Meeting House",
+        address="6 Mount Street, Manchester",
+        series=(
+            DemoSeries(
+                title="Meditation and sharing",
+                recurrence=Recurrence(Frequency.WEEKLY, weekdays=(SUN,)),
+                start_time=time(9, 30),
+                duration_minutes=60,
+                venue="Friends Meeting House, quiet room",
+                address="6 Mount Street, Manchester",
+                online_url="https://meet.example.org/sunday-recovery-meditation",
+                online_notes="Cameras optional.",
+                online_visibility=OnlineVisibility.MEMBERS,
+            ),
+        ),
+    ),
+    DemoGroup(
+        slug="monthly-sober-hike",
+        name="Monthly Sober Hike",
+        kind=GroupKind.MEETUP,
+        timezone="America/New_York",
+        facilitator=ADMIN,
+        description=(
+            "A relaxed half-day hike on the first Saturday of the month, at the pace of the slowest walker. "
+            "Bring water, a snack and shoes you can walk in; we finish with lunch for anyone who can stay."
+        ),
+        tags=("O", "OUT", "social"),
+        venue="Bear Mountain State Park",
+        address="Bear Mountain Inn parking lot, Bear Mountain, NY",
+        series=(
+            DemoSeries(
+                title="First Saturday hike",
+                recurrence=Recurrence(Frequency.MONTHLY_WEEKDAY, nth=1, weekday=SAT),
+                start_time=time(9, 0),
+                duration_minutes=240,
+                description="About 5 miles with a few hills. We cancel in storms; check here the evening before.",
+                venue="Bear Mountain Inn parking lot",
+                address="3020 Seven Lakes Drive, Bear Mountain, NY",
+                location_notes="Meet by the trail map board at the north end of the lot.",
+                capacity=15,
+            ),
+        ),
+        members=((MEMBER, True),),
+    ),
+    DemoGroup(
+        slug="peer-support-circle-online",
+        name="Peer Support Circle Online",
+        kind=GroupKind.PEER_SUPPORT,
+        timezone="America/New_York",
+        facilitator=ADMIN,
+        description=(
+            "A weekly video circle for people in recovery wherever they live. We open with a short reading, "
+            "then anyone who wishes can share. What is said in the circle stays in the circle."
+        ),
+        tags=("O", "D", "LIT", "online"),
+        series=(
+            DemoSeries(
+                title="Tuesday evening circle",
+                recurrence=Recurrence(Frequency.WEEKLY, weekdays=(TUE,)),
+                start_time=time(20, 0),
+                duration_minutes=60,
+                online_url="https://meet.example.org/peer-support-circle",
+                online_notes="The room opens ten minutes early. You can keep your camera off.",
+                online_visibility=OnlineVisibility.MEMBERS,
+            ),
+        ),
+        members=((MEMBER, True), (MEMBER2, True)),
+    ),
+)
+
+# One-off changes to upcoming meetings of the integration circle, by index among its upcoming meetings.
+CHANGED_GROUP = "thursday-aftercare-integration-circle"
+CANCEL_INDEX = 1  # the 2nd upcoming meeting
+CANCEL_NOTE = "No meeting this week: the facilitator is away. We meet again the following Thursday."
+MOVE_INDEX = 3  # the 4th upcoming meeting
+MOVE_NOTE = "Moved to the day before this week: the centre is closed on Thursday. Same room, same time."
 
 
 def seed(now: datetime) -> list[tuple[str, str, str]]:
     """Create whatever demo data is missing; return (role, email, password) for each demo login."""
     logins = []
+    users: dict[str, User] = {}
     for role, email, name, tz, password in DEMO_USERS:
-        if db.session.scalar(select(User.id).where(User.email == email)) is None:
-            accounts.create_user(email, password, name, now, timezone=tz, role=role)
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = accounts.create_user(email, password, name, now, timezone=tz, role=role)
+        users[email] = user
         logins.append((role.value, email, password))
+    for demo in DEMO_GROUPS:
+        _seed_group(demo, users, now)
     return logins
+
+
+def _seed_group(demo: DemoGroup, users: dict[str, User], now: datetime) -> Group:
+    group = db.session.scalar(select(Group).where(Group.slug == demo.slug))
+    if group is None:
+        group = groups.create_group(
+            users[demo.facilitator],
+            name=demo.name,
+            slug=demo.slug,
+            kind=demo.kind,
+            timezone=demo.timezone,
+            now=now,
+            description=demo.description,
+            join_policy=demo.join_policy,
+            venue=demo.venue,
+            address=demo.address,
+            contact_note=demo.contact_note,
+            tags=demo.tags,
+        )
+    titles = set(db.session.scalars(select(MeetingSeries.title).where(MeetingSeries.group_id == group.id)))
+    for item in demo.series:
+        if item.title in titles:
+            continue
+        series = scheduling.create_series(group, _spec(item, demo.timezone, now), now)
+        if demo.slug == CHANGED_GROUP:
+            _change_upcoming(series, now)
+    for email, approved in demo.members:
+        membership = groups.membership_for(group, users[email])
+        if membership is None:
+            membership = groups.join(group, users[email], now)
+            if approved:
+                groups.approve(membership, now)
+    return group
+
+
+def _spec(item: DemoSeries, timezone: str, now: datetime) -> SeriesSpec:
+    # Tomorrow in the series' zone is never in the past, so create_series accepts the first meeting.
+    tomorrow = now.astimezone(ZoneInfo(timezone)).date() + timedelta(days=1)
+    return SeriesSpec(
+        title=item.title,
+        description=item.description,
+        first_date=tomorrow,
+        start_time=item.start_time,
+        duration_minutes=item.duration_minutes,
+        timezone=timezone,
+        recurrence=item.recurrence,
+        venue=item.venue,
+        address=item.address,
+        location_notes=item.location_notes,
+        online_url=item.online_url,
+        online_notes=item.online_notes,
+        online_visibility=item.online_visibility,
+        capacity=item.capacity,
+    )
+
+
+def _change_upcoming(series: MeetingSeries, now: datetime) -> None:
+    """Cancel one upcoming meeting and move another a day earlier, so the demo shows both notices."""
+    upcoming = list(
+        db.session.scalars(
+            select(Occurrence)
+            .where(Occurrence.series_id == series.id, Occurrence.starts_at > now)
+            .order_by(Occurrence.starts_at)
+            .limit(MOVE_INDEX + 1)
+        )
+    )
+    scheduling.cancel_occurrence(upcoming[CANCEL_INDEX], CANCEL_NOTE, now)
+    moved = upcoming[MOVE_INDEX]
+    local_start = moved.starts_at.astimezone(series.tz).replace(tzinfo=None)
+    scheduling.move_occurrence(moved, new_start_local=local_start - timedelta(days=1), now=now, note=MOVE_NOTE)

@@ -10,6 +10,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from supportnet import scheduling
+from supportnet.db import LIKE_ESCAPE, contains_pattern
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -82,8 +83,13 @@ def public_groups_query(filters: Filters):
     """The SELECT of listed groups matching the filters, ordered by name."""
     query = select(Group).where(Group.visibility == Visibility.PUBLIC, Group.archived_at.is_(None))
     if filters.q:
-        like = f"%{filters.q.lower()}%"
-        query = query.where(or_(func.lower(Group.name).like(like), func.lower(Group.description).like(like)))
+        like = contains_pattern(filters.q.lower())
+        query = query.where(
+            or_(
+                func.lower(Group.name).like(like, escape=LIKE_ESCAPE),
+                func.lower(Group.description).like(like, escape=LIKE_ESCAPE),
+            )
+        )
     if filters.kind:
         query = query.where(Group.kind == filters.kind)
     for tag in filters.tags:

@@ -6,7 +6,7 @@ import logging
 import re
 
 # Paths whose last segment is a secret: emailed links and private calendar feeds.
-_TOKEN_PATH = re.compile(r"(/(?:account/(?:confirm|reset|email)|calendar)/)[^\s/?\"']+")
+_TOKEN_PATH = re.compile(r"(/(?:account/(?:confirm|reset|email)|calendar|invite|proof)/)[^\s/?\"']+")
 
 
 def redact(text: str) -> str:

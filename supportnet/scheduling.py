@@ -32,7 +32,7 @@ from sqlalchemy.orm import contains_eager
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
+from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility, StandingRsvp
 from supportnet.recurrence import (
     Frequency,
     Recurrence,
@@ -314,7 +314,7 @@ def create_series(group: Group, spec: SeriesSpec, now: datetime) -> MeetingSerie
     return series
 
 
-def materialize(series: MeetingSeries, until: datetime, now: datetime) -> int:
+def materialize(series: MeetingSeries, until: datetime, now: datetime, *, has_standing: bool | None = None) -> int:
     """Create the occurrence rows the series' rule gives before `until` that don't exist yet; return how many.
 
     Existing rows are never touched, so one-off changes and RSVPs survive any number of runs.
@@ -362,6 +362,11 @@ def materialize(series: MeetingSeries, until: datetime, now: datetime) -> int:
     if created:
         # The rows were inserted without the ORM; a loaded `occurrences` list would not know about them.
         db.session.expire(series, ["occurrences"])
+        # RSVP hook: standing RSVPs ("I come every week") answer for the new meetings.
+        from supportnet import rsvps
+
+        if has_standing is None or has_standing:
+            rsvps.apply_standing(series, now)
     return created
 
 
@@ -378,13 +383,17 @@ def _insert_occurrences(rows: list[dict]) -> int:
     created = 0
     # Two scheduler processes (or a scheduler and an edit) may materialize the same series at once on
     # PostgreSQL: ON CONFLICT makes the unique key settle it without failing either transaction.
+    # One statement executed with a list of parameter sets: SQLAlchemy caches its compiled form (a multi-row
+    # VALUES clause of varying length is compiled afresh every time, which cost half of extend_horizons), and
+    # RETURNING tells exactly which rows were new on every driver.
+    statement = (
+        insert(Occurrence.__table__)
+        .on_conflict_do_nothing(index_elements=["series_id", "original_start"])
+        .returning(Occurrence.__table__.c.id)
+    )
+    connection = db.session.connection()
     for start in range(0, len(rows), _INSERT_BATCH):
-        statement = (
-            insert(Occurrence)
-            .values(rows[start : start + _INSERT_BATCH])
-            .on_conflict_do_nothing(index_elements=["series_id", "original_start"])
-        )
-        created += db.session.execute(statement).rowcount
+        created += len(connection.execute(statement, rows[start : start + _INSERT_BATCH]).all())
     return created
 
 
@@ -408,7 +417,11 @@ def extend_horizons(now: datetime) -> int:
         )
         .order_by(MeetingSeries.id)
     ).all()
-    return sum(materialize(series, target, now) for series in due)
+    if not due:
+        return 0
+    # RSVP hook: only series with regulars ("I come every week") need apply_standing.
+    with_standing = set(db.session.scalars(select(StandingRsvp.series_id).distinct()))
+    return sum(materialize(series, target, now, has_standing=series.id in with_standing) for series in due)
 
 
 # --- one-off changes ---
@@ -517,6 +530,10 @@ def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    # RSVP hook: the series' capacity may have grown while this meeting was cancelled.
+    from supportnet import rsvps
+
+    rsvps.promote_waitlist(occ, now)
     return occ
 
 
@@ -599,6 +616,10 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     # Everything is checked: from here on, change things.
     changed = _apply_details(series, spec)
     _propagate_capacity(series, rows)
+    # RSVP hook: seats a higher capacity freed go to the waitlists.
+    from supportnet import rsvps
+
+    rsvps.promote_waitlists(rows, now)
     if changed:
         # Feeds repeat the title and place in every changed meeting, so those move forward too.
         for occ in rows:
@@ -634,6 +655,10 @@ def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[
             if series.capacity is None or occ.going_count <= series.capacity:
                 occ.capacity = series.capacity
             _touch(occ, now)
+            # RSVP hook: the capacity may be higher than when the meeting was replaced.
+            from supportnet import rsvps
+
+            rsvps.promote_waitlist(occ, now)
         elif occ.status == OccurrenceStatus.SCHEDULED and occ.ends_at != occ.starts_at + duration:
             occ.ends_at = occ.starts_at + duration
             _touch(occ, now)
@@ -651,6 +676,10 @@ def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: da
     for occ in _future_rows(series, now):
         if occ.original_start >= cut and not occ.superseded:
             _supersede(occ, now)
+    # RSVP hook: the replaced meetings will never happen, so their RSVPs are cancelled (counters follow).
+    from supportnet import rsvps
+
+    rsvps.cancel_superseded(series, now)
     series.rrule = old_rule
     series.ended_at = now
     _touch_series(series, now)
@@ -658,6 +687,8 @@ def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: da
     successor.previous_id = series.id
     db.session.add(successor)
     db.session.flush()
+    # RSVP hook: standing RSVPs carry on in the new series (materialize then applies them).
+    rsvps.move_standing(series, successor)
     materialize(successor, now + HORIZON, now)
     return successor
 
@@ -673,6 +704,10 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
             occ.status = OccurrenceStatus.CANCELLED
             occ.note = SERIES_ENDED_NOTE
             _touch(occ, now)
+    # RSVP hook: no new meetings will come, so the standing RSVPs go; answers for cancelled meetings stay.
+    from supportnet import rsvps
+
+    rsvps.drop_standing(series)
     series.rrule = _rule_ending_before(series, cut)
     series.ended_at = now
     _touch_series(series, now)

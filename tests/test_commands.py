@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from supportnet.crypto import generate_key
 from supportnet.extensions import db
 from supportnet.models import SiteRole, User
 from tests.conftest import login, make_app, make_persona
@@ -54,7 +55,8 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner, client):
 
 
 def test_seed_demo_refuses_to_run_in_production(tmp_path, smtp_server):
-    app = make_app(tmp_path / "prod.db", smtp_server[0].port, ENV="production", SECRET_KEY="k" * 40)
+    app = make_app(tmp_path / "prod.db", smtp_server[0].port, ENV="production", SECRET_KEY="k" * 40,
+                   DATA_KEY=generate_key())
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code != 0
     assert "refuses to run in production" in result.output

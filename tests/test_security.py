@@ -15,11 +15,13 @@ from sqlalchemy import select
 
 from supportnet import create_app, logs
 from supportnet.config import ConfigError
+from supportnet.crypto import generate_key
 from supportnet.extensions import db
 from supportnet.web.security import safe_next
 from tests.conftest import PASSWORD, ClosingClient, Mailbox, Persona, login, make_app, make_persona, post
 
 STRONG_KEY = "a-strong-production-key-" + "k" * 40
+DATA_KEY = generate_key()
 PRODUCTION_BASE_URL = "https://support.example.org"
 
 # Each of these, followed as `next`, would send the member to another site (or run script).
@@ -343,6 +345,7 @@ def production_config(db_path, smtp_port: int, **overrides) -> dict:
     config = {
         "ENV": "production",
         "SECRET_KEY": STRONG_KEY,
+        "DATA_KEY": DATA_KEY,
         "BASE_URL": PRODUCTION_BASE_URL,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
         "MAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
@@ -479,6 +482,7 @@ def test_development_serves_the_dev_mailbox(client):
 def test_production_reads_its_settings_from_the_environment(monkeypatch, db_path, smtp_server):
     monkeypatch.setenv("SUPPORTNET_ENV", "production")
     monkeypatch.setenv("SUPPORTNET_SECRET_KEY", STRONG_KEY)
+    monkeypatch.setenv("SUPPORTNET_DATA_KEY", DATA_KEY)
     monkeypatch.setenv("SUPPORTNET_BASE_URL", PRODUCTION_BASE_URL + "/")
     monkeypatch.setenv("SUPPORTNET_DATABASE_URL", f"sqlite:///{db_path}")
     monkeypatch.setenv("SUPPORTNET_MAIL_URL", f"smtp://127.0.0.1:{smtp_server[0].port}")

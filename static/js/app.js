@@ -20,6 +20,40 @@
     if (escapes.length >= 3) quickExit();
   });
 
+  // RSVP buttons answer in place: the server sends back the updated RSVP box (the forms work without this).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("rsvp-form") || !window.fetch) return;
+    event.preventDefault();
+    var box = form.closest(".rsvp");
+    var buttons = box ? box.querySelectorAll("button") : [];
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { "X-Requested-With": "fetch" },
+      credentials: "same-origin"
+    }).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (type.indexOf("text/html") === -1) throw new Error("unexpected answer");
+      return response.text();
+    }).then(function (html) {
+      if (!box) return;
+      var holder = document.createElement("div");
+      holder.innerHTML = html.trim();
+      var fresh = holder.firstElementChild;
+      if (fresh && fresh.classList.contains("rsvp")) {
+        box.replaceWith(fresh);
+        var state = fresh.querySelector(".rsvp-state, .error");
+        if (state) { state.setAttribute("tabindex", "-1"); state.focus(); }
+      } else {
+        form.submit();
+      }
+    }).catch(function () {
+      form.submit();  // fall back to the plain form post
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportnet.clock import now_utc
@@ -46,6 +46,14 @@ class MemberStatus(enum.StrEnum):
     DECLINED = "declined"
     REMOVED = "removed"
     LEFT = "left"
+
+
+class CheckinSharing(enum.StrEnum):
+    """What a member shares of their check-ins with one group's facilitators (privacy rule 3)."""
+
+    NONE = "none"
+    SUMMARIES = "summaries"  # mood, craving and the support flag
+    NOTES = "notes"  # summaries, plus the notes of check-ins the member marked "share this note"
 
 
 class Group(Base):
@@ -137,6 +145,11 @@ class Membership(Base):
     status: Mapped[MemberStatus] = mapped_column(enum_column(MemberStatus, "member_status"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Check-ins are private unless the member chooses otherwise, per group (see supportnet/checkins.py).
+    checkin_sharing: Mapped[CheckinSharing] = mapped_column(
+        enum_column(CheckinSharing, "checkin_sharing"), default=CheckinSharing.NONE, server_default="none"
+    )
+    shares_recovery_date: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     group: Mapped[Group] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship()

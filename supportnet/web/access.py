@@ -38,6 +38,15 @@ def get_series_for(slug: str, series_id: int) -> tuple[Group, MeetingSeries]:
     return group, series
 
 
+def get_series_for_viewer(slug: str, series_id: int) -> tuple[Group, MeetingSeries]:
+    """A running series of a group the viewer may see (404 otherwise)."""
+    group = get_group_for(slug)
+    series = db.session.get(MeetingSeries, series_id)
+    if series is None or series.group_id != group.id or series.ended_at is not None:
+        abort(404)
+    return group, series
+
+
 def get_occurrence_for(occurrence_id: int, *, manage: bool = False) -> Occurrence:
     """A meeting of a group the viewer may see (404), and with manage=True may manage (403)."""
     occ = db.session.scalar(

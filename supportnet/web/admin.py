@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
 from supportnet import accounts
+from supportnet.db import LIKE_ESCAPE, contains_pattern
 from supportnet.extensions import db
 from supportnet.models import SiteRole, User
 from supportnet.web.forms import RoleForm
@@ -38,8 +39,10 @@ def users():
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     query = select(User).where(User.email_confirmed_at.is_not(None))
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(User.email.like(like), func.lower(User.display_name).like(like)))
+        like = contains_pattern(q.lower())
+        query = query.where(
+            or_(User.email.like(like, escape=LIKE_ESCAPE), func.lower(User.display_name).like(like, escape=LIKE_ESCAPE))
+        )
     pagination = db.paginate(query.order_by(User.display_name, User.id), page=page, per_page=PAGE_SIZE,
                              error_out=False)
     return render_template("admin/users.html", pagination=pagination, q=q, role_form=RoleForm(formdata=None))

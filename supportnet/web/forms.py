@@ -237,6 +237,8 @@ class GroupForm(FlaskForm):
 
 
 class SeriesForm(FlaskForm):
+    error_fields = {"recurrence": "frequency"}
+
     title = StringField("Title", validators=[DataRequired(message="Give the meeting a title."), Length(max=120)])
     description = TextAreaField("Description", validators=[Length(max=5000)])
     first_date = DateField("First date", validators=[InputRequired(message="Choose the date of the first meeting.")])
@@ -301,7 +303,8 @@ class SeriesForm(FlaskForm):
             raise DomainError("Say after how many meetings it ends.", field="count")
         if freq == Frequency.ONCE:
             return Recurrence(freq)
-        interval = self.interval.data or 1
+        # Empty means every week; 0 or less is passed on so the domain can refuse it with a reason.
+        interval = 1 if self.interval.data is None else self.interval.data
         if freq == Frequency.WEEKLY:
             if not self.weekdays.data:
                 raise DomainError("Choose at least one weekday.", field="weekdays")
@@ -357,6 +360,8 @@ class CancelOccurrenceForm(FlaskForm):
 
 
 class MoveOccurrenceForm(FlaskForm):
+    error_fields = {"new_start_local": "date", "tz": "date"}
+
     date = DateField("New date", validators=[InputRequired(message="Choose the new date.")])
     start_time = TimeField("New start time", validators=[InputRequired(message="Choose the new start time.")])
     duration_minutes = IntegerField("Length in minutes", validators=[Optional()])
@@ -374,3 +379,25 @@ class MemberRoleForm(FlaskForm):
 class InviteJoinForm(FlaskForm):
     token = HiddenField()
     submit = SubmitField("Join the group")
+
+
+class CheckInForm(FlaskForm):
+    code = StringField(
+        "Check-in code", validators=[DataRequired(message="Enter the code."), Length(max=12)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "inputmode": "text"},
+    )
+    submit = SubmitField("I'm here")
+
+
+class ProofForm(FlaskForm):
+    shown_name = StringField(
+        "Name to show", validators=[DataRequired(message="Enter the name the proof should show."), Length(max=60)],
+        description="For example your full name, if the person asking for proof needs it. Only this proof shows it.",
+    )
+    group = SelectField("Meetings of", choices=[], validate_choice=True)
+    neutral_label = StringField(
+        "Describe the meetings as", validators=[Length(max=120)],
+        description="Leave empty to use the group's name, or write a neutral label such as "
+        "\u201cWeekly support group\u201d.",
+    )
+    submit = SubmitField("Make a proof")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from supportnet import directory, groups, scheduling
+from supportnet import directory, groups, rsvps, scheduling
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -42,7 +42,8 @@ def _filters_from_args() -> directory.Filters:
 @bp.get("/groups")
 def directory_page():
     filters = _filters_from_args()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    # Capped: a huge page number would overflow the database's OFFSET instead of showing an empty page.
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     result = directory.search(filters, viewer(), now_utc(), page)
     return render_template(
         "groups/directory.html", result=result, filters=filters, kinds=KIND_LABELS, weekdays=WEEKDAYS,
@@ -94,16 +95,23 @@ def show(slug: str):
     now = now_utc()
     membership = groups.membership_for(group, user)
     manager = groups.can_manage(group, user)
+    upcoming = scheduling.upcoming_occurrences(group, now)
+    my_rsvps = rsvps.rsvps_for_user(user, [o.id for o in upcoming]) if user else {}
+    active = membership is not None and membership.status == MemberStatus.ACTIVE
+    series = scheduling.active_series(group) if manager or active else []
     return render_template(
         "groups/show.html",
         group=group,
         membership=membership,
-        is_member=membership is not None and membership.status == MemberStatus.ACTIVE,
+        is_member=active,
         manager=manager,
         member_count=groups.member_count(group),
-        upcoming=scheduling.upcoming_occurrences(group, now),
+        upcoming=upcoming,
+        my_rsvps=my_rsvps,
+        positions=rsvps.positions_for(list(my_rsvps.values())),
+        standing={s.id for s in series if user and rsvps.standing_for(s, user)},
         pending=groups.pending_requests(group) if manager else [],
-        series=scheduling.active_series(group) if manager else [],
+        series=series,
         kinds=KIND_LABELS,
         now=now,
     )
@@ -244,7 +252,11 @@ def regenerate_invite(slug: str):
     group = get_group_for(slug, manage=True)
     if not PostForm().validate_on_submit():
         abort(400)
-    token = groups.regenerate_invite(group, now_utc())
+    try:
+        token = groups.regenerate_invite(group, now_utc())
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("groups.members", slug=group.slug)), 303
     db.session.commit()
     # Only the hash is stored, so the link is shown this once; old links stop working.
     return render_template(

@@ -16,6 +16,8 @@ def external_url(endpoint: str, **values) -> str:
 def put_error(form: FlaskForm, error: DomainError, default_field: str | None = None) -> None:
     """Show a domain error on the form field it concerns, or at the top of the form."""
     name = error.field or default_field
+    # A domain name for a value the form spreads over several fields (e.g. "recurrence") maps to one field.
+    name = getattr(form, "error_fields", {}).get(name, name)
     field = getattr(form, name, None) if name else None
     if field is not None and hasattr(field, "errors"):
         field.errors = [*field.errors, str(error)]

@@ -7,14 +7,14 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from supportnet import groups, scheduling
+from supportnet import attendance, groups, rsvps, scheduling
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import MemberStatus, OccurrenceStatus, OnlineVisibility
 from supportnet.recurrence import describe, from_rrule
 from supportnet.web.access import get_group_for, get_occurrence_for, get_series_for, viewer
-from supportnet.web.forms import CancelOccurrenceForm, MoveOccurrenceForm, PostForm, SeriesForm
+from supportnet.web.forms import CancelOccurrenceForm, CheckInForm, MoveOccurrenceForm, PostForm, SeriesForm
 from supportnet.web.helpers import put_error
 
 bp = Blueprint("meetings", __name__)
@@ -94,9 +94,8 @@ def online_details_visible(occ, user) -> bool:
     is_member = membership is not None and membership.status == MemberStatus.ACTIVE
     if series.online_visibility == OnlineVisibility.MEMBERS:
         return is_member
-    # RSVP-only: members who said they are coming. Until RSVPs exist (the next issue), that is nobody
-    # but the facilitators: showing less is the safe side of privacy rule 4.
-    return False
+    # RSVP-only: members who have a seat (the waitlist does not get the link yet).
+    return is_member and rsvps.has_seat(occ, user)
 
 
 @bp.get("/meetings/<int:occurrence_id>")
@@ -105,12 +104,21 @@ def occurrence(occurrence_id: int):
     user = viewer()
     series = occ.series
     manager = groups.can_manage(series.group, user)
+    now = now_utc()
+    rsvp = rsvps.rsvp_for(occ, user) if user else None
+    checkin_open = (
+        user is not None and occ.status != OccurrenceStatus.CANCELLED
+        and occ.starts_at - attendance.CHECK_IN_OPENS <= now < occ.ends_at
+    )
     return render_template(
         "meetings/occurrence.html",
         occ=occ, series=series, group=series.group, manager=manager,
         show_online=online_details_visible(occ, user),
+        rsvp=rsvp, position=rsvps.waitlist_position(rsvp) if rsvp else None, next=request.path,
+        checkin_open=checkin_open, checkin_form=CheckInForm(formdata=None),
+        attended=checkin_open and attendance.has_attended(occ, user),
         schedule=describe(from_rrule(series.rrule, scheduling.zone_of(series)), series.dtstart_local),
-        cancel_form=CancelOccurrenceForm(formdata=None), now=now_utc(), Status=OccurrenceStatus,
+        cancel_form=CancelOccurrenceForm(formdata=None), now=now, Status=OccurrenceStatus,
     )
 
 

@@ -1,0 +1,295 @@
+"""Attendance: facilitators mark who came, members check themselves in with the code shown in the meeting,
+and members make revocable proofs of the meetings they attended.
+
+Functions here change models and flush; the caller (a view, a command) commits.
+
+Decisions worth knowing:
+
+* Attendance can be marked from 15 minutes before a meeting starts (people arrive early), with no end:
+  facilitators often mark it afterwards. Self check-in is only open from 15 minutes before the start until
+  the end, because the code is only meant to be seen in the room (or the call).
+* Only people connected to the meeting can be marked or check in: active members of the group, or anyone
+  with an RSVP for the meeting (someone who left the group after saying they'd come still came).
+* Codes are 6 characters from an alphabet without look-alikes (no 0/O, 1/I/L), drawn with `secrets`;
+  typed codes are compared case-insensitively, ignoring spaces and dashes, in constant time.
+* A proof freezes the facts when it is made (the local dates of the meetings attended): later edits of
+  meetings or the group don't change what the member showed someone. It shows the name and label the member
+  chose (a group name can say too much; "Aftercare group" says enough). Its link is the proof id signed with
+  the app's secret; revoking the proof kills the link.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
+
+from supportnet import groups
+from supportnet.errors import DomainError, Forbidden
+from supportnet.extensions import db
+from supportnet.models import (
+    Attendance,
+    AttendanceCode,
+    AttendanceHow,
+    AttendanceProof,
+    Group,
+    MeetingSeries,
+    Occurrence,
+    OccurrenceStatus,
+    Rsvp,
+    User,
+)
+
+CHECK_IN_OPENS = timedelta(minutes=15)
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+PROOF_SALT = "attendance-proof"
+
+
+# --- rules ---
+
+
+def _require_not_cancelled(occ: Occurrence) -> None:
+    if occ.status == OccurrenceStatus.CANCELLED:
+        raise DomainError("This meeting is cancelled.")
+
+
+def _require_markable(occ: Occurrence, now: datetime) -> None:
+    _require_not_cancelled(occ)
+    if now < occ.starts_at - CHECK_IN_OPENS:
+        raise DomainError("Attendance can be marked from 15 minutes before the meeting starts.")
+
+
+def _require_connected(occ: Occurrence, user: User, message: str) -> None:
+    if groups.is_member(occ.series.group, user):
+        return
+    answered = db.session.scalar(select(Rsvp.id).where(Rsvp.occurrence_id == occ.id, Rsvp.user_id == user.id))
+    if answered is None:
+        raise DomainError(message)
+
+
+def _attendance(occ: Occurrence, user: User) -> Attendance | None:
+    return db.session.scalar(
+        select(Attendance).where(Attendance.occurrence_id == occ.id, Attendance.user_id == user.id)
+    )
+
+
+def has_attended(occ: Occurrence, user: User) -> bool:
+    """Return whether the user's attendance at this meeting is recorded."""
+    return _attendance(occ, user) is not None
+
+
+def _record(occ: Occurrence, user: User, how: AttendanceHow, now: datetime, by: User | None) -> Attendance:
+    try:
+        # A savepoint: two facilitators marking the same person at once (PostgreSQL) is not an error.
+        with db.session.begin_nested():
+            row = Attendance(occurrence=occ, user=user, how=how, marked_at=now, marked_by=by)
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:
+        row = _attendance(occ, user)
+        if row is None:
+            raise
+    return row
+
+
+# --- marking and self check-in ---
+
+
+def mark_attended(occ: Occurrence, user: User, by: User, now: datetime) -> Attendance:
+    """Record, as a facilitator, that someone was at the meeting (marking twice changes nothing)."""
+    if not groups.can_manage(occ.series.group, by):
+        raise Forbidden("Only the group's facilitators can mark attendance.")
+    _require_markable(occ, now)
+    existing = _attendance(occ, user)
+    if existing is not None:
+        return existing
+    _require_connected(occ, user, "Only members of the group, or people who RSVP'd, can be marked as attending.")
+    return _record(occ, user, AttendanceHow.FACILITATOR, now, by)
+
+
+def unmark_attended(occ: Occurrence, user: User) -> bool:
+    """Take back a mark of attendance; return whether there was one."""
+    result = db.session.execute(
+        delete(Attendance)
+        .where(Attendance.occurrence_id == occ.id, Attendance.user_id == user.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount > 0
+
+
+def new_code(occ: Occurrence, now: datetime) -> str:
+    """Make a new self check-in code for the meeting (the previous one stops working) and return it."""
+    _require_not_cancelled(occ)
+    if occ.ends_at <= now:
+        raise DomainError("This meeting is over, so check-in has closed.")
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    row = db.session.get(AttendanceCode, occ.id)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(AttendanceCode(occurrence_id=occ.id, code=code, created_at=now))
+                db.session.flush()
+            return code
+        except IntegrityError:  # another facilitator made the first code at the same moment
+            row = db.session.get(AttendanceCode, occ.id, populate_existing=True)
+            if row is None:
+                raise
+    row.code = code
+    row.created_at = now
+    db.session.flush()
+    return code
+
+
+def code_for(occ: Occurrence) -> str | None:
+    """The meeting's current self check-in code, or None if no code was made."""
+    return db.session.scalar(select(AttendanceCode.code).where(AttendanceCode.occurrence_id == occ.id))
+
+
+def normalize_code(typed: str) -> str:
+    """A typed code in stored form: upper case, without spaces or dashes."""
+    return "".join(ch for ch in (typed or "").upper() if ch not in " -\t")
+
+
+def self_check_in(occ: Occurrence, user: User, code: str, now: datetime) -> Attendance:
+    """Check yourself in with the code shown in the meeting (checking in twice changes nothing)."""
+    _require_not_cancelled(occ)
+    if now < occ.starts_at - CHECK_IN_OPENS:
+        raise DomainError("Check-in opens 15 minutes before the meeting starts.", field="code")
+    if now >= occ.ends_at:
+        raise DomainError("This meeting is over, so check-in has closed. A facilitator can still mark you.")
+    _require_connected(occ, user, "Only members of this group can check in.")
+    stored = code_for(occ)
+    if stored is None:
+        raise DomainError("Check-in isn't open yet: ask the facilitator to show the code.", field="code")
+    if not secrets.compare_digest(normalize_code(code).encode(), stored.encode()):
+        raise DomainError("That code doesn't match. Check the code shown in the meeting and try again.", field="code")
+    existing = _attendance(occ, user)
+    if existing is not None:
+        return existing
+    return _record(occ, user, AttendanceHow.SELF_CODE, now, None)
+
+
+# --- reading ---
+
+
+def attendance_history(user: User) -> list[tuple[Attendance, Occurrence]]:
+    """The meetings the member attended, most recent first, with their series and groups, in one query."""
+    rows = db.session.scalars(
+        select(Attendance)
+        .join(Attendance.occurrence)
+        .join(Occurrence.series)
+        .join(MeetingSeries.group)
+        .options(
+            contains_eager(Attendance.occurrence).contains_eager(Occurrence.series).contains_eager(MeetingSeries.group)
+        )
+        .where(Attendance.user_id == user.id)
+        .order_by(Occurrence.starts_at.desc(), Occurrence.id.desc())
+    ).all()
+    return [(row, row.occurrence) for row in rows]
+
+
+def attendance_counts(group: Group, now: datetime, last: int = 12) -> list[tuple[Occurrence, int]]:
+    """How many came to each of the group's last meetings that took place, oldest first."""
+    recent = db.session.scalars(
+        select(Occurrence)
+        .join(Occurrence.series)
+        .options(contains_eager(Occurrence.series))
+        .where(
+            MeetingSeries.group_id == group.id,
+            Occurrence.starts_at <= now,
+            Occurrence.status != OccurrenceStatus.CANCELLED,
+        )
+        .order_by(Occurrence.starts_at.desc(), Occurrence.id.desc())
+        .limit(last)
+    ).all()
+    if not recent:
+        return []
+    counts = dict(
+        db.session.execute(
+            select(Attendance.occurrence_id, func.count())
+            .where(Attendance.occurrence_id.in_([occ.id for occ in recent]))
+            .group_by(Attendance.occurrence_id)
+        ).all()
+    )
+    return [(occ, counts.get(occ.id, 0)) for occ in reversed(recent)]
+
+
+# --- proofs ---
+
+
+def _clean(value: str, field: str, limit: int, empty: str) -> str:
+    value = " ".join((value or "").split())
+    if not value:
+        raise DomainError(empty, field=field)
+    if len(value) > limit:
+        raise DomainError(f"Keep this to {limit} characters.", field=field)
+    return value
+
+
+def create_proof(
+    user: User, *, shown_name: str, label: str, group: Group | None, now: datetime
+) -> AttendanceProof:
+    """Make a shareable proof of the meetings the member attended (in one group, or all), frozen as of now."""
+    shown_name = _clean(shown_name, "shown_name", 60, "Enter the name the proof should show.")
+    label = _clean(label, "label", 120, "Enter how the proof should name the meetings.")
+    query = (
+        select(Occurrence.starts_at, MeetingSeries.timezone)
+        .join(Attendance, Attendance.occurrence_id == Occurrence.id)
+        .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
+        .where(Attendance.user_id == user.id)
+    )
+    if group is not None:
+        query = query.where(MeetingSeries.group_id == group.id)
+    # The date people were in the room: local to the meeting, not UTC (an evening meeting in New York).
+    dates = sorted(starts_at.astimezone(ZoneInfo(tz)).date().isoformat() for starts_at, tz in db.session.execute(query))
+    if not dates:
+        raise DomainError("There is no attendance to show yet.", field="group")
+    proof = AttendanceProof(
+        user=user,
+        shown_name=shown_name,
+        label=label,
+        group=group,
+        dates=dates,
+        created_at=now,
+    )
+    db.session.add(proof)
+    db.session.flush()
+    return proof
+
+
+def revoke_proof(proof: AttendanceProof, now: datetime) -> AttendanceProof:
+    """Stop a proof's link from working."""
+    if proof.revoked_at is None:
+        proof.revoked_at = now
+        db.session.flush()
+    return proof
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=PROOF_SALT)
+
+
+def proof_token(proof: AttendanceProof) -> str:
+    """The signed token for the proof's shareable link."""
+    return _serializer().dumps(proof.id)
+
+
+def load_proof(token: str) -> AttendanceProof | None:
+    """The proof a link's token names, or None if the token is forged, the proof is gone or revoked."""
+    try:
+        proof_id = _serializer().loads(token)
+    except BadData:
+        return None
+    if not isinstance(proof_id, int) or isinstance(proof_id, bool):
+        return None
+    proof = db.session.get(AttendanceProof, proof_id)
+    if proof is None or proof.revoked_at is not None:
+        return None
+    return proof
