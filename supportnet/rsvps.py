@@ -99,6 +99,19 @@ def _require_member(group: Group, user: User, now: datetime) -> None:
     raise Forbidden("Only members of this group can RSVP. Join the group first.")
 
 
+def can_answer(group: Group, user: User | None) -> bool:
+    """Whether the user may RSVP in this group: an active member, or anyone signed in for a public, open group."""
+    if user is None or group.archived_at is not None:
+        return False
+    membership = groups.membership_for(group, user)
+    status = membership.status if membership is not None else None
+    if status == MemberStatus.ACTIVE:
+        return True
+    if status == MemberStatus.REMOVED:
+        return False
+    return group.visibility == Visibility.PUBLIC and group.join_policy == JoinPolicy.OPEN
+
+
 def _require_running(series: MeetingSeries) -> None:
     _require_group_open(series.group)
     if series.ended_at is not None:

@@ -108,6 +108,7 @@ def show(slug: str):
         member_count=groups.member_count(group),
         upcoming=upcoming,
         my_rsvps=my_rsvps,
+        can_answer=rsvps.can_answer(group, user),
         positions=rsvps.positions_for(list(my_rsvps.values())),
         standing={s.id for s in series if user and rsvps.standing_for(s, user)},
         pending=groups.pending_requests(group) if manager else [],

@@ -115,6 +115,7 @@ def occurrence(occurrence_id: int):
         occ=occ, series=series, group=series.group, manager=manager,
         show_online=online_details_visible(occ, user),
         rsvp=rsvp, position=rsvps.waitlist_position(rsvp) if rsvp else None, next=request.path,
+        can_answer=rsvps.can_answer(series.group, user),
         checkin_open=checkin_open, checkin_form=CheckInForm(formdata=None),
         attended=checkin_open and attendance.has_attended(occ, user),
         schedule=describe(from_rrule(series.rrule, scheduling.zone_of(series)), series.dtstart_local),

@@ -32,7 +32,7 @@ def render_widget(occ, status: int = 200, error: str | None = None):
     back = request.form.get("next") or url_for("meetings.occurrence", occurrence_id=occ.id)
     return render_template(
         "rsvp/_widget.html", occ=occ, rsvp=rsvp, position=rsvps.waitlist_position(rsvp) if rsvp else None,
-        error=error, now=now_utc(), next=back,
+        error=error, now=now_utc(), next=back, can_answer=rsvps.can_answer(occ.series.group, viewer()),
     ), status
 
 
