@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app supportnet
+HOST ?= 127.0.0.1
+PORT ?= 5000
 export SUPPORTNET_ENV ?= development
 
 .PHONY: run test lint deps dev-deps browser-deps clean
@@ -28,10 +30,10 @@ dev-deps: $(VENV)/.dev-deps
 run: deps
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	@echo "Serving http://127.0.0.1:5000 (web) with the scheduler. Ctrl-C stops both."
+	@echo "Serving http://$(HOST):$(PORT) (web) with the scheduler. Ctrl-C stops both."
 	@$(FLASK) scheduler run & sched=$$!; \
 	trap 'kill -TERM $$sched 2>/dev/null; wait $$sched 2>/dev/null' EXIT INT TERM; \
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: dev-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

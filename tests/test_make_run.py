@@ -1,0 +1,75 @@
+"""`make run` as a developer uses it: set up, seed, serve web and scheduler together, stop both on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            child = int(stat.parent.name)
+            found |= {child} | _children(child)
+    return found
+
+
+@pytest.mark.slow
+def test_make_run_serves_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
+    if not (ROOT / ".venv" / ".deps").exists():
+        pytest.skip("make run needs the virtualenv that `make test` creates")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SUPPORTNET_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "SUPPORTNET_SECRET_KEY": "s" * 40,
+        "SUPPORTNET_DATA_KEY": "",
+        "SUPPORTNET_ENV": "development",
+    }
+    # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    output = ""
+    try:
+        deadline = time.monotonic() + 90
+        health = None
+        while time.monotonic() < deadline and health is None:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health = json.load(response)
+            except OSError:
+                continue
+        assert health == {"status": "ok", "database": "ok"}
+        processes = _children(proc.pid)
+        commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in processes}
+        assert any(b"scheduler run" in cmd for cmd in commands.values()), commands
+        assert any(b" run --host" in cmd for cmd in commands.values()), commands
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output += proc.communicate()[0]
+    assert "Demo logins (development only):" in output
+    assert "facilitator@example.org" in output
+    assert "scheduler stopped" in output
+    assert all(not Path(f"/proc/{pid}").exists() for pid in processes), "a process outlived Ctrl-C"
