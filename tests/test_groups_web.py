@@ -35,7 +35,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from tests.builders import weekly
 from tests.conftest import PINNED_NOW, Persona, login, make_persona, post
 
 LONDON = ZoneInfo("Europe/London")
@@ -44,20 +44,6 @@ MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY = range(7)
 
 # --- building groups and meetings the way the domain tests do ---
 
-
-def weekly(*days: int, **changes) -> SeriesSpec:
-    """A weekly 19:00 London meeting from Tuesday 1 December 2026, with any field changed."""
-    spec = SeriesSpec(
-        title="Integration circle",
-        first_date=date(2026, 12, 1),
-        start_time=time(19, 0),
-        duration_minutes=90,
-        timezone="Europe/London",
-        recurrence=Recurrence(Frequency.WEEKLY, weekdays=days or (TUESDAY,)),
-        venue="Community room",
-        address="12 Canal Street",
-    )
-    return dataclasses.replace(spec, **changes)
 
 
 def start_group(persona: Persona, name: str, **fields) -> Group:

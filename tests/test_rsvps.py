@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,8 +30,7 @@ from supportnet.models import (
     User,
     Visibility,
 )
-from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from tests.builders import weekly
 from tests.conftest import PASSWORD
 
 LONDON = ZoneInfo("Europe/London")
@@ -47,20 +45,6 @@ def london(*args) -> datetime:
     """A London wall time as a UTC instant."""
     return datetime(*args, tzinfo=LONDON).astimezone(UTC)
 
-
-def weekly(*days: int, **changes) -> SeriesSpec:
-    """A weekly 19:00 London meeting from Tuesday 1 December 2026, with any field changed."""
-    spec = SeriesSpec(
-        title="Integration circle",
-        first_date=date(2026, 12, 1),
-        start_time=time(19, 0),
-        duration_minutes=90,
-        timezone="Europe/London",
-        recurrence=Recurrence(Frequency.WEEKLY, weekdays=days or (TUESDAY,)),
-        venue="Community room",
-        address="12 Canal Street",
-    )
-    return dataclasses.replace(spec, **changes)
 
 
 @dataclass

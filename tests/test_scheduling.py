@@ -17,26 +17,13 @@ from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import Group, GroupKind, MeetingSeries, Occurrence, OccurrenceStatus
 from supportnet.recurrence import Frequency, Recurrence, expand
-from supportnet.scheduling import HORIZON, SeriesSpec
+from supportnet.scheduling import HORIZON
+from tests.builders import weekly
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 TUESDAY, THURSDAY, SUNDAY = 1, 3, 6
 
-
-def weekly(*days: int, **changes) -> SeriesSpec:
-    """A weekly 19:00 London meeting from Tuesday 1 December 2026, with any field changed."""
-    spec = SeriesSpec(
-        title="Integration circle",
-        first_date=date(2026, 12, 1),
-        start_time=time(19, 0),
-        duration_minutes=90,
-        timezone="Europe/London",
-        recurrence=Recurrence(Frequency.WEEKLY, weekdays=days or (TUESDAY,)),
-        venue="Community room",
-        address="12 Canal Street",
-    )
-    return dataclasses.replace(spec, **changes)
 
 
 def make_group(facilitator_user, name: str = "Thursday Integration Circle", tz: str = "Europe/London") -> Group:

@@ -1,0 +1,26 @@
+"""Building blocks the tests share: a standard weekly meeting, told in the words of the schedule form."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, time
+
+from supportnet.recurrence import Frequency, Recurrence
+from supportnet.scheduling import SeriesSpec
+
+TUESDAY, THURSDAY = 1, 3
+
+
+def weekly(*days: int, **changes) -> SeriesSpec:
+    """A weekly 19:00 London meeting from Tuesday 1 December 2026, with any field changed."""
+    spec = SeriesSpec(
+        title="Integration circle",
+        first_date=date(2026, 12, 1),
+        start_time=time(19, 0),
+        duration_minutes=90,
+        timezone="Europe/London",
+        recurrence=Recurrence(Frequency.WEEKLY, weekdays=days or (TUESDAY,)),
+        venue="Community room",
+        address="12 Canal Street",
+    )
+    return dataclasses.replace(spec, **changes)
