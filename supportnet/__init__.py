@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Not `from supportnet.extensions import db`: that would shadow the supportnet.db module,
 # which migrations import by its dotted name.
@@ -27,6 +28,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     # Query parameters can be check-in notes or emails: never put them in exception messages or logs.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A server restart or a firewall's idle timeout closes pooled connections; test each before use.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("pool_pre_ping", True)
+    if app.config["PROXY_HOPS"]:
+        # Behind N trusted proxies the client's address and scheme come from their X-Forwarded-* headers
+        # (the per-IP limiter and Secure cookies depend on them); without a proxy such headers are forgeries.
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     logs.configure(app.config["LOG_LEVEL"])
     if app.config["TESTING"]:
         from supportnet.passwords import use_cheap_hashing_for_tests

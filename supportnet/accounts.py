@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 
 from supportnet import passwords
 from supportnet.clock import timezone_names
+from supportnet.db import serialize_on
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
 from supportnet.models import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
@@ -208,6 +209,9 @@ def authenticate(email: str, password: str, now: datetime, limit: int, window: t
     nor the throttle tells anybody whether an address has an account.
     """
     key_email = email.strip().lower()
+    # Concurrent attempts on one account (from any worker or host) are counted one after another, so a burst
+    # of guesses cannot all slip in under the limit before any of them is recorded.
+    serialize_on(db.session, "login:" + account_key(key_email))
     if failures_in_window(key_email, now, window) >= limit:
         minutes = int(window.total_seconds() // 60)
         raise TooManyAttempts(
@@ -240,11 +244,26 @@ def start_session(user: User, now: datetime, remember: bool = False, user_agent:
             user_agent=user_agent[:200],
             created_at=now,
             last_seen_at=now,
+            reauthenticated_at=now,  # signing in proves who it is (issue 9: re-authentication)
         )
     )
     db.session.flush()
     user.session_token = token
     return token
+
+
+# --- re-authentication (issue 9): sensitive actions need a recent proof of identity in this browser ---
+
+
+def mark_reauthenticated(row: UserSession, now: datetime) -> None:
+    """Record that the person just proved it is them in this session (password, and code if two-factor is on)."""
+    row.reauthenticated_at = now
+    db.session.flush()
+
+
+def is_fresh(row: UserSession | None, now: datetime, window: timedelta) -> bool:
+    """Whether the session proved its identity within `window` (sessions from before the feature never have)."""
+    return row is not None and row.reauthenticated_at is not None and now - row.reauthenticated_at <= window
 
 
 def find_session(token: str, now: datetime, idle: timedelta, lifetime: timedelta) -> UserSession | None:

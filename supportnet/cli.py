@@ -66,8 +66,8 @@ def scheduler_tick() -> None:
     """Run one scheduler pass and exit (for cron and tests)."""
     from supportnet.scheduler import run_pass
 
-    run_pass(current_app._get_current_object())  # type: ignore[attr-defined]
-    click.echo("scheduler pass done")
+    report = run_pass(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"scheduler pass done: {report}")  # e.g. "claimed 3, sent 3" (notifications)
 
 
 @click.command("seed-demo")

@@ -91,6 +91,14 @@ def check_crisis_resources(resources: Any) -> list[dict[str, str]]:
     return resources
 
 
+def database_url(url: str) -> str:
+    """The SQLAlchemy URL to use: a bare postgres:// or postgresql:// URL means the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def _dev_secret_key(instance_path: Path) -> str:
     # Development keeps one random key under instance/ so sessions survive a restart
     # without anybody ever typing (or committing) a key.
@@ -116,8 +124,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "SUPPORTNET_ENV": env,
         "TESTING": env == "testing",
         "SECRET_KEY": _env("SECRET_KEY"),
-        "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL")
-        or f"sqlite:///{instance_path / 'supportnet.db'}",
+        "SQLALCHEMY_DATABASE_URI": database_url(_env("DATABASE_URL") or f"sqlite:///{instance_path / 'supportnet.db'}"),
         "BASE_URL": (_env("BASE_URL") or ("" if production else "http://127.0.0.1:5000")).rstrip("/"),
         "MAIL_URL": _env("MAIL_URL") or "",
         "MAIL_FROM": _env("MAIL_FROM") or "",
@@ -133,9 +140,27 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "AUTH_RATE_LIMIT": _env("AUTH_RATE_LIMIT", "30 per minute"),
         "QUICK_EXIT_URL": _env("QUICK_EXIT_URL", "https://www.google.com/search?q=weather"),
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: trust no such header).
+        "PROXY_HOPS": _env_int("PROXY_HOPS", 0),
         # Encrypts check-in notes and members' own tags; comma-separated Fernet keys, newest first.
         "DATA_KEY": _env("DATA_KEY") or "",
         "CRISIS_RESOURCES": _env_crisis_resources(),
+        # Notifications and the scheduler process (issue 6; the README's configuration table explains each).
+        "SCHEDULER_DISPATCH_SECONDS": _env_int("SCHEDULER_DISPATCH_SECONDS", 30),
+        "SCHEDULER_PLAN_SECONDS": _env_int("SCHEDULER_PLAN_SECONDS", 300),
+        "NOTIFY_BATCH_SIZE": _env_int("NOTIFY_BATCH_SIZE", 100),
+        "NOTIFY_LEASE_SECONDS": _env_int("NOTIFY_LEASE_SECONDS", 300),
+        "NOTIFY_MAX_ATTEMPTS": _env_int("NOTIFY_MAX_ATTEMPTS", 8),
+        "NOTIFY_RETRY_BASE_SECONDS": _env_int("NOTIFY_RETRY_BASE_SECONDS", 60),
+        "NOTIFY_RETRY_MAX_SECONDS": _env_int("NOTIFY_RETRY_MAX_SECONDS", 3600),
+        "NOTIFY_RETENTION_DAYS": _env_int("NOTIFY_RETENTION_DAYS", 90),
+        "NOTIFY_DIGEST_HOUR": _env_int("NOTIFY_DIGEST_HOUR", 18),
+        # Data controls (issue 9; the README's configuration table explains each). Two-factor is required of
+        # facilitators and admins; the test environment alone defaults to off, so that other features' tests can
+        # sign staff in with a password (tests of two-factor turn it on).
+        "REQUIRE_2FA_FOR_STAFF": _env_bool("REQUIRE_2FA_FOR_STAFF", env != "testing"),
+        "REAUTH_MINUTES": _env_int("REAUTH_MINUTES", 10),
+        "AUDIT_RETENTION_MONTHS": _env_int("AUDIT_RETENTION_MONTHS", 24),
         # Cookies: HttpOnly and SameSite=Lax everywhere, Secure whenever we are in production.
         "SESSION_COOKIE_NAME": "supportnet_session",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -171,6 +196,8 @@ def _finish(cfg: dict[str, Any], instance_path: Path) -> None:
     elif not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _dev_secret_key(instance_path)
     _finish_data_key(cfg, instance_path, production)
+    if cfg["PROXY_HOPS"] < 0:
+        raise ConfigError("SUPPORTNET_PROXY_HOPS must be 0 (no proxy) or the number of proxies in front of the app.")
     if not cfg["MAIL_FROM"]:
         # A neutral sender: nothing in an inbox list should say "recovery".
         host = cfg["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"

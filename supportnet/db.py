@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flask import has_request_context, request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -112,6 +112,18 @@ def _sqlite_on_begin(connection) -> None:
     # run the busy handler for that upgrade: under load it fails at once with "database is locked".
     # Writers therefore take the write lock when they begin; readers stay deferred and concurrent (WAL).
     connection.exec_driver_sql("BEGIN IMMEDIATE" if _begins_immediate() else "BEGIN")
+
+
+def serialize_on(session, key: str) -> None:
+    """Make transactions that call this with the same key run one after another, each until it ends.
+
+    For "count, then write" rules that must hold across processes and hosts (the sign-in throttle). SQLite needs
+    nothing: a writer already holds the database's single write lock (BEGIN IMMEDIATE). PostgreSQL takes a
+    transaction-scoped advisory lock on a hash of the key; READ COMMITTED then lets the next holder's queries see
+    what the previous one committed.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def enable_wal(engine: Engine) -> None:

@@ -267,6 +267,7 @@ def create_group(
     contact_note: str = "",
     tags: Iterable[str] = (),
     slug: str | None = None,
+    calendar_shows_cancellations: bool = False,
 ) -> Group:
     """Start a new group; its creator becomes its first facilitator."""
     if not creator.is_facilitator:
@@ -287,6 +288,7 @@ def create_group(
         venue=_clean_text(venue, "venue", 200),
         address=_clean_text(address, "address", 300),
         contact_note=_clean_text(contact_note, "contact_note"),
+        calendar_shows_cancellations=bool(calendar_shows_cancellations),
         created_at=now,
         updated_at=now,
     )
@@ -319,6 +321,7 @@ def update_group(
     contact_note: str | None = None,
     tags: Iterable[str] | None = None,
     slug: str | None = None,
+    calendar_shows_cancellations: bool | None = None,
 ) -> Group:
     """Change a group's details; a field left as None stays as it is."""
     _require_not_archived(group)
@@ -344,6 +347,8 @@ def update_group(
         changes["address"] = _clean_text(address, "address", 300)
     if contact_note is not None:
         changes["contact_note"] = _clean_text(contact_note, "contact_note")
+    if calendar_shows_cancellations is not None:
+        changes["calendar_shows_cancellations"] = bool(calendar_shows_cancellations)
     new_tags = clean_tags(tags) if tags is not None else None
     _check_policy(changes.get("visibility", group.visibility), changes.get("join_policy", group.join_policy))
     for key, value in changes.items():
@@ -496,6 +501,11 @@ def join(group: Group, user: User, now: datetime, invite_token: str | None = Non
     membership.status = status
     membership.joined_at = now if status == MemberStatus.ACTIVE else None
     db.session.flush()
+    if status == MemberStatus.PENDING:
+        # Notifications hook: the group's facilitators hear about the request.
+        from supportnet import notifications
+
+        notifications.join_requested(membership, now)
     return membership
 
 
@@ -509,6 +519,10 @@ def approve(membership: Membership, now: datetime) -> Membership:
     membership.status = MemberStatus.ACTIVE
     membership.joined_at = now
     db.session.flush()
+    # Notifications hook: they hear that they are in.
+    from supportnet import notifications
+
+    notifications.join_answered(membership, True, now)
     return membership
 
 
@@ -518,6 +532,10 @@ def decline(membership: Membership, now: datetime) -> Membership:
         raise DomainError("Only a request to join can be declined.")
     membership.status = MemberStatus.DECLINED
     db.session.flush()
+    # Notifications hook: they hear the answer (neutrally worded).
+    from supportnet import notifications
+
+    notifications.join_answered(membership, False, now)
     return membership
 
 

@@ -6,7 +6,10 @@ import logging
 import re
 
 # Paths whose last segment is a secret: emailed links and private calendar feeds.
-_TOKEN_PATH = re.compile(r"(/(?:account/(?:confirm|reset|email)|calendar|invite|proof)/)[^\s/?\"']+")
+# (notifications/stop and notifications/cant-make-it: the signed links in notification emails, issue 6.)
+_TOKEN_PATH = re.compile(
+    r"(/(?:account/(?:confirm|reset|email)|calendar|invite|proof|notifications/(?:stop|cant-make-it))/)[^\s/?\"']+"
+)
 
 
 def redact(text: str) -> str:

@@ -37,7 +37,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from supportnet import groups
+from supportnet import groups, notifications
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import (
@@ -155,6 +155,8 @@ def _counters_changed(occ: Occurrence) -> None:
 def _seat_or_queue(row: Rsvp, occ: Occurrence, now: datetime) -> None:
     if _take_seat(occ):
         row.status = RsvpStatus.GOING
+        # Notifications hook: the member's reminders are written in this same transaction.
+        notifications.rsvp_going(occ, row.user_id, now)
     else:
         _shift(occ, waitlisted=1)
         row.status = RsvpStatus.WAITLISTED
@@ -166,6 +168,8 @@ def _release(row: Rsvp, occ: Occurrence, now: datetime, *, promote: bool = True)
     was_going = row.status == RsvpStatus.GOING
     row.status = RsvpStatus.CANCELLED
     row.updated_at = now
+    # Notifications hook: their pending reminders (and a pending "you have a seat") stop.
+    notifications.rsvp_released(occ, row.user_id, now)
     if was_going:
         _shift(occ, going=-1)
     else:
@@ -290,8 +294,9 @@ def promote_waitlist(occ: Occurrence, now: datetime) -> list[Rsvp]:
 def on_promoted(rsvp: Rsvp, now: datetime) -> None:
     """Called for each member who just got a seat from the waitlist.
 
-    The notifications issue writes the "you have a seat" notice here, in the same transaction.
+    Writes the "you have a seat" notice and the member's reminders, in the same transaction.
     """
+    notifications.seat_given(rsvp, now)
 
 
 # --- reading ---

@@ -2,6 +2,16 @@
 
 The web app never starts a scheduler (gunicorn workers and the reloader would each run a copy).
 Jobs are thin: each opens an app context, calls domain functions, and commits.
+
+Three jobs, in UTC, in an in-memory job store (their state lives in the database, not in APScheduler):
+
+* dispatch, every SCHEDULER_DISPATCH_SECONDS (30 s): `notifications.tick` sends what is due;
+* plan, every SCHEDULER_PLAN_SECONDS (5 min): meetings for the next 26 weeks, expired sessions, and the
+  notifications that are due soon but missing (reminders, digests, check-in prompts, "we missed you");
+* retention, daily: deletes finished notifications older than NOTIFY_RETENTION_DAYS.
+
+Interval triggers only: a cron trigger in local time fires twice on the night clocks go back. Every job is
+safe to run in several processes at once (claims and dedupe keys settle who does what).
 """
 
 from __future__ import annotations
@@ -11,21 +21,23 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from supportnet import accounts, scheduling
+from supportnet import accounts, notifications, privacy, scheduling
 from supportnet.clock import now_utc
 from supportnet.extensions import db
 
 log = logging.getLogger("supportnet.scheduler")
 
-TICK_SECONDS = 30
+TICK_SECONDS = 30  # the default of SCHEDULER_DISPATCH_SECONDS
 
 
-def run_pass(app: Flask, now: datetime | None = None) -> None:
-    """One pass of every periodic duty; safe to run as often as you like, from several processes."""
+def plan_pass(app: Flask, now: datetime | None = None) -> notifications.PlanReport:
+    """Extend meeting horizons, purge expired sessions and write the notifications due soon; one commit."""
     now = now or now_utc()
     with app.app_context():
         cfg = app.config
@@ -35,18 +47,56 @@ def run_pass(app: Flask, now: datetime | None = None) -> None:
             failure_window=timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
             lifetime=timedelta(days=cfg["SESSION_LIFETIME_DAYS"]),
         )
+        report = notifications.plan(now)
         db.session.commit()
+        return report
+
+
+def dispatch_pass(app: Flask, now: datetime | None = None) -> notifications.TickReport:
+    """Send every notification that is due (see notifications.tick)."""
+    with app.app_context():
+        report = notifications.tick(now)
+        if report.claimed:
+            log.info("dispatch: %s", report)
+        return report
+
+
+def retention_pass(app: Flask, now: datetime | None = None) -> int:
+    """Delete finished notifications older than NOTIFY_RETENTION_DAYS."""
+    now = now or now_utc()
+    with app.app_context():
+        removed = notifications.purge(now, timedelta(days=app.config["NOTIFY_RETENTION_DAYS"]))
+        privacy.purge(now, app.config)  # issue 9: old audit entries; check-ins where members chose a period
+        db.session.commit()
+        return removed
+
+
+def run_pass(app: Flask, now: datetime | None = None) -> notifications.TickReport:
+    """One pass of every periodic duty; safe to run as often as you like, from several processes."""
+    plan_pass(app, now)
+    report = dispatch_pass(app, now)
+    retention_pass(app, now)
+    return report
 
 
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """An APScheduler in UTC with an in-memory job store: the jobs are fixed, their state is in the database."""
-    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(
-        _safely(run_pass, app),
-        IntervalTrigger(seconds=TICK_SECONDS, timezone=UTC),
-        id="tick",
-        next_run_time=datetime.now(UTC),
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(3)},
+        # A job that is still running is not started again; runs missed while busy collapse into one.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
+    started = datetime.now(UTC)
+    cfg = app.config
+    scheduler.add_job(_safely(plan_pass, app), IntervalTrigger(seconds=cfg["SCHEDULER_PLAN_SECONDS"], timezone=UTC),
+                      id="plan", next_run_time=started)
+    scheduler.add_job(_safely(dispatch_pass, app),
+                      IntervalTrigger(seconds=cfg["SCHEDULER_DISPATCH_SECONDS"], timezone=UTC),
+                      id="dispatch", next_run_time=started + timedelta(seconds=2))
+    scheduler.add_job(_safely(retention_pass, app), IntervalTrigger(days=1, timezone=UTC),
+                      id="retention", next_run_time=started + timedelta(minutes=1))
     return scheduler
 
 
@@ -55,14 +105,15 @@ def _safely(job, app: Flask):
         try:
             job(app)
         except Exception:  # a failed pass must not stop the next one
-            log.exception("scheduler pass failed")
+            log.exception("scheduler job %s failed", job.__name__)
 
     run.__name__ = job.__name__
     return run
 
 
 def run_forever(app: Flask) -> None:
-    """Run the scheduler until SIGTERM or Ctrl-C, then stop cleanly after the pass in progress."""
+    """Run the scheduler until SIGTERM or Ctrl-C, then stop cleanly after the message in progress."""
+    notifications.allow_running()
     scheduler = build_scheduler(app)
     stop_requested = False
 
@@ -75,9 +126,12 @@ def run_forever(app: Flask) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     scheduler.start()
-    log.info("scheduler started; a pass every %s seconds", TICK_SECONDS)
+    log.info("scheduler started; dispatch every %s s, planning every %s s",
+             app.config["SCHEDULER_DISPATCH_SECONDS"], app.config["SCHEDULER_PLAN_SECONDS"])
     while not stop_requested:
         time.sleep(0.2)
     log.info("scheduler stopping")
+    # A dispatch in progress finishes the message it is sending and puts the rest of its batch back.
+    notifications.request_stop()
     scheduler.shutdown(wait=True)
     log.info("scheduler stopped")

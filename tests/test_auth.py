@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -254,18 +255,12 @@ def test_ten_failed_sign_ins_lock_the_account_for_a_while_with_a_clear_message(a
     # The count lives in the database, so another worker process (here: another app) sees it too.
     from tests.conftest import make_app
 
-    other_worker = make_app(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") and _db_path(app),
-                            _smtp_port(app))
+    other_worker = make_app(Path(app.instance_path) / "unused.db", _smtp_port(app),
+                            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"])
     other = other_worker.test_client()
     assert post(other, "/login", {"email": member.email, "password": PASSWORD}).status_code == 429
     clock.set_frozen(clock.now_utc() + timedelta(minutes=16))
     assert post(client, "/login", {"email": member.email, "password": PASSWORD}).status_code == 302
-
-
-def _db_path(app):
-    from pathlib import Path
-
-    return Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
 
 
 def _smtp_port(app) -> int:

@@ -80,6 +80,7 @@ def checkpoint(app, db_path: Path) -> sqlite3.Connection:
     return con
 
 
+@pytest.mark.sqlite_only("reads the SQLite file itself; test_postgres.py reads PostgreSQL's columns")
 def test_the_note_and_own_tags_are_not_plaintext_in_the_database(app, db_path):
     mia = make_persona(app, "Mia M.")
     record(app, mia, note=SENTINEL, new_tags=[TAG_SENTINEL])
@@ -325,6 +326,7 @@ def test_the_support_response_shows_the_deployments_crisis_resources(app):
     assert "SupportNet is not an emergency service." in text(client.get(response.location))
 
 
+@pytest.mark.sqlite_only("reads the SQLite file itself; test_postgres.py reads PostgreSQL's columns")
 def test_raw_sqlite_has_no_plaintext_even_after_an_edit(app, db_path):
     mia = make_persona(app, "Mia M.")
     checkin_id = record(app, mia, note="FIRST-VERSION-31c9")

@@ -17,8 +17,8 @@ from supportnet.models import User
 from tests.conftest import login, make_app, post
 
 
-def test_migrations_build_exactly_the_models_on_an_empty_database(tmp_path, smtp_server):
-    app = make_app(tmp_path / "empty.db", smtp_server[0].port)
+def test_migrations_build_exactly_the_models_on_an_empty_database(tmp_path, smtp_server, empty_database_url):
+    app = make_app(tmp_path / "empty.db", smtp_server[0].port, SQLALCHEMY_DATABASE_URI=empty_database_url)
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
@@ -27,6 +27,7 @@ def test_migrations_build_exactly_the_models_on_an_empty_database(tmp_path, smtp
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
+@pytest.mark.sqlite_only("WAL and busy_timeout are SQLite's")
 def test_a_new_database_is_in_wal_mode_with_a_busy_timeout(app, db_path):
     raw = sqlite3.connect(db_path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -53,6 +54,7 @@ def _begin_statements(app, action) -> list[str]:
     return seen
 
 
+@pytest.mark.sqlite_only("BEGIN IMMEDIATE is SQLite's; PostgreSQL locks rows")
 def test_writes_begin_immediate_and_reads_stay_deferred(app, client, member):
     login(client, member)
     reads = _begin_statements(app, lambda: client.get("/account"))
@@ -75,7 +77,7 @@ def test_instants_are_stored_as_utc_and_come_back_aware(app):
         stored = db.session.scalar(select(User.created_at).where(User.id == user.id))
         assert stored == datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
         assert stored.tzinfo is UTC
-        raw = db.session.execute(text("SELECT created_at FROM user WHERE id = :id"), {"id": user.id}).scalar()
+        raw = db.session.execute(text('SELECT created_at FROM "user" WHERE id = :id'), {"id": user.id}).scalar()
         assert str(raw).startswith("2026-07-01 00:00:00")
 
 

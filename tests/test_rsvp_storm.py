@@ -20,7 +20,7 @@ from supportnet import accounts, clock, groups, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole, User
 from supportnet.recurrence import Frequency, Recurrence
-from tests.conftest import PASSWORD, ClosingClient, Persona, csrf_token, login, make_app
+from tests.conftest import PASSWORD, ClosingClient, Persona, csrf_token, database_uri, login, make_app
 from tests.test_rsvps import weekly
 
 STORMERS = 32
@@ -31,8 +31,8 @@ RSVP_RULE = "/meetings/<int:occurrence_id>/rsvp"
 
 @pytest.fixture
 def storm_database_url(db_path) -> str:
-    """Where the storm runs: a copy of the migrated SQLite file (a later issue adds PostgreSQL here)."""
-    return f"sqlite:///{db_path}"
+    """Where the storm runs: a copy of the migrated database (a SQLite file, or PostgreSQL with `--db postgres`)."""
+    return database_uri(db_path)
 
 
 def _has_rsvp_route(app) -> bool:

@@ -18,7 +18,17 @@ from supportnet.config import ConfigError
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
 from supportnet.web.security import safe_next
-from tests.conftest import PASSWORD, ClosingClient, Mailbox, Persona, login, make_app, make_persona, post
+from tests.conftest import (
+    PASSWORD,
+    ClosingClient,
+    Mailbox,
+    Persona,
+    database_uri,
+    login,
+    make_app,
+    make_persona,
+    post,
+)
 
 STRONG_KEY = "a-strong-production-key-" + "k" * 40
 DATA_KEY = generate_key()
@@ -278,6 +288,7 @@ def test_unexpected_error_for_a_signed_in_member_gives_the_generic_page(failing_
     assert response.headers.get("Cache-Control") == "no-store"
 
 
+@pytest.mark.sqlite_only("takes the SQLite file away")
 def test_signed_in_member_gets_the_generic_page_when_the_database_is_down(tmp_path, smtp_server, migrated_db):
     folder = tmp_path / "volume"
     folder.mkdir()
@@ -347,7 +358,7 @@ def production_config(db_path, smtp_port: int, **overrides) -> dict:
         "SECRET_KEY": STRONG_KEY,
         "DATA_KEY": DATA_KEY,
         "BASE_URL": PRODUCTION_BASE_URL,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "SQLALCHEMY_DATABASE_URI": database_uri(db_path),
         "MAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
         "AUTH_RATE_LIMIT": "1000 per minute",
         # The test client then speaks https, as the proxy in front of production does.

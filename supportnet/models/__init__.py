@@ -1,5 +1,7 @@
 """Models, one module per domain noun. Importing this package registers every table."""
 
+# Data controls (issue 9): the audit log and two-factor authentication.
+from supportnet.models.audit import AuditAction, AuditEntry
 from supportnet.models.checkin import CheckIn, CheckInTag, MeetingTiming, OwnTag
 from supportnet.models.group import (
     CheckinSharing,
@@ -13,6 +15,15 @@ from supportnet.models.group import (
     Visibility,
 )
 from supportnet.models.meeting import MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
+
+# Notifications (issue 6): the outbox and members' choices.
+from supportnet.models.notification import (
+    Channel,
+    Notification,
+    NotificationKind,
+    NotificationSettings,
+    NotificationStatus,
+)
 from supportnet.models.rsvp import (
     Attendance,
     AttendanceCode,
@@ -22,6 +33,7 @@ from supportnet.models.rsvp import (
     RsvpStatus,
     StandingRsvp,
 )
+from supportnet.models.twofactor import RecoveryCode, TwoFactor
 from supportnet.models.user import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
 
 __all__ = [
@@ -30,6 +42,9 @@ __all__ = [
     "AttendanceCode",
     "AttendanceHow",
     "AttendanceProof",
+    "AuditAction",
+    "AuditEntry",
+    "Channel",
     "CheckIn",
     "CheckInTag",
     "CheckinSharing",
@@ -43,15 +58,21 @@ __all__ = [
     "MemberRole",
     "MemberStatus",
     "Membership",
+    "Notification",
+    "NotificationKind",
+    "NotificationSettings",
+    "NotificationStatus",
     "Occurrence",
     "OccurrenceStatus",
     "OnlineVisibility",
     "OwnTag",
+    "RecoveryCode",
     "Rsvp",
     "RsvpStatus",
     "SiteRole",
     "StandingRsvp",
     "TokenPurpose",
+    "TwoFactor",
     "User",
     "UserSession",
     "Visibility",

@@ -90,6 +90,9 @@ class Group(Base):
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Calendar feeds (supportnet/feeds.py) show a cancelled week as "Cancelled: ..." (STATUS:CANCELLED) instead
+    # of leaving it out (EXDATE). Off by default: Google Calendar hides cancelled events anyway.
+    calendar_shows_cancellations: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
 

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, Index, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportnet.clock import now_utc
@@ -57,6 +57,15 @@ class User(UserMixin, Base):
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     # Optional and private: the day the member counts from. Shown only where they share it (checkins.py).
     recovery_date: Mapped[date | None] = mapped_column(Date)
+    # The private calendar feed (supportnet/calendars.py): only the sha256 of the token in its address is kept,
+    # and None means the member has no feed. Discreet titles ("Group · Tue 19:00", no descriptions) by default,
+    # because calendar apps show titles on lock screens; the member chooses RSVP'd meetings or all of them.
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    calendar_discreet: Mapped[bool] = mapped_column(default=True, server_default=true())
+    calendar_all_meetings: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Data controls (issue 9): when set, check-ins older than this many months are deleted by the scheduler
+    # (privacy.purge). None, the default, keeps them until the member deletes them.
+    checkin_retention_months: Mapped[int | None]
 
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -93,6 +102,9 @@ class UserSession(Base):
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Data controls (issue 9): when the person last proved it was them in this browser (sign-in, or the
+    # "confirm it's you" page). Changing email, password or two-factor, exporting and deleting need it recent.
+    reauthenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="sessions")
 

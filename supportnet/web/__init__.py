@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from supportnet.web import errors, filters, security, sessions
 
 
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` that matches only ids a database integer can hold: a larger one is a 404, not an overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_web(app: Flask) -> None:
     """Register blueprints, the session loader, security headers, error pages and template helpers."""
+    app.url_map.converters["int"] = BoundedIntConverter
     from supportnet.web import account, admin, auth, checkins, groups, main, meetings, rsvp
 
     sessions.install(app)
@@ -18,6 +28,15 @@ def register_web(app: Flask) -> None:
     blueprints = (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    from supportnet.web import feeds  # calendar feeds and the Meeting Guide JSON (issue 7)
+
+    app.register_blueprint(feeds.bp)
+    from supportnet.web import notifications  # inbox, preferences, emailed links, announcements (issue 6)
+
+    app.register_blueprint(notifications.bp)
+    from supportnet.web import privacy  # confirm it's you, export, deletion, devices, two-factor, audit (issue 9)
+
+    app.register_blueprint(privacy.bp)
     if app.config["SUPPORTNET_ENV"] != "production":
         from supportnet.web import dev
 

@@ -1,31 +1,44 @@
-"""A member's own settings: profile, email and password."""
+"""A member's own settings: profile, email, password and private calendar feed."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user
 
-from supportnet import accounts, mail
+from supportnet import accounts, calendars, mail
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import TokenPurpose
-from supportnet.web.forms import ChangeEmailForm, ChangePasswordForm, ConfirmForm, ProfileForm
+from supportnet.web.forms import (
+    CalendarFeedForm,
+    ChangeEmailForm,
+    ChangePasswordForm,
+    ConfirmForm,
+    PostForm,
+    ProfileForm,
+)
 from supportnet.web.helpers import external_url, put_error
+from supportnet.web.privacy import fresh_login_required
 from supportnet.web.sessions import session_limits
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
-def _settings_page(profile=None, email=None, password=None, status: int = 200):
+def _settings_page(profile=None, email=None, password=None, status: int = 200, calendar=None, calendar_url=None):
     user = current_user
     profile = profile or ProfileForm(display_name=user.display_name, timezone=user.timezone, formdata=None)
+    calendar = calendar or CalendarFeedForm(
+        discreet=user.calendar_discreet, scope="all" if user.calendar_all_meetings else "rsvp", formdata=None
+    )
     return (
         render_template(
             "account/settings.html",
             profile_form=profile,
             email_form=email or ChangeEmailForm(formdata=None),
             password_form=password or ChangePasswordForm(formdata=None),
+            calendar_form=calendar,
+            calendar_url=calendar_url,  # the private feed's address, only right after it was made
         ),
         status,
     )
@@ -55,6 +68,7 @@ def update_profile():
 
 @bp.post("/password")
 @login_required
+@fresh_login_required()  # issue 9: a recent "confirm it's you" first
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -82,6 +96,7 @@ def _current_session_remembered() -> bool:
 
 @bp.post("/email")
 @login_required
+@fresh_login_required()  # issue 9: a recent "confirm it's you" first
 def change_email():
     form = ChangeEmailForm()
     if form.validate_on_submit():
@@ -123,3 +138,40 @@ def confirm_email_change(token: str):
     mail.send_quietly(mail.render(old_email, "Your email address was changed", "email_changed"))
     flash("Your email address is changed.", "success")
     return redirect(url_for("account.settings") if current_user.is_authenticated else url_for("auth.login"))
+
+
+# --- the private calendar feed (issue 7); not under /account/calendar/..., which logs would redact ---
+
+
+@bp.post("/calendar")
+@login_required
+def calendar_settings():
+    form = CalendarFeedForm()
+    if not form.validate_on_submit():
+        return _settings_page(calendar=form, status=400)
+    calendars.set_preferences(current_user, discreet=form.discreet.data, all_meetings=form.scope.data == "all")
+    db.session.commit()
+    flash("Your calendar settings are saved.", "success")
+    return redirect(url_for("account.settings"))
+
+
+@bp.post("/calendar-address")
+@login_required
+def new_calendar_address():
+    if not PostForm().validate_on_submit():
+        abort(400)
+    token = calendars.regenerate_token(current_user._get_current_object())
+    db.session.commit()
+    # Only the token's hash is stored, so the address is shown this once; the previous one stops working.
+    return _settings_page(calendar_url=external_url("feeds.private_calendar", token=token))
+
+
+@bp.post("/calendar-off")
+@login_required
+def calendar_off():
+    if not PostForm().validate_on_submit():
+        abort(400)
+    calendars.revoke_token(current_user._get_current_object())
+    db.session.commit()
+    flash("Your private calendar is off. Calendar apps subscribed to it stop getting meetings.", "info")
+    return redirect(url_for("account.settings"))

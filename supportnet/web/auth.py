@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from supportnet import accounts, mail
+from supportnet import accounts, mail, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db, limiter
@@ -21,6 +21,7 @@ from supportnet.web.forms import (
     ResetPasswordForm,
 )
 from supportnet.web.helpers import external_url, put_error
+from supportnet.web.privacy import TwoFactorCodeForm as TwoFactorLoginForm
 from supportnet.web.security import safe_next
 
 bp = Blueprint("auth", __name__)
@@ -113,10 +114,87 @@ def login():
             db.session.commit()  # keep the recorded failure: it feeds the throttle
             form.form_errors.append(str(exc))
         else:
+            if twofactor.is_enabled(user):
+                # Issue 9: the password was right; no session exists until the second step passes too.
+                _start_two_factor(user, bool(form.remember.data))
+                db.session.commit()
+                return redirect(url_for("auth.two_factor", next=request.args.get("next") or None))
             sign_in(user, remember=bool(form.remember.data))
             db.session.commit()
             return redirect(safe_next(request.args.get("next"), url_for("main.index")))
     return render_template("auth/login.html", form=form), status
+
+
+# --- the second step (issue 9): an authenticator code, for accounts with two-factor on ---
+
+PENDING_LOGIN = "pending_two_factor"
+PENDING_LIFETIME = timedelta(minutes=5)
+
+
+def _start_two_factor(user: User, remember: bool) -> None:
+    # The pending sign-in lives only in the signed session cookie: account id, "keep me signed in", when the
+    # password was checked and which password it was (a reset in between voids it).
+    session.clear()
+    session[PENDING_LOGIN] = {
+        "user_id": user.id, "remember": remember, "at": now_utc().timestamp(),
+        "password_changed_at": user.password_changed_at.timestamp(),
+    }
+
+
+def _pending_user() -> tuple[User, bool] | None:
+    pending = session.get(PENDING_LOGIN)
+    if not isinstance(pending, dict):
+        return None
+    try:
+        at, user_id = float(pending["at"]), int(pending["user_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not 0 <= now_utc().timestamp() - at <= PENDING_LIFETIME.total_seconds():
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or user.password_changed_at.timestamp() != pending.get("password_changed_at"):
+        return None
+    return user, bool(pending.get("remember"))
+
+
+@bp.route("/login/two-factor", methods=["GET", "POST"])
+@limiter.limit(_auth_limit, methods=["POST"])
+def two_factor():
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next"), url_for("main.index")))
+    pending = _pending_user()
+    if pending is None:
+        session.pop(PENDING_LOGIN, None)
+        flash("Please sign in again.", "info")
+        return redirect(url_for("auth.login", next=request.args.get("next") or None))
+    user, remember = pending
+    form = TwoFactorLoginForm()
+    status = 200
+    if form.validate_on_submit():
+        cfg = current_app.config
+        try:
+            used = twofactor.verify(
+                user, form.code.data, now_utc(),
+                limit=cfg["LOGIN_FAILURE_LIMIT"], window=timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
+            )
+        except TooManyAttempts as exc:
+            form.form_errors.append(str(exc))
+            status = 429
+        except twofactor.InvalidCode as exc:
+            db.session.commit()  # keep the recorded failure: it feeds the throttle
+            form.code.errors = [*form.code.errors, str(exc)]
+            status = 400
+        else:
+            sign_in(user, remember=remember)
+            db.session.commit()
+            if used == "recovery":
+                left = twofactor.recovery_codes_left(user)
+                flash(f"You used a recovery code; {left} left. Make new ones in Settings if you are running low.",
+                      "info")
+            return redirect(safe_next(request.args.get("next"), url_for("main.index")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/two_factor.html", form=form), status
 
 
 @bp.post("/logout")

@@ -23,6 +23,7 @@ from supportnet.models import CheckIn, CheckinSharing, MeetingSeries, Occurrence
 from supportnet.web.access import get_group_for, viewer
 from supportnet.web.forms import MultiCheckboxField, PostForm, options
 from supportnet.web.helpers import put_error
+from supportnet.web.privacy import fresh_login_required
 
 bp = Blueprint("checkins", __name__)
 
@@ -146,7 +147,8 @@ def get_checkin_for(checkin_id: int) -> CheckIn:
 def _meeting_from(raw: str | None) -> Occurrence | None:
     """The meeting a check-in form points at, if it exists and the viewer may see it."""
     occurrence_id = _int_or_none(raw)
-    if occurrence_id is None:
+    # Issue 9 (found by the form fuzzing): an id past the database's integer range is no meeting, not a 500.
+    if occurrence_id is None or not 0 < occurrence_id < 2**63:
         return None
     occ = db.session.scalar(
         select(Occurrence)
@@ -422,12 +424,14 @@ def _download(body: str, mimetype: str, extension: str) -> Response:
 
 @bp.get("/me/checkins/export.csv")
 @login_required
+@fresh_login_required()  # issue 9: exporting health data needs a recent "confirm it's you"
 def export_csv():
     return _download(checkins.export_csv(me()), "text/csv", "csv")
 
 
 @bp.get("/me/checkins/export.json")
 @login_required
+@fresh_login_required()  # issue 9: exporting health data needs a recent "confirm it's you"
 def export_json():
     return _download(checkins.export_json(me(), now_utc()), "application/json", "json")
 

@@ -155,6 +155,22 @@ class PostForm(FlaskForm):
     """CSRF only, for buttons such as "Sign out"."""
 
 
+class CalendarFeedForm(FlaskForm):
+    """A member's private calendar feed: neutral or full titles, RSVP'd meetings or all (issue 7)."""
+
+    discreet = BooleanField(
+        "Discreet titles",
+        description="Your calendar shows \u201cGroup \u00b7 Tue 19:00\u201d and no details, so nothing on a lock "
+        "screen or a shared calendar says what the meeting is.",
+    )
+    scope = RadioField(
+        "Meetings in your calendar",
+        choices=options([("rsvp", "The meetings you said you're going to"), ("all", "Every meeting of your groups")]),
+        default="rsvp",
+    )
+    submit = SubmitField("Save calendar settings")
+
+
 # --- groups and meetings -----------------------------------------------------------------------------------------
 
 KIND_LABELS = {
@@ -221,6 +237,12 @@ class GroupForm(FlaskForm):
     contact_note = TextAreaField(
         "Contact note for members", validators=[Length(max=2000)],
         description="Shown to members only, e.g. how to reach the facilitators.",
+    )
+    # Calendar feeds (issue 7): a cancelled week shows as "Cancelled: ..." instead of disappearing.
+    calendar_shows_cancellations = BooleanField(
+        "Show cancelled meetings in calendars",
+        description="Subscribers then see a cancelled week as \u201cCancelled: \u2026\u201d instead of it just "
+        "disappearing. Google Calendar hides cancelled meetings either way.",
     )
     submit = SubmitField("Save group")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from supportnet import directory, groups, rsvps, scheduling
+from supportnet import audit, directory, groups, rsvps, scheduling
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import GroupKind, MemberRole, MemberStatus
+from supportnet.models import AuditAction, GroupKind, MemberRole, MemberStatus
 from supportnet.web.access import get_group_for, get_membership_for, viewer
 from supportnet.web.forms import (
     COMMON_TYPES,
@@ -85,6 +85,7 @@ def _group_fields(form: GroupForm) -> dict:
         "venue": form.venue.data or "",
         "address": form.address.data or "",
         "contact_note": form.contact_note.data or "",
+        "calendar_shows_cancellations": bool(form.calendar_shows_cancellations.data),
     }
 
 
@@ -145,6 +146,7 @@ def archive(slug: str):
     if not PostForm().validate_on_submit():
         abort(400)
     groups.archive_group(group, now_utc())
+    audit.record(AuditAction.GROUP_ARCHIVED, actor=viewer(), now=now_utc(), group=group)  # issue 9
     db.session.commit()
     flash("The group is archived: it is gone from the directory, and its history is kept.", "info")
     return redirect(url_for("groups.show", slug=group.slug))
@@ -223,6 +225,7 @@ def change_member(slug: str, membership_id: int, action: str):
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
+    audit.record_membership(action, membership, viewer(), now_utc())  # issue 9
     db.session.commit()
     done = {"approve": "is now a member", "decline": "was declined", "remove": "was removed"}[action]
     flash(f"{membership.user.display_name} {done}.", "success")
@@ -237,11 +240,15 @@ def change_role(slug: str, membership_id: int):
     form = MemberRoleForm()
     if not form.validate_on_submit():
         abort(400)
+    before = membership.role
     try:
         groups.set_role(membership, form.role.data)
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
+    if membership.role != before:  # issue 9
+        audit.record(AuditAction.ROLE_CHANGED, actor=viewer(), now=now_utc(), group=group, subject=membership.user,
+                     from_role=before, to_role=membership.role)
     db.session.commit()
     flash(f"{membership.user.display_name} is now a {membership.role.value}.", "success")
     return redirect(url_for("groups.members", slug=group.slug))

@@ -7,11 +7,11 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from supportnet import attendance, groups, rsvps, scheduling
+from supportnet import attendance, audit, groups, rsvps, scheduling
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import MemberStatus, OccurrenceStatus, OnlineVisibility
+from supportnet.models import AuditAction, MemberStatus, OccurrenceStatus, OnlineVisibility
 from supportnet.recurrence import describe, from_rrule
 from supportnet.web.access import get_group_for, get_occurrence_for, get_series_for, viewer
 from supportnet.web.forms import CancelOccurrenceForm, CheckInForm, MoveOccurrenceForm, PostForm, SeriesForm
@@ -75,6 +75,7 @@ def end_series(slug: str, series_id: int):
     if not PostForm().validate_on_submit():
         abort(400)
     scheduling.end_series(series, now_utc())
+    audit.record(AuditAction.SERIES_ENDED, actor=viewer(), now=now_utc(), group=group)  # issue 9
     db.session.commit()
     flash("The series has ended. Past meetings stay in the history.", "info")
     return redirect(url_for("groups.show", slug=group.slug))
@@ -136,6 +137,8 @@ def cancel(occurrence_id: int):
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
+    audit.record(AuditAction.MEETING_CANCELLED, actor=viewer(), now=now_utc(), occurrence=occ,
+                 starts_at=occ.starts_at)  # issue 9
     db.session.commit()
     flash("This meeting is cancelled. Members see the reason.", "info")
     return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
@@ -152,6 +155,7 @@ def move(occurrence_id: int):
         form.date.data, form.start_time.data = local.date(), local.time().replace(tzinfo=None)
         form.duration_minutes.data = int((occ.ends_at - occ.starts_at).total_seconds() // 60)
     if form.validate_on_submit():
+        before = occ.starts_at  # issue 9: for the audit log
         try:
             scheduling.move_occurrence(
                 occ,
@@ -166,6 +170,8 @@ def move(occurrence_id: int):
             db.session.rollback()
             put_error(form, exc, default_field="date")
         else:
+            audit.record(AuditAction.MEETING_MOVED, actor=viewer(), now=now_utc(), occurrence=occ,
+                         from_starts_at=before, to_starts_at=occ.starts_at)  # issue 9
             db.session.commit()
             flash("The meeting is moved. Members see the new time.", "success")
             return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
@@ -185,6 +191,8 @@ def restore(occurrence_id: int):
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
+    audit.record(AuditAction.MEETING_RESTORED, actor=viewer(), now=now_utc(), occurrence=occ,
+                 starts_at=occ.starts_at)  # issue 9
     db.session.commit()
     flash("The meeting is back on its usual time and place.", "success")
     return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, request
+from flask import Flask, abort, request
 from flask_login import current_user
+from werkzeug.datastructures import ImmutableMultiDict
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -42,7 +43,24 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def install(app: Flask) -> None:
-    """Add the security headers to every response the app sends."""
+    """Add the security headers to every response the app sends, and keep NUL characters out of queries."""
+
+    # No page, search or form has a use for a NUL character, and PostgreSQL refuses it in any text parameter
+    # (a server error there; SQLite stores it). A NUL in the path names nothing: 404. In the query string it is
+    # dropped, as browsing stays forgiving (a search for "\0" is a search for nothing). In a form it is refused:
+    # storing something other than what was typed would be worse.
+    @app.before_request
+    def _no_nul_characters():
+        if "\x00" in request.path:
+            abort(404)
+        if b"%00" in request.query_string or b"\x00" in request.query_string:
+            request.args = ImmutableMultiDict(
+                [(key.replace("\x00", ""), value.replace("\x00", "")) for key, value in request.args.items(multi=True)]
+            )
+        if request.method not in ("GET", "HEAD", "OPTIONS") and any(
+            "\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)
+        ):
+            abort(400)
 
     @app.after_request
     def _headers(response):

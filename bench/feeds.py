@@ -1,0 +1,222 @@
+"""Benchmark: building a group's calendar feed, and answering a calendar app's conditional GET.
+
+Run from the project root:  .venv/bin/python bench/feeds.py  [--series N] [--changes N] [--requests N]
+
+A throwaway SQLite file (migrated with `flask_migrate.upgrade()`) holds one public group with 20 weekly
+series in three time zones and 200 one-off changes made through the domain (cancelled, moved, and moved
+then cancelled weeks; a quarter of the group's meetings), with the clock pinned. Each figure has a baseline
+taken in the same run, so the ratios mean something on any machine:
+
+* building the feed (loading the series and the changed meetings, building the events and the VTIMEZONEs,
+  serializing) vs. only serializing the same, already built icalendar components (`Calendar.to_ical()`);
+* GET /groups/<slug>/calendar.ics answered 304 (If-None-Match with the current ETag) vs. the full 200
+  answer and vs. GET /healthz, through the Flask test client (server time: no network, no WSGI server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flask import Flask  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from supportnet import accounts, calendars, clock, create_app, feeds, groups, scheduling  # noqa: E402
+from supportnet.extensions import db  # noqa: E402
+from supportnet.models import Group, GroupKind, Occurrence, OccurrenceStatus, SiteRole  # noqa: E402
+from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
+from supportnet.scheduling import SeriesSpec  # noqa: E402
+from supportnet.web.feeds import WebLinks, uid_host  # noqa: E402
+
+NOW = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning
+ZONES = ("Europe/London", "America/New_York", "Australia/Sydney")
+
+
+def make_app(workdir: Path) -> Flask:
+    return create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "bench-secret-key-" + "x" * 32,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.db'}",
+            "BASE_URL": "http://supportnet.bench",
+            "DEV_MAILBOX_DIR": str(workdir / "mailbox"),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def populate(n_series: int, n_changes: int) -> str:
+    """One group, its series and one-off changes, all through the domain functions; return the group's slug."""
+    facilitator = accounts.create_user(
+        "bench-facilitator@example.org", "a long and quiet river", "Fran F.", NOW, role=SiteRole.FACILITATOR
+    )
+    group = groups.create_group(facilitator, name="Benchmark Circle", kind=GroupKind.PEER_SUPPORT,
+                                timezone=ZONES[0], now=NOW, description="A group with a busy calendar.")
+    series = []
+    for i in range(n_series):
+        days = (i % 7,) if i % 3 else (i % 7, (i + 3) % 7)
+        spec = SeriesSpec(
+            title=f"Meeting {i + 1}: check-in, reading; and sharing",
+            description="Tea from a quarter to. The room is on the first floor, step-free by the side door.",
+            first_date=date(2027, 1, 5) + timedelta(days=i % 7),
+            start_time=wall_time(9 + i % 12, 30 if i % 2 else 0),
+            duration_minutes=90,
+            timezone=ZONES[i % len(ZONES)],
+            recurrence=Recurrence(Frequency.WEEKLY, weekdays=tuple(sorted(set(days)))),
+            venue="Community room",
+            address=f"{i + 1} Canal Street, Manchester M1 3HE",
+        )
+        series.append(scheduling.create_series(group, spec, NOW))
+    rows = list(
+        db.session.scalars(
+            select(Occurrence)
+            .where(Occurrence.series_id.in_([s.id for s in series]), Occurrence.starts_at > NOW)
+            .order_by(Occurrence.starts_at, Occurrence.id)
+        )
+    )
+    step = max(1, len(rows) // n_changes)
+    for k, occ in enumerate(rows[::step][:n_changes]):
+        kind = k % 3
+        if kind == 0:
+            scheduling.cancel_occurrence(occ, "No meeting this week.", NOW)
+        else:
+            local = occ.starts_at.astimezone(occ.series.tz).replace(tzinfo=None)
+            scheduling.move_occurrence(occ, new_start_local=local + timedelta(days=1, hours=1), now=NOW,
+                                       note="Moved a day later.")
+            if kind == 2:
+                scheduling.cancel_occurrence(occ, "Cancelled after all.", NOW)
+    db.session.commit()
+    return group.slug
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of each of `repeat` calls, after two warm-up calls.
+
+    CPU time is the steadier figure on a busy machine: wall time also counts waiting for a core.
+    """
+    for _ in range(2):
+        fn()
+    wall, cpu = [], []
+    for _ in range(repeat):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return wall, cpu
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f}ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=20)
+    parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args()
+    clock.set_frozen(NOW)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="supportnet-bench-feeds-") as tmp:
+        app = make_app(Path(tmp))
+        with app.app_context():
+            upgrade()
+            slug = populate(args.series, args.changes)
+            changed = db.session.query(Occurrence).filter(Occurrence.status != OccurrenceStatus.SCHEDULED).count()
+        print(f"SupportNet feed benchmark: SQLite file, 1 group, {args.series} series, {changed} changed meetings, "
+              f"now = {NOW:%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}")
+        print(f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+        with app.test_request_context():
+            group = db.session.scalar(select(Group).where(Group.slug == slug))
+            span = feeds.window(NOW)
+            links, host = WebLinks(), uid_host()
+
+            def build_from_database() -> bytes:
+                db.session.expire_all()  # every request loads afresh
+                entries = calendars.group_entries(group, span)
+                return feeds.group_calendar(group, entries, links=links, host=host, span=span)
+
+            entries = calendars.group_entries(group, span)
+
+            def build_loaded() -> bytes:
+                return feeds.group_calendar(group, entries, links=links, host=host, span=span)
+
+            component = feeds.group_calendar_component(group, entries, links=links, host=host, span=span)
+            body = component.to_ical()
+            assert build_loaded() == body == build_from_database()
+            events = len(component.walk("VEVENT"))
+            full = timed(build_from_database, args.requests)
+            loaded = timed(build_loaded, args.requests)
+            baseline = timed(component.to_ical, args.requests)
+
+        print(f"\n1. Building the feed ({len(body):,} bytes, {events} VEVENTs, "
+              f"{body.count(b'EXDATE')} EXDATEs), {args.requests} runs each")
+        print(f"   {'what':46} {'median':>10} {'p95':>10} {'CPU':>10} {'wall ratio':>10} {'CPU ratio':>10}")
+        base, base_cpu = statistics.median(baseline[0]), statistics.median(baseline[1])
+        for label, (wall, cpu) in (
+            ("load from the database + build + serialize", full),
+            ("build + serialize (series already loaded)", loaded),
+            ("baseline: serialize the built components", baseline),
+        ):
+            median, median_cpu = statistics.median(wall), statistics.median(cpu)
+            print(f"   {label:46} {ms(median)} {ms(p95(wall))} {ms(median_cpu)} {median / base:9.1f}x "
+                  f"{median_cpu / base_cpu:9.1f}x")
+
+        client = app.test_client()
+        url = f"/groups/{slug}/calendar.ics"
+        first = client.get(url)
+        assert first.status_code == 200 and first.data == body
+        etag = first.headers["ETag"]
+
+        def conditional() -> None:
+            assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+        def conditional_cold() -> None:
+            app.extensions.pop("supportnet_feed_cache", None)  # as after any change: the feed is built again
+            conditional()
+
+        def unconditional() -> None:
+            assert client.get(url).status_code == 200
+
+        def health() -> None:
+            assert client.get("/healthz").status_code == 200
+
+        answers = {
+            "GET /healthz": timed(health, args.requests),
+            f"GET {url} (200)": timed(unconditional, args.requests),
+            f"GET {url} If-None-Match (304)": timed(conditional, args.requests),
+            "  the same, nothing in memory yet (after a change)": timed(conditional_cold, args.requests),
+        }
+        print(f"\n2. Conditional GET through the Flask test client, {args.requests} requests each (server time)")
+        print(f"   {'request':62} {'median':>10} {'p95':>10} {'CPU':>10} {'vs healthz':>10}")
+        reference = statistics.median(answers["GET /healthz"][1])
+        for label, (wall, cpu) in answers.items():
+            median_cpu = statistics.median(cpu)
+            print(f"   {label:62} {ms(statistics.median(wall))} {ms(p95(wall))} {ms(median_cpu)} "
+                  f"{median_cpu / reference:9.1f}x")
+        print("   vs healthz: median CPU time / median CPU time of GET /healthz")
+        with app.app_context():
+            db.engine.dispose()
+    print(f"\ntotal run time: {time.perf_counter() - started:.1f} s; load average: "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,530 @@
+"""Load benchmark: gunicorn with 4 workers on SQLite and on PostgreSQL, a mixed workload, and an RSVP storm.
+
+Run from the project root:  .venv/bin/python bench/load.py  [--databases sqlite,postgres] [--clients 16]
+                                                             [--seconds 20] [--storm 40]
+
+For each database, a throwaway one (a SQLite file in a temporary directory; PostgreSQL from tests/postgres.py: the
+server in SUPPORTNET_TEST_POSTGRES_URL, else a throwaway `initdb` on 127.0.0.1) is migrated and filled: 60 public
+groups meeting weekly, 5 of which the clients belong to (meetings of 50 seats), and one 5-seat meeting for the storm.
+gunicorn then serves `wsgi:app` with the project's own gunicorn.conf.py (production settings, the redacted access
+log), WEB_CONCURRENCY=4 workers x 4 threads, on 127.0.0.1 and a free port.
+
+1. Mixed workload: N clients (threads with one keep-alive connection each, every one a signed-in member) send, for a
+   bounded time and at most a bounded number of requests each, a mix like the site's own: directory pages (30 %),
+   meeting pages (30 %), calendar feed polls with the ETag they were last given (25 %, so mostly 304 Not Modified),
+   and RSVPs, "going" or "can't go" to one of their groups' meetings (15 %). Printed per request type: count,
+   errors (a 5xx or an answer the type never gives), throughput, p50/p95/p99 latency; for feeds also the 304 share.
+2. RSVP storm: S clients say "going" at the same moment to the 5-seat meeting. Printed: going, waitlisted, errors,
+   and "overbooked" (seats taken beyond 5, by the answers and in the database): must be 0, with 0 errors.
+
+Only the standard library talks HTTP; every loop is bounded in count and time, and gunicorn is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import io
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as clock_time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from supportnet import accounts, clock, create_app, groups, rsvps, scheduling  # noqa: E402
+from supportnet.extensions import db  # noqa: E402
+from supportnet.models import Group, GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole  # noqa: E402
+from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
+from supportnet.scheduling import SeriesSpec  # noqa: E402
+
+PASSWORD = "a long and quiet river"  # noqa: S105 - the throwaway accounts of a throwaway database
+WORKERS, THREADS = 4, 4
+GROUPS, HOME_GROUPS, SEATS = 60, 5, 5
+FEEDS = 10  # the groups whose calendar feeds the clients poll (a calendar app polls the same feeds again and again)
+MAX_REQUESTS_PER_CLIENT = 2000
+HTTP_TIMEOUT = 30.0
+MIX = (("directory", 30), ("meeting", 30), ("feed", 25), ("rsvp", 15))
+_CSRF = re.compile(rb'name="csrf-token" content="([^"]+)"')
+_POSITION = re.compile(rb"on the waitlist: number (\d+)")
+
+
+# --- a tiny browser: one keep-alive connection and its cookies ---
+
+
+class Browser:
+    """One person's browser: a keep-alive HTTP/1.1 connection to 127.0.0.1, its cookies and its feed ETags."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+        self.cookies: dict[str, str] = {}
+        self.etags: dict[str, str] = {}
+        self.csrf = ""
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
+        body = urlencode(form).encode() if form is not None else None
+        sent = {"Host": f"127.0.0.1:{self.port}", **(headers or {})}
+        if body is not None:
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
+            try:
+                self.conn.request(method, path, body=body, headers=sent)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()  # a keep-alive connection the server closed (max_requests, keepalive): once more
+                if attempt:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            jar = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if morsel.value and morsel["max-age"] != "0":
+                    self.cookies[name] = morsel.value
+                else:
+                    self.cookies.pop(name, None)
+        if response.will_close:
+            self.close()
+        return response.status, response.headers, data
+
+    def sign_in(self, email: str) -> None:
+        status, _, page = self.request("GET", "/login")
+        token = _CSRF.search(page).group(1).decode()
+        status, headers, _ = self.request("POST", "/login", {"email": email, "password": PASSWORD, "csrf_token": token})
+        if status != 302 or headers["Location"].startswith("/login"):
+            raise SystemExit(f"sign-in of {email} answered {status}")
+        status, _, page = self.request("GET", "/me/meetings")
+        self.csrf = _CSRF.search(page).group(1).decode()
+
+
+# --- the world ---
+
+
+@dataclass
+class World:
+    emails: list[str]
+    slugs: list[str]
+    meetings: list[int]  # upcoming meetings of every group (meeting pages)
+    home_meetings: list[int]  # meetings of the clients' own groups (RSVPs)
+    storm_meeting: int
+
+
+def build_world(app, members: int) -> World:
+    """60 public groups meeting weekly; every member belongs to the first 5; a 5-seat meeting for the storm."""
+    london = ZoneInfo("Europe/London")
+    tomorrow = (datetime.now(london) + timedelta(days=1)).date()
+    rng = random.Random(8)
+    with app.app_context():
+        with contextlib.redirect_stderr(io.StringIO()):
+            upgrade()  # alembic's INFO lines go to stderr; keep the output to the figures
+        now = clock.now_utc()
+        fay = accounts.create_user("fay@example.org", PASSWORD, "Fay F.", now, role=SiteRole.FACILITATOR)
+        made: list[Group] = []
+        home_series, all_series = [], []
+        for n in range(GROUPS):
+            group = groups.create_group(
+                fay, name=f"Circle {n:02d} {rng.choice(['Harbour', 'Lantern', 'Willow', 'Meadow'])}",
+                kind=rng.choice(list(GroupKind)), timezone="Europe/London", now=now,
+            )
+            first = tomorrow + timedelta(days=n % 7)
+            spec = SeriesSpec(
+                title="Weekly meeting", first_date=first, start_time=clock_time(18 + n % 3, 0), duration_minutes=90,
+                timezone="Europe/London", recurrence=Recurrence(Frequency.WEEKLY, weekdays=(first.weekday(),)),
+                venue="Community room", capacity=50,
+            )
+            series = scheduling.create_series(group, spec, now)
+            all_series.append(series.id)
+            if n < HOME_GROUPS:
+                home_series.append(series.id)
+            made.append(group)
+        storm_spec = SeriesSpec(
+            title="Small room", first_date=tomorrow, start_time=clock_time(12, 0), duration_minutes=60,
+            timezone="Europe/London", recurrence=Recurrence(Frequency.WEEKLY, weekdays=(tomorrow.weekday(),)),
+            venue="The small room", capacity=SEATS,
+        )
+        storm_series = scheduling.create_series(made[0], storm_spec, now)
+        emails = []
+        for n in range(members):
+            user = accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now)
+            for group in made[:HOME_GROUPS]:
+                groups.join(group, user, now)
+            emails.append(user.email)
+        db.session.commit()
+
+        def upcoming(series_ids: list[int], per_series: int) -> list[int]:
+            ids: list[int] = []
+            for series_id in series_ids:
+                ids += db.session.scalars(
+                    select(Occurrence.id).where(Occurrence.series_id == series_id)
+                    .order_by(Occurrence.starts_at).limit(per_series)
+                ).all()
+            return ids
+
+        world = World(
+            emails=emails,
+            slugs=[g.slug for g in made],
+            meetings=upcoming(all_series, 4),
+            home_meetings=upcoming(home_series, 8),
+            storm_meeting=upcoming([storm_series.id], 1)[0],
+        )
+        db.session.commit()
+        db.engine.dispose()
+    return world
+
+
+# --- the mixed workload ---
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+
+
+def one_request(kind: str, browser: Browser, world: World, rng: random.Random) -> tuple[int, str | None]:
+    """Send one request of this kind; return its status and an error, if the answer is one this kind never gives."""
+    if kind == "directory":
+        path = rng.choice(["/groups", "/groups?page=2", f"/groups?weekday={rng.randrange(7)}&time=evening",
+                           "/groups?q=circle"])
+        status, _, body = browser.request("GET", path)
+        return status, None if status == 200 and b"Circle" in body else f"{path}: {status}"
+    if kind == "meeting":
+        path = f"/meetings/{rng.choice(world.meetings)}"
+        status, _, _ = browser.request("GET", path)
+        return status, None if status == 200 else f"{path}: {status}"
+    if kind == "feed":
+        path = f"/groups/{rng.choice(world.slugs[:FEEDS])}/calendar.ics"
+        known = browser.etags.get(path)
+        status, headers, body = browser.request("GET", path, headers={"If-None-Match": known} if known else None)
+        if status == 200 and body.startswith(b"BEGIN:VCALENDAR") and headers.get("ETag"):
+            browser.etags[path] = headers["ETag"]
+            return status, None
+        return status, None if status == 304 and known else f"{path}: {status}"
+    occurrence_id = rng.choice(world.home_meetings)
+    action = rng.choice(["rsvp", "rsvp/cancel"])
+    status, _, body = browser.request("POST", f"/meetings/{occurrence_id}/{action}", {"csrf_token": browser.csrf},
+                                      {"X-Requested-With": "fetch"})
+    return status, None if status == 200 and b'class="rsvp"' in body else f"{action} {occurrence_id}: {status}"
+
+
+def mixed(browsers: list[Browser], world: World, seconds: float) -> tuple[dict[str, Stats], float]:
+    kinds = [kind for kind, _ in MIX]
+    weights = [weight for _, weight in MIX]
+    stats = {kind: Stats() for kind in kinds}
+    lock = threading.Lock()
+    start = threading.Barrier(len(browsers) + 1)
+    stop_at: list[float] = []
+
+    def client(n: int, browser: Browser) -> None:
+        rng = random.Random(n)
+        start.wait(timeout=30)
+        for _ in range(MAX_REQUESTS_PER_CLIENT):
+            if time.monotonic() >= stop_at[0]:
+                return
+            kind = rng.choices(kinds, weights)[0]
+            t0 = time.perf_counter()
+            try:
+                status, error = one_request(kind, browser, world, rng)
+            except Exception as exc:
+                status, error = 0, f"{type(exc).__name__}: {exc}"
+                browser.close()
+            elapsed = time.perf_counter() - t0
+            with lock:
+                stats[kind].latencies.append(elapsed)
+                stats[kind].statuses[status] += 1
+                if error:
+                    stats[kind].errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(n, b), daemon=True) for n, b in enumerate(browsers)]
+    for thread in threads:
+        thread.start()
+    stop_at.append(time.monotonic() + seconds)
+    t0 = time.perf_counter()
+    start.wait(timeout=30)
+    for thread in threads:
+        thread.join(timeout=seconds + HTTP_TIMEOUT + 10)
+    return stats, time.perf_counter() - t0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def print_mixed(stats: dict[str, Stats], wall: float) -> bool:
+    print(f"   {'request type':<34} {'count':>6} {'errors':>6} {'req/s':>7} {'p50':>8} {'p95':>8} {'p99':>8}  note")
+    total = Stats()
+    for kind, label in (("directory", "GET /groups (4 variants)"), ("meeting", "GET /meetings/<id>"),
+                        ("feed", "GET /groups/<slug>/calendar.ics"), ("rsvp", "POST /meetings/<id>/rsvp[/cancel]")):
+        s = stats[kind]
+        total.latencies += s.latencies
+        total.errors += s.errors
+        note = ""
+        if kind == "feed" and s.latencies:
+            note = f"{s.statuses[304] / len(s.latencies):.0%} answered 304"
+        print(f"   {label:<34} {len(s.latencies):>6} {len(s.errors):>6} {len(s.latencies) / wall:>7.1f} "
+              f"{percentile(s.latencies, 50) * 1000:>6.1f}ms {percentile(s.latencies, 95) * 1000:>6.1f}ms "
+              f"{percentile(s.latencies, 99) * 1000:>6.1f}ms  {note}")
+    print(f"   {'all':<34} {len(total.latencies):>6} {len(total.errors):>6} {len(total.latencies) / wall:>7.1f} "
+          f"{percentile(total.latencies, 50) * 1000:>6.1f}ms {percentile(total.latencies, 95) * 1000:>6.1f}ms "
+          f"{percentile(total.latencies, 99) * 1000:>6.1f}ms  over {wall:.1f}s")
+    for s in stats.values():
+        if s.errors:
+            print(f"   first errors: {s.errors[:3]}")
+    return not total.errors
+
+
+# --- the storm ---
+
+
+def storm(browsers: list[Browser], app, occurrence_id: int) -> bool:
+    barrier = threading.Barrier(len(browsers))
+    lock = threading.Lock()
+    going, waitlisted, errors, positions = 0, 0, [], []
+    spread: list[float] = []
+
+    def stormer(browser: Browser) -> None:
+        nonlocal going, waitlisted
+        try:
+            browser.close()
+            browser.conn = http.client.HTTPConnection("127.0.0.1", browser.port, timeout=HTTP_TIMEOUT)
+            browser.conn.connect()  # connected beforehand: at the barrier only the request goes out
+            barrier.wait(timeout=30)
+            t0 = time.perf_counter()
+            status, _, body = browser.request("POST", f"/meetings/{occurrence_id}/rsvp", {"csrf_token": browser.csrf},
+                                              {"X-Requested-With": "fetch"})
+            t1 = time.perf_counter()
+        except Exception as exc:
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        with lock:
+            spread.extend((t0, t1))
+            position = _POSITION.search(body)
+            if status == 200 and b"You're going." in body:
+                going += 1
+            elif status == 200 and position:
+                waitlisted += 1
+                positions.append(int(position.group(1)))
+            else:
+                errors.append(f"{status} {body[:160]!r}")
+
+    threads = [threading.Thread(target=stormer, args=(b,), daemon=True) for b in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=HTTP_TIMEOUT + 40)
+    with app.app_context():
+        rows = db.session.scalars(select(Rsvp).where(Rsvp.occurrence_id == occurrence_id)).all()
+        in_db = sum(row.status == RsvpStatus.GOING for row in rows)
+        ranked = sorted(rsvps.positions_for(list(rows)).values())
+        occ = db.session.get(Occurrence, occurrence_id)
+        counters = (occ.going_count, occ.waitlist_count)
+        db.session.rollback()
+        db.engine.dispose()
+    waiting = len(browsers) - SEATS
+    overbooked = max(0, going - SEATS, in_db - SEATS, counters[0] - SEATS)
+    db_places_ok = ranked == list(range(1, waiting + 1))
+    shown = Counter(positions)
+    took = (max(spread) - min(spread)) if spread else 0.0
+    print(f"   {len(browsers)} clients at once for {SEATS} seats: going {going}, waitlisted {waitlisted}, "
+          f"errors {len(errors)}, overbooked {overbooked}; all answered within {took:.2f}s")
+    print(f"   database: {in_db} going rows, counters {counters}, waitlist places 1..{waiting} "
+          f"{'each once' if db_places_ok else 'WRONG'}; places shown in the answers: "
+          + (f"1..{waiting} each once" if sorted(positions) == list(range(1, waiting + 1)) else
+             f"{len(shown)} distinct of {len(positions)} (shown before an earlier queuer's commit was visible)"))
+    if errors:
+        print(f"   first errors: {errors[:3]}")
+    expected = (SEATS, waiting)
+    return not errors and overbooked == 0 and going == SEATS and db_places_ok and counters == expected
+
+
+# --- gunicorn ---
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with log_path.open("w") as log:
+        # gunicorn.conf.py from the project root: what production runs.
+        return subprocess.Popen([str(gunicorn), "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# --- one database ---
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: Path):
+    """A throwaway database URL of this kind."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}", "SQLite file (WAL)"
+        return
+    from tests import postgres
+
+    server = postgres.connect_or_start()
+    name = postgres.unique_name("supportnet_bench")
+    try:
+        url = server.create_database(name)
+        version = server._connection().info.server_version
+        yield url, f"PostgreSQL {version // 10000}.{version % 10000} on 127.0.0.1:{server.port}"
+    finally:
+        with contextlib.suppress(Exception):
+            server.drop_database(name)
+        server.stop()
+
+
+def run_on(kind: str, clients: int, seconds: float, storm_size: int) -> bool:
+    with tempfile.TemporaryDirectory(prefix=f"supportnet-bench-load-{kind}-") as tmpdir:
+        tmp = Path(tmpdir)
+        with database(kind, tmp) as (url, described):
+            print(f"\n== {described}: gunicorn {WORKERS} workers x {THREADS} threads (gunicorn.conf.py) ==")
+            port = free_port()
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith(("SUPPORTNET_", "WEB_CONCURRENCY"))},
+                "SUPPORTNET_ENV": "production",
+                "SUPPORTNET_DATABASE_URL": url,
+                "SUPPORTNET_SECRET_KEY": "bench-" + "k" * 40,
+                "SUPPORTNET_DATA_KEY": Fernet.generate_key().decode(),
+                "SUPPORTNET_BASE_URL": f"http://127.0.0.1:{port}",
+                "SUPPORTNET_BIND": f"127.0.0.1:{port}",
+                "WEB_CONCURRENCY": str(WORKERS),
+                "SUPPORTNET_WEB_THREADS": str(THREADS),
+                # Every client comes from 127.0.0.1: the per-IP limiter would stop the sign-ins, not the load.
+                "SUPPORTNET_RATELIMIT_ENABLED": "false",
+                "SUPPORTNET_LOG_LEVEL": "WARNING",
+            }
+            t0 = time.perf_counter()
+            app = create_app({"ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "DATA_KEY": env["SUPPORTNET_DATA_KEY"],
+                              "BASE_URL": env["SUPPORTNET_BASE_URL"]})
+            world = build_world(app, clients + storm_size)
+            print(f"   set-up: migrated; {GROUPS} groups, {len(world.emails)} members: {time.perf_counter() - t0:.1f}s")
+            log_path = tmp / "gunicorn.log"
+            process = start_gunicorn(env, log_path)
+            ok = True
+            try:
+                wait_until_up(port, process)
+                t0 = time.perf_counter()
+                browsers = [Browser(port) for _ in world.emails]
+                with ThreadPoolExecutor(max_workers=WORKERS * 2) as pool:  # Argon2 is slow on purpose: in parallel
+                    list(pool.map(Browser.sign_in, browsers, world.emails))
+                print(f"   {len(browsers)} members signed in over HTTP: {time.perf_counter() - t0:.1f}s")
+                rng = random.Random(1)
+                for browser in browsers[:clients]:  # warm-up: every worker imports, connects, compiles
+                    for kind_ in ("directory", "meeting"):
+                        one_request(kind_, browser, world, rng)
+                    for slug in world.slugs[:FEEDS]:  # the calendar app subscribed earlier: it has the ETags
+                        path = f"/groups/{slug}/calendar.ics"
+                        browser.etags[path] = browser.request("GET", path)[1]["ETag"]
+                print(f"1. Mixed workload: {clients} clients for {seconds:.0f}s (at most "
+                      f"{MAX_REQUESTS_PER_CLIENT} requests each)")
+                stats, wall = mixed(browsers[:clients], world, seconds)
+                ok &= print_mixed(stats, wall)
+                print("2. RSVP storm")
+                ok &= storm(browsers[clients:], app, world.storm_meeting)
+                for browser in browsers:
+                    browser.close()
+            finally:
+                stop_gunicorn(process)
+            server_log = log_path.read_text(errors="replace")
+            problems = [line for line in server_log.splitlines() if "Traceback" in line or "database is locked" in line]
+            print(f"   server log: {len(problems)} tracebacks or 'database is locked'; "
+                  f"{sum(' 500 ' in line for line in server_log.splitlines())} answers 500")
+            if problems:
+                ok = False
+                print(server_log[-3000:])
+            return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the mixed workload (1..64)")
+    parser.add_argument("--seconds", type=float, default=20, help="length of the mixed workload (5..120)")
+    parser.add_argument("--storm", type=int, default=40, help="clients in the storm (30..100)")
+    args = parser.parse_args()
+    kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
+    if (not 1 <= args.clients <= 64 or not 5 <= args.seconds <= 120 or not 30 <= args.storm <= 100
+            or not kinds or set(kinds) - {"sqlite", "postgres"}):
+        parser.error("--databases sqlite,postgres; --clients 1..64; --seconds 5..120; --storm 30..100")
+    import gunicorn
+
+    started = time.perf_counter()
+    print(f"SupportNet load benchmark: gunicorn {gunicorn.__version__}, python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs; load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    results = {kind: run_on(kind, args.clients, args.seconds, args.storm) for kind in kinds}
+    print(f"\nload average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"total run time {time.perf_counter() - started:.1f}s; "
+          + ", ".join(f"{kind} {'OK' if ok else 'FAILED'}" for kind, ok in results.items()))
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Calendar subscriptions: what each calendar feed shows, and members' private feed addresses.
+
+Functions here load what a feed shows (supportnet/feeds.py turns it into iCalendar bytes) or change a member's
+feed settings and flush; the caller commits.
+
+Decisions worth knowing:
+
+* A group's feed exists for public and unlisted groups that are not archived: the same people who can see the
+  group's page without signing in. Private groups are in their members' private feeds only.
+* A private feed lives at /calendar/<token>.ics. The token has 256 bits from `secrets`; only its sha256 is
+  stored, so the address is shown once, when it is made. Making a new one (or turning the feed off) makes the
+  old address answer 404. Tokens in /calendar/ paths are redacted from request logs (supportnet/logs.py).
+* A private feed shows the meetings the member said they are going to (or waiting for), or, if they choose,
+  every meeting of the groups they are an active member of. Leaving a group takes its meetings out. The
+  online link is in it exactly where the meeting page would show it (privacy rule 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import contains_eager
+
+from supportnet.extensions import db
+from supportnet.feeds import MeetingEntry, SeriesEntry, Window
+from supportnet.models import (
+    Group,
+    MeetingSeries,
+    MemberRole,
+    Membership,
+    MemberStatus,
+    Occurrence,
+    OccurrenceStatus,
+    OnlineVisibility,
+    Rsvp,
+    RsvpStatus,
+    User,
+    Visibility,
+)
+
+TOKEN_BYTES = 32  # 256 bits; at least 128 are required
+
+
+# --- group feeds ---
+
+
+def group_feed_available(group: Group) -> bool:
+    """Whether the group has a public calendar feed: public and unlisted groups that are not archived."""
+    return group.visibility in (Visibility.PUBLIC, Visibility.UNLISTED) and group.archived_at is None
+
+
+def group_entries(group: Group, span: Window) -> list[SeriesEntry]:
+    """Every series of the group with its meetings that differ from the rule in the window, in two queries."""
+    series = list(
+        db.session.scalars(select(MeetingSeries).where(MeetingSeries.group_id == group.id).order_by(MeetingSeries.id))
+    )
+    if not series:
+        return []
+    rows = db.session.scalars(
+        select(Occurrence)
+        .where(
+            Occurrence.series_id.in_([s.id for s in series]),
+            Occurrence.status != OccurrenceStatus.SCHEDULED,
+            or_(
+                and_(Occurrence.original_start >= span.start, Occurrence.original_start < span.end),
+                and_(Occurrence.starts_at >= span.start, Occurrence.starts_at < span.end),
+            ),
+        )
+        .order_by(Occurrence.series_id, Occurrence.original_start)
+    )
+    changed: dict[int, list[Occurrence]] = defaultdict(list)
+    for occ in rows:
+        changed[occ.series_id].append(occ)
+    return [SeriesEntry(s, tuple(changed.get(s.id, ()))) for s in series]
+
+
+def group_changed_at(group: Group, entries: Iterable[SeriesEntry]) -> list[datetime]:
+    """The times whose latest is the feed's Last-Modified: the group, every series (ended ones too), the changes."""
+    times = [group.updated_at]
+    for entry in entries:
+        times.append(entry.series.updated_at)
+        times.extend(occ.updated_at for occ in entry.changed)
+    return times
+
+
+# --- private feeds ---
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def regenerate_token(user: User) -> str:
+    """Give the member a new private feed address and return its token; the old address stops working."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    user.calendar_token_hash = _digest(token)
+    db.session.flush()
+    return token
+
+
+def revoke_token(user: User) -> None:
+    """Turn the member's private feed off: its address answers 404 from now on."""
+    user.calendar_token_hash = None
+    db.session.flush()
+
+
+def set_preferences(user: User, *, discreet: bool, all_meetings: bool) -> None:
+    """Choose neutral or full titles, and RSVP'd meetings only or every meeting of the member's groups."""
+    user.calendar_discreet = bool(discreet)
+    user.calendar_all_meetings = bool(all_meetings)
+    db.session.flush()
+
+
+def user_for_token(token: str) -> User | None:
+    """The member whose private feed address this token is, or None."""
+    if not token or len(token) > 200:
+        return None
+    return db.session.scalar(select(User).where(User.calendar_token_hash == _digest(token)))
+
+
+def _eager_occurrences():
+    return (
+        select(Occurrence)
+        .join(Occurrence.series)
+        .join(MeetingSeries.group)
+        .options(contains_eager(Occurrence.series).contains_eager(MeetingSeries.group))
+    )
+
+
+def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[datetime]]:
+    """The meetings in the member's private feed with what they may see of each, and the times they changed."""
+    roles = dict(
+        db.session.execute(
+            select(Membership.group_id, Membership.role).where(
+                Membership.user_id == user.id, Membership.status == MemberStatus.ACTIVE
+            )
+        ).all()
+    )
+    if not roles:
+        return [], []
+    in_window = (
+        Occurrence.ends_at > span.start,
+        Occurrence.starts_at < span.end,
+        Occurrence.superseded.is_(False),
+        MeetingSeries.group_id.in_(list(roles)),
+    )
+    if user.calendar_all_meetings:
+        occurrences = list(db.session.scalars(_eager_occurrences().where(*in_window)))
+        answers = {
+            row.occurrence_id: row
+            for row in db.session.scalars(
+                select(Rsvp).where(Rsvp.user_id == user.id, Rsvp.occurrence_id.in_([o.id for o in occurrences]))
+            )
+        }
+    else:
+        answers = {
+            row.occurrence_id: row
+            for row in db.session.scalars(
+                select(Rsvp)
+                .join(Rsvp.occurrence)
+                .join(Occurrence.series)
+                .where(Rsvp.user_id == user.id, Rsvp.status.in_((RsvpStatus.GOING, RsvpStatus.WAITLISTED)), *in_window)
+            )
+        }
+        occurrences = list(db.session.scalars(_eager_occurrences().where(Occurrence.id.in_(list(answers)))))
+    entries = []
+    times: list[datetime] = []
+    for occ in occurrences:
+        answer = answers.get(occ.id)
+        going = answer is not None and answer.status == RsvpStatus.GOING
+        waiting = answer is not None and answer.status == RsvpStatus.WAITLISTED
+        facilitator = user.is_admin or roles.get(occ.series.group_id) == MemberRole.FACILITATOR
+        show_online = online_visible(occ.series, facilitator, going)
+        entries.append(MeetingEntry(occ, show_online=show_online, waitlisted=waiting))
+        times += [occ.updated_at, occ.series.updated_at] + ([answer.updated_at] if answer is not None else [])
+    return entries, times
+
+
+def online_visible(series: MeetingSeries, facilitator: bool, going: bool) -> bool:
+    """Whether an active member sees the online link (the same rule as the meeting's page; privacy rule 4)."""
+    if not series.online_url and not series.online_phone:
+        return False
+    if facilitator or series.online_visibility in (OnlineVisibility.EVERYONE, OnlineVisibility.MEMBERS):
+        return True
+    return going  # RSVP-only: members with a seat (the waitlist does not get the link yet)

@@ -1,0 +1,755 @@
+"""Calendar feeds: iCalendar (RFC 5545) documents of meeting series and meetings, and "Add to Google Calendar" links.
+
+Pure: models and plain values in, bytes out. No Flask, no database session and no clock: callers load what a
+feed shows (supportnet/calendars.py) and pass the window and the links, and every timestamp in the output
+(DTSTAMP, LAST-MODIFIED) comes from the data. The same data therefore gives the same bytes, so a strong ETag
+works and a calendar app polling an unchanged feed gets 304.
+
+How a group feed says what SupportNet shows (DESIGN section 7), so that Google, Apple, Outlook and Thunderbird
+all show the same meetings:
+
+* One VEVENT per series, with the stored RRULE (UNTIL is already UTC) and DTSTART;TZID at the stored local
+  wall time of the first meeting. A series split by a schedule edit is two series, so two VEVENTs: the old
+  one ends with its UNTIL, the new one starts at the next meeting.
+* A cancelled week is an EXDATE, or, where the group chose "show cancellations in calendars", an override
+  with STATUS:CANCELLED and a summary starting "Cancelled: " (Google hides cancelled events, others strike
+  them through). A moved week is an override: same UID, RECURRENCE-ID = its original start.
+* Meetings superseded by a schedule edit are no longer produced by the rule (the old series ends before them,
+  or its rule changed), so they need nothing; one still inside the rule (never the case today) gets an EXDATE.
+* RECURRENCE-ID and EXDATE are written in the rule's own wall time (a meeting the rule puts at a time that
+  does not exist, 02:30 on a spring-forward night, stays 02:30 there), so every parser matches them.
+* Meetings at the edge of a clock change get an override that says when they really are, for the next two
+  years: a wall time that is skipped or repeated (ical.js reads 02:30 on a spring-forward night as 01:30 and
+  01:30 on a fall-back night as the second one, where RFC 5545 and SupportNet say 03:30 and the first), and a
+  meeting that spans the change (parsers add its length in wall-clock time). A DTSTART or DTEND whose local
+  time is ambiguous is written in UTC.
+* SEQUENCE comes from the database counters, which only ever go up; LAST-MODIFIED and DTSTAMP from
+  `updated_at`. No ORGANIZER, no ATTENDEE: group feeds carry no member data at all.
+* Each TZID gets a VTIMEZONE built here from the IANA data, with one STANDARD and one DAYLIGHT rule per
+  stretch of years, as yearly RRULEs (Outlook does not read RDATE lists, which is what icalendar generates).
+
+Private feeds and single-meeting downloads list meetings one by one (no RRULE): they are exactly the rows a
+member RSVP'd to, or every meeting of their groups, with the online link only where they may see it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar as _gregorian
+import dataclasses
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
+from typing import Protocol
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import icalendar
+from sqlalchemy import inspect as orm_inspect
+
+from supportnet.db import Base
+from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
+from supportnet.recurrence import Frequency, expand, from_rrule, resolve_local
+
+PRODID = "-//SupportNet//Calendar feeds 1.0//EN"
+# How often calendar apps should poll (RFC 7986 REFRESH-INTERVAL; X-PUBLISHED-TTL for Outlook and Apple).
+REFRESH = timedelta(hours=1)
+# What a feed covers: meetings from 90 days back to 12 months ahead (DESIGN section 7; the issue).
+PAST = timedelta(days=90)
+AHEAD = timedelta(days=365)
+CORRECTIONS_AHEAD = timedelta(days=731)
+CANCELLED_PREFIX = "Cancelled: "
+DISCREET_CALENDAR_NAME = "Meetings"
+_DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# Characters that have no business in calendar text: C0 controls except tab and newline, DEL, and the
+# Unicode line and paragraph separators some parsers treat as line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+class Links(Protocol):
+    """Absolute links a feed points to; the web layer builds them from SUPPORTNET_BASE_URL."""
+
+    def group(self, group: Group) -> str: ...
+
+    def occurrence(self, occ: Occurrence) -> str: ...
+
+    def my_meetings(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """The instants a feed covers (start <= meeting < end), and how far ahead its DST corrections go."""
+
+    start: datetime
+    end: datetime
+    corrections_end: datetime | None = None
+
+
+def window(now: datetime) -> Window:
+    """The window of a feed built at `now`: whole UTC days from 90 days back to 12 months ahead.
+
+    Whole days keep the bytes (and the ETag) the same through the day unless the data changes. Corrections
+    for meetings at the edge of a clock change (see `_needs_correction`) go two years ahead.
+    """
+    day = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
+    return Window(day - PAST, day + AHEAD + timedelta(days=1), day + CORRECTIONS_AHEAD + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class SeriesEntry:
+    """A series for a group feed and its meetings that differ from the rule (cancelled, moved, superseded)."""
+
+    series: MeetingSeries
+    changed: Sequence[Occurrence] = ()
+
+
+@dataclass(frozen=True)
+class MeetingEntry:
+    """One meeting for a private feed or a download, with what this member may see of it."""
+
+    occurrence: Occurrence
+    show_online: bool = False
+    waitlisted: bool = False
+
+
+@dataclass
+class _Zones:
+    """The zones a calendar uses and the years its data spans in each, for the VTIMEZONEs."""
+
+    years: dict[str, list[int]] = field(default_factory=dict)
+
+    def use(self, zone: str, *years: int) -> None:
+        span = self.years.setdefault(zone, [min(years), max(years)])
+        span[0], span[1] = min(span[0], *years), max(span[1], *years)
+
+
+# --- text -----------------------------------------------------------------------------------------------------
+
+
+def clean_text(value: str | None) -> str:
+    """Plain text for a TEXT value: line breaks as \\n, no control characters (icalendar escapes the rest)."""
+    text = (value or "").replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text).strip()
+
+
+def _one_line(value: str | None) -> str:
+    return " ".join(clean_text(value).split())
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(microsecond=0)
+
+
+def _place(venue: str, address: str) -> str:
+    return ", ".join(part for part in (_one_line(venue), _one_line(address)) if part)
+
+
+def _discreet_title(start: datetime, zone: ZoneInfo) -> str:
+    """A title that says nothing about recovery: "Group · Tue 19:00" in the member's own zone."""
+    local = start.astimezone(zone)
+    return f"Group \u00b7 {_DAY_ABBR[local.weekday()]} {local:%H:%M}"
+
+
+def _series_title(series: MeetingSeries) -> str:
+    return _one_line(series.title) or "Meeting"
+
+
+def _online_lines(series: MeetingSeries) -> list[str]:
+    lines = []
+    if series.online_url:
+        lines.append(f"Online: {clean_text(series.online_url)}")
+    if series.online_phone:
+        lines.append(f"Phone: {clean_text(series.online_phone)}")
+    if series.online_notes:
+        lines.append(clean_text(series.online_notes))
+    return lines
+
+
+def _description(series: MeetingSeries, *, note: str, show_online: bool, page: str, extra: str = "") -> str:
+    parts = [clean_text(note), clean_text(extra), clean_text(series.description)]
+    if series.location_notes:
+        parts.append(clean_text(series.location_notes))
+    if show_online:
+        parts.append("\n".join(_online_lines(series)))
+    parts.append(page)
+    return "\n\n".join(part for part in parts if part)
+
+
+def _location(venue: str, address: str, series: MeetingSeries, show_online: bool) -> str:
+    place = _place(venue, address)
+    if place:
+        return place
+    # Online only: the link is the place, where this audience may see it.
+    return clean_text(series.online_url) if show_online else "Online"
+
+
+# --- time zones -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Transition:
+    at: datetime  # UTC instant of the change
+    before: timedelta
+    after: timedelta
+    daylight: bool
+    name: str
+
+    @property
+    def onset(self) -> datetime:
+        """The local wall time of the change, on the clock in force before it (RFC 5545 DTSTART of an onset)."""
+        return (self.at + self.before).replace(tzinfo=None)
+
+
+def _state(zone: ZoneInfo, instant: datetime) -> tuple[timedelta, bool, str]:
+    local = instant.astimezone(zone)
+    dst = local.dst()
+    return local.utcoffset(), bool(dst and dst > timedelta(0)), local.tzname() or ""
+
+
+def _transitions(zone: ZoneInfo, start: datetime, end: datetime) -> list[_Transition]:
+    """Every change of offset, daylight flag or name between start and end, to the second."""
+    found = []
+    step = timedelta(days=1)
+    here, state = start, _state(zone, start)
+    while here < end:
+        there = here + step
+        new_state = _state(zone, there)
+        if new_state != state:
+            lo, hi = here, there
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + timedelta(seconds=(hi - lo).total_seconds() // 2)
+                lo, hi = (mid, hi) if _state(zone, mid) == state else (lo, mid)
+            found.append(_Transition(hi, state[0], new_state[0], new_state[1], new_state[2]))
+        here, state = there, new_state
+    return found
+
+
+def _byday_options(onset: datetime) -> set[str]:
+    """The yearly BYDAY values that match this onset: "2SU" (second Sunday) and/or "-1SU" (last Sunday)."""
+    code = _ICAL_DAYS[onset.weekday()]
+    options = {f"{(onset.day - 1) // 7 + 1}{code}"}
+    if onset.day > _gregorian.monthrange(onset.year, onset.month)[1] - 7:
+        options.add(f"-1{code}")
+    return options
+
+
+def _byday_preference(option: str) -> tuple[int, str]:
+    nth = int(option[:-2])
+    return (0 if 1 <= nth <= 4 else 1 if nth == -1 else 2), option
+
+
+@dataclass
+class _Run:
+    """Consecutive years in which the zone changes the same way (a yearly rule)."""
+
+    transitions: list[_Transition]
+    options: set[str]
+
+
+@dataclass(frozen=True)
+class _Onset:
+    """One STANDARD or DAYLIGHT part of a VTIMEZONE."""
+
+    daylight: bool
+    dtstart: datetime  # local wall time, naive
+    rrule: str | None
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+
+
+@lru_cache(maxsize=256)
+def _zone_onsets(zone_name: str, first_year: int, last_year: int) -> tuple[_Onset, ...]:
+    """The STANDARD/DAYLIGHT parts of a zone, right from first_year through last_year (and on while rules last)."""
+    zone = ZoneInfo(zone_name)
+    # A year of margin on each side: every instant of the data falls after the first onset listed, and the
+    # year after the data tells whether a yearly rule is still in force.
+    start = datetime(first_year - 1, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 2, 1, 1, tzinfo=UTC)
+    changes = _transitions(zone, start, end)
+    if not changes:
+        offset, daylight, name = _state(zone, start)
+        return (_Onset(daylight, datetime(1970, 1, 1), None, offset, offset, name),)
+
+    # Group the changes into runs of consecutive years with the same month, weekday, wall time, offsets and
+    # name, whose day fits one BYDAY (the 2nd Sunday, the last Sunday...). Each run is one yearly RRULE.
+    open_runs: dict[tuple, _Run] = {}
+    runs: list[_Run] = []
+    for change in changes:
+        onset = change.onset
+        key = (change.daylight, change.before, change.after, change.name, onset.month, onset.weekday(), onset.time())
+        run = open_runs.get(key)
+        options = _byday_options(onset)
+        if run is not None and run.transitions[-1].onset.year == onset.year - 1 and run.options & options:
+            run.transitions.append(change)
+            run.options &= options
+            continue
+        run = _Run([change], options)
+        open_runs[key] = run
+        runs.append(run)
+
+    onsets = []
+    for run in runs:
+        first, last = run.transitions[0], run.transitions[-1]
+        # Still changing this way in the last year looked at: the rule is in force, with no end.
+        ongoing = last.onset.year == end.year - 1
+        rrule = None
+        if len(run.transitions) > 1 or ongoing:
+            # "The 2nd Sunday" rather than "the last Sunday" when both fit every year seen, but "the last"
+            # rather than "the 5th", which most months do not have.
+            byday = min(run.options, key=_byday_preference)
+            rrule = f"FREQ=YEARLY;BYMONTH={first.onset.month};BYDAY={byday}"
+            if not ongoing:
+                rrule += ";UNTIL=" + last.at.strftime("%Y%m%dT%H%M%SZ")
+        onsets.append(_Onset(first.daylight, first.onset, rrule, first.before, first.after, first.name))
+    return tuple(onsets)
+
+
+def vtimezone(zone_name: str, first_year: int, last_year: int) -> icalendar.Timezone:
+    """A VTIMEZONE for the zone that is right from `first_year` to `last_year` and, while its rules last, after."""
+    tz = icalendar.Timezone()
+    tz.add("tzid", zone_name)
+    for onset in _zone_onsets(zone_name, first_year, last_year):
+        part = icalendar.TimezoneDaylight() if onset.daylight else icalendar.TimezoneStandard()
+        part.add("dtstart", onset.dtstart)
+        if onset.rrule:
+            part.add("rrule", icalendar.vRecur.from_ical(onset.rrule))
+        part.add("tzoffsetfrom", onset.offset_from)
+        part.add("tzoffsetto", onset.offset_to)
+        part.add("tzname", onset.name)
+        tz.add_component(part)
+    return tz
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+
+def _wall(series: MeetingSeries, instant: datetime) -> datetime:
+    """The series' local wall time for an instant its rule produces, as its RRULE would write it.
+
+    A rule time that does not exist (02:30 on a spring-forward night) happens at 03:30 local; the rule, and so
+    RECURRENCE-ID and EXDATE, still say 02:30.
+    """
+    tz = series.tz
+    local = instant.astimezone(tz).replace(tzinfo=None)
+    usual = datetime.combine(local.date(), series.dtstart_local.time())
+    if local != usual and resolve_local(usual, tz) == instant.astimezone(tz):
+        local = usual
+    return local.replace(tzinfo=tz)
+
+
+def _clear(naive: datetime, tz: ZoneInfo) -> bool:
+    """Whether a local wall time happens exactly once in the zone (not skipped, not repeated by a clock change)."""
+    return naive.replace(tzinfo=tz, fold=0).utcoffset() == naive.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+def _when(instant: datetime, tz: ZoneInfo) -> datetime:
+    """A DTSTART/DTEND value for an instant: local time with TZID, or UTC where local time would be ambiguous."""
+    local = instant.astimezone(tz).replace(microsecond=0)
+    if _clear(local.replace(tzinfo=None), tz):
+        return local
+    # 01:30 on a fall-back night happens twice, and parsers disagree on which one a TZID value means.
+    return _utc(instant)
+
+
+def _needs_correction(series: MeetingSeries, instant: datetime) -> bool:
+    """Whether calendar apps would get this meeting of the rule wrong on their own.
+
+    Its wall time does not exist (02:30 on a spring-forward night: RFC 5545 says 03:30, ical.js says 01:30) or
+    happens twice (01:30 on a fall-back night: RFC 5545 says the first, ical.js the second), or it spans a clock
+    change (parsers add the duration in wall-clock time; the meeting lasts its real length).
+    """
+    tz = series.tz
+    instant = instant.astimezone(UTC)  # elapsed time: adding to an aware local datetime would add wall time
+    wall = _wall(series, instant).replace(tzinfo=None)
+    end = wall + series.duration
+    return not (
+        _clear(wall, tz) and _clear(end, tz) and end.replace(tzinfo=tz).astimezone(UTC) == instant + series.duration
+    )
+
+
+@lru_cache(maxsize=1024)
+def _changes_in(zone_name: str, year: int) -> tuple[datetime, ...]:
+    zone = ZoneInfo(zone_name)
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    return tuple(t.at for t in _transitions(zone, start, datetime(year + 1, 1, 1, tzinfo=UTC)))
+
+
+def _corrections(series: MeetingSeries, instants: Sequence[datetime], span: Window) -> list[datetime]:
+    """The meetings of the rule (sorted UTC instants) that need an override: those next to a clock change."""
+    end = span.corrections_end or span.end
+    changes = [c for year in range(span.start.year, end.year + 1) for c in _changes_in(series.timezone, year)]
+    # A wall time that is skipped or repeated lies within a few hours after a change (three at most, today).
+    margin = timedelta(hours=3)
+    found = []
+    for change in changes:
+        lo = bisect.bisect_left(instants, change - series.duration - margin)
+        hi = bisect.bisect_right(instants, change + margin)
+        found.extend(instant for instant in instants[lo:hi] if _needs_correction(series, instant))
+    return sorted(set(found))
+
+
+def _stamp(event: icalendar.Event, modified: datetime, sequence: int) -> None:
+    event.add("dtstamp", _utc(modified))
+    event.add("last-modified", _utc(modified))
+    event.add("sequence", sequence)
+
+
+def _calendar(name: str, description: str, url: str | None) -> icalendar.Calendar:
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    # X- properties are TEXT too, but icalendar only escapes what it knows to be text: say so explicitly.
+    cal.add("name", icalendar.vText(name))
+    cal.add("x-wr-calname", icalendar.vText(name))
+    if description:
+        cal.add("description", icalendar.vText(description))
+        cal.add("x-wr-caldesc", icalendar.vText(description))
+    if url:
+        cal.add("url", url, parameters={"VALUE": "URI"})
+    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", "PT1H")
+    return cal
+
+
+def _finish(cal: icalendar.Calendar, events: Iterable[icalendar.Event], zones: _Zones) -> icalendar.Calendar:
+    for zone_name in sorted(zones.years):
+        first, last = zones.years[zone_name]
+        cal.add_component(vtimezone(zone_name, first, last))
+    # Sorted by UID, then the master before its overrides in time order: the same data gives the same bytes.
+    for event in sorted(events, key=_event_key):
+        cal.add_component(event)
+    return cal
+
+
+def _event_key(event: icalendar.Event) -> tuple:
+    rid = event.get("recurrence-id")
+    return str(event["uid"]), rid is not None, _utc(rid.dt) if rid is not None else datetime.min.replace(tzinfo=UTC)
+
+
+def _shows_online_publicly(series: MeetingSeries) -> bool:
+    return series.online_visibility == OnlineVisibility.EVERYONE and bool(series.online_url or series.online_phone)
+
+
+# --- the group feed ---
+
+
+def group_calendar(group: Group, entries: Sequence[SeriesEntry], *, links: Links, host: str, span: Window) -> bytes:
+    """The public feed of a group: one recurring event per series, with its cancelled and moved weeks."""
+    return group_calendar_component(group, entries, links=links, host=host, span=span).to_ical()
+
+
+def group_calendar_component(
+    group: Group, entries: Sequence[SeriesEntry], *, links: Links, host: str, span: Window
+) -> icalendar.Calendar:
+    """The group feed as an icalendar component, before serializing (for the benchmark's baseline)."""
+    cal = _calendar(_one_line(group.name), clean_text(group.description), links.group(group))
+    zones = _Zones()
+    events: list[icalendar.Event] = []
+    for entry in entries:
+        events.extend(_series_events(group, entry, links=links, host=host, span=span, zones=zones))
+    return _finish(cal, events, zones)
+
+
+def _series_events(
+    group: Group, entry: SeriesEntry, *, links: Links, host: str, span: Window, zones: _Zones
+) -> list[icalendar.Event]:
+    series = entry.series
+    tz = series.tz
+    # One expansion for the window and the corrections further ahead.
+    until = max(span.end, span.corrections_end or span.end)
+    instants = expand(series.rrule, series.dtstart_local, tz, span.start, until)
+    in_rule = {instant for instant in instants if instant < span.end}
+    changed = [occ for occ in entry.changed if _touches(occ, span)]
+    if not in_rule and not any(occ.status == OccurrenceStatus.MOVED for occ in changed):
+        return []  # nothing of this series happens in the window (ended long ago, or starts later)
+    uid = f"series-{series.id}@{host}"
+    public_online = _shows_online_publicly(series)
+    one_off = from_rrule(series.rrule, tz).frequency is Frequency.ONCE
+    if one_off:
+        return _one_off_event(group, series, changed, uid=uid, links=links, public_online=public_online, zones=zones)
+
+    master = icalendar.Event()
+    master.add("uid", uid)
+    master.add("dtstart", series.dtstart_local.replace(tzinfo=tz))
+    if _needs_correction(series, resolve_local(series.dtstart_local, tz)):
+        # DTEND - DTSTART would not be the meeting's length for every parser: say the length itself.
+        master.add("duration", series.duration)
+    else:
+        master.add("dtend", (series.dtstart_local + series.duration).replace(tzinfo=tz))
+    master.add("rrule", icalendar.vRecur.from_ical(series.rrule))
+    master.add("created", _utc(series.created_at))
+    _stamp(master, series.updated_at, series.sequence)
+    master.add("summary", _series_title(series))
+    master.add("location", _location(series.venue, series.address, series, public_online))
+    master.add("description", _description(series, note="", show_online=public_online, page=links.group(group)))
+    master.add("url", links.group(group), parameters={"VALUE": "URI"})
+    master.add("status", "CONFIRMED")
+    zones.use(series.timezone, series.dtstart_local.year, span.end.year)
+    events = [master]
+
+    done = set()
+    for occ in sorted(changed, key=lambda o: o.original_start):
+        if not _produces(series, occ.original_start, in_rule, span):
+            continue  # superseded or ended: the rule (its UNTIL) already leaves it out
+        done.add(occ.original_start)
+        if occ.status == OccurrenceStatus.CANCELLED and (occ.superseded or not group.calendar_shows_cancellations):
+            master.add("exdate", _wall(series, occ.original_start))
+            continue
+        override = _override(series, occ, uid=uid, links=links, public_online=public_online)
+        override.add("recurrence-id", _wall(series, occ.original_start))
+        zones.use(series.timezone, occ.starts_at.year)
+        events.append(override)
+    # Meetings at the edge of a clock change, spelled out so that every calendar app puts them where they are.
+    for instant in _corrections(series, instants, span):
+        if instant in done:
+            continue
+        correction = _plain_event(group, series, uid=uid, links=links, public_online=public_online, start=instant)
+        correction.add("recurrence-id", _wall(series, instant))
+        zones.use(series.timezone, instant.year)
+        events.append(correction)
+    return events
+
+
+def _touches(occ: Occurrence, span: Window) -> bool:
+    return span.start <= occ.original_start < span.end or span.start <= occ.starts_at < span.end
+
+
+def _produces(series: MeetingSeries, instant: datetime, in_rule: set[datetime], span: Window) -> bool:
+    """Whether the series' rule (with its UNTIL) has a meeting at this instant."""
+    if span.start <= instant < span.end:
+        return instant in in_rule
+    return bool(expand(series.rrule, series.dtstart_local, series.tz, instant, instant + timedelta(seconds=1)))
+
+
+def _override(
+    series: MeetingSeries, occ: Occurrence, *, uid: str, links: Links, public_online: bool
+) -> icalendar.Event:
+    """The event of one meeting as it really is (moved, or cancelled and shown), for a group feed."""
+    tz = series.tz
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("dtstart", _when(occ.starts_at, tz))
+    event.add("dtend", _when(occ.ends_at, tz))
+    _stamp(event, max(series.updated_at, occ.updated_at), series.sequence + occ.sequence)
+    cancelled = occ.status == OccurrenceStatus.CANCELLED
+    event.add("summary", (CANCELLED_PREFIX if cancelled else "") + _series_title(series))
+    event.add("location", _location(occ.effective_venue, occ.effective_address, series, public_online))
+    note = _change_note(occ)
+    event.add("description", _description(series, note=note, show_online=public_online, page=links.occurrence(occ)))
+    event.add("url", links.occurrence(occ), parameters={"VALUE": "URI"})
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    return event
+
+
+def _change_note(occ: Occurrence) -> str:
+    if occ.status == OccurrenceStatus.CANCELLED:
+        return "Cancelled" + (f": {occ.note}" if occ.note else ".")
+    if occ.status == OccurrenceStatus.MOVED:
+        return "Moved" + (f": {occ.note}" if occ.note else ".")
+    return occ.note or ""
+
+
+def _one_off_event(
+    group: Group,
+    series: MeetingSeries,
+    changed: Sequence[Occurrence],
+    *,
+    uid: str,
+    links: Links,
+    public_online: bool,
+    zones: _Zones,
+) -> list[icalendar.Event]:
+    """A meeting that happens once: one plain event at its current time, or none once it is cancelled."""
+    occ = next((o for o in changed if not o.superseded), None)
+    if occ is not None:
+        if occ.status == OccurrenceStatus.CANCELLED and not group.calendar_shows_cancellations:
+            return []
+        event = _override(series, occ, uid=uid, links=links, public_online=public_online)
+        zones.use(series.timezone, occ.starts_at.year)
+        return [event]
+    start = resolve_local(series.dtstart_local, series.tz)
+    event = _plain_event(group, series, uid=uid, links=links, public_online=public_online, start=start)
+    event.add("created", _utc(series.created_at))
+    zones.use(series.timezone, series.dtstart_local.year)
+    return [event]
+
+
+def _plain_event(
+    group: Group, series: MeetingSeries, *, uid: str, links: Links, public_online: bool, start: datetime
+) -> icalendar.Event:
+    """A meeting of the series as the series says it, at `start` (a one-off, or a correction near a DST change)."""
+    start = start.astimezone(UTC)  # so that adding the duration adds elapsed time
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("dtstart", _when(start, series.tz))
+    event.add("dtend", _when(start + series.duration, series.tz))
+    _stamp(event, series.updated_at, series.sequence)
+    event.add("summary", _series_title(series))
+    event.add("location", _location(series.venue, series.address, series, public_online))
+    event.add("description", _description(series, note="", show_online=public_online, page=links.group(group)))
+    event.add("url", links.group(group), parameters={"VALUE": "URI"})
+    event.add("status", "CONFIRMED")
+    return event
+
+
+# --- private feeds and single meetings ---
+
+
+def _meeting_event(
+    entry: MeetingEntry, *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str
+) -> icalendar.Event:
+    occ = entry.occurrence
+    series = occ.series
+    tz = series.tz
+    cancelled = occ.status == OccurrenceStatus.CANCELLED
+    event = icalendar.Event()
+    event.add("uid", f"occurrence-{occ.id}@{host}")
+    event.add("dtstart", _when(occ.starts_at, tz))
+    event.add("dtend", _when(occ.ends_at, tz))
+    _stamp(event, max(series.updated_at, occ.updated_at), series.sequence + occ.sequence)
+    title = _discreet_title(occ.starts_at, viewer_zone) if discreet else _series_title(series)
+    event.add("summary", (CANCELLED_PREFIX if cancelled else "") + title)
+    event.add("location", _location(occ.effective_venue, occ.effective_address, series, entry.show_online))
+    if discreet:
+        # No description at all, and a link to the member's own meetings page rather than the group's.
+        event.add("url", links.my_meetings(), parameters={"VALUE": "URI"})
+    else:
+        note = _change_note(occ) if occ.status != OccurrenceStatus.SCHEDULED else ""
+        extra = "You are on the waitlist." if entry.waitlisted else ""
+        description = _description(
+            series, note=note, show_online=entry.show_online, page=links.occurrence(occ), extra=extra
+        )
+        event.add("description", description)
+        event.add("url", links.occurrence(occ), parameters={"VALUE": "URI"})
+    event.add("status", "CANCELLED" if cancelled else "TENTATIVE" if entry.waitlisted else "CONFIRMED")
+    return event
+
+
+def private_calendar(
+    entries: Sequence[MeetingEntry], *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str
+) -> bytes:
+    """A member's private feed: one event per meeting. A cancelled one is left out unless its group shows them."""
+    if discreet:
+        cal = _calendar(DISCREET_CALENDAR_NAME, "", None)
+    else:
+        cal = _calendar("My SupportNet meetings", "", links.my_meetings())
+    zones = _Zones()
+    events = []
+    for entry in entries:
+        occ = entry.occurrence
+        if occ.superseded:
+            continue
+        if occ.status == OccurrenceStatus.CANCELLED and not occ.series.group.calendar_shows_cancellations:
+            continue
+        events.append(_meeting_event(entry, discreet=discreet, viewer_zone=viewer_zone, links=links, host=host))
+        zones.use(occ.series.timezone, occ.starts_at.year)
+    return _finish(cal, events, zones).to_ical()
+
+
+def meeting_calendar(entry: MeetingEntry, *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str) -> bytes:
+    """One meeting as an .ics file to download; a cancelled one is marked cancelled, so importing it updates it."""
+    occ = entry.occurrence
+    name = DISCREET_CALENDAR_NAME if discreet else _series_title(occ.series)
+    cal = _calendar(name, "", None)
+    zones = _Zones()
+    zones.use(occ.series.timezone, occ.starts_at.year)
+    event = _meeting_event(entry, discreet=discreet, viewer_zone=viewer_zone, links=links, host=host)
+    return _finish(cal, [event], zones).to_ical()
+
+
+GOOGLE_TEMPLATE_URL = "https://calendar.google.com/calendar/render"
+
+
+def google_calendar_link(entry: MeetingEntry, *, discreet: bool, viewer_zone: ZoneInfo, links: Links) -> str:
+    """An "Add to Google Calendar" link for one meeting (Google's event template; nothing is sent until clicked)."""
+    occ = entry.occurrence
+    series = occ.series
+    title = _discreet_title(occ.starts_at, viewer_zone) if discreet else _series_title(series)
+    params = {
+        "action": "TEMPLATE",
+        "text": title,
+        "dates": f"{_utc(occ.starts_at):%Y%m%dT%H%M%SZ}/{_utc(occ.ends_at):%Y%m%dT%H%M%SZ}",
+        "ctz": series.timezone,
+        "location": _location(occ.effective_venue, occ.effective_address, series, entry.show_online),
+    }
+    if discreet:
+        params["details"] = links.my_meetings()
+    else:
+        params["details"] = _description(series, note="", show_online=entry.show_online, page=links.occurrence(occ))
+    return f"{GOOGLE_TEMPLATE_URL}?{urlencode(params)}"
+
+
+# --- subscribing ---
+
+
+@dataclass(frozen=True)
+class SubscribeLinks:
+    """The ways to subscribe to a feed address in the major calendar apps."""
+
+    https: str
+    webcal: str
+    google: str
+    outlook: str
+
+
+def subscribe_links(feed_url: str, name: str) -> SubscribeLinks:
+    """webcal:// (Apple Calendar, Outlook desktop, Thunderbird), Google Calendar and Outlook.com links for a feed."""
+    webcal = re.sub(r"^https?://", "webcal://", feed_url)
+    google = "https://calendar.google.com/calendar/render?" + urlencode({"cid": webcal})
+    outlook = "https://outlook.live.com/calendar/0/addfromweb?" + urlencode({"url": feed_url, "name": name})
+    return SubscribeLinks(https=feed_url, webcal=webcal, google=google, outlook=outlook)
+
+
+def fingerprint(*parts: object) -> str:
+    """A digest of everything a feed is built from (rows count with every column): equal digests, equal bytes."""
+    return hashlib.sha256(repr(_plain(parts)).encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _column_keys(model: type) -> tuple[str, ...]:
+    return tuple(c.key for c in orm_inspect(model).column_attrs)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Base):
+        loaded = value.__dict__  # what the query loaded; anything not loaded yet is read (and loaded) normally
+        keys = _column_keys(type(value))
+        return type(value).__name__, keys, tuple(loaded[k] if k in loaded else getattr(value, k) for k in keys)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return type(value).__name__, tuple(_plain(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, list | tuple):
+        return tuple(_plain(item) for item in value)
+    return value
+
+
+def last_modified(instants: Iterable[datetime | None]) -> datetime | None:
+    """The latest of these instants, to the second (an HTTP date has no fractions)."""
+    known = [_utc(i) for i in instants if i is not None]
+    return max(known) if known else None
+
+
+__all__ = [
+    "CANCELLED_PREFIX",
+    "Links",
+    "MeetingEntry",
+    "SeriesEntry",
+    "SubscribeLinks",
+    "Window",
+    "clean_text",
+    "fingerprint",
+    "google_calendar_link",
+    "group_calendar",
+    "last_modified",
+    "meeting_calendar",
+    "private_calendar",
+    "subscribe_links",
+    "vtimezone",
+    "window",
+]

@@ -1,0 +1,369 @@
+"""What each notification says: subjects, text and HTML emails, the .ics of a meeting, and in-app entries.
+
+Discreet by default (DESIGN section 8): subjects and bodies name no group, meeting title, place or group kind
+("Reminder: Tuesday 19:00"), because email previews show on lock screens and shared screens. A member who
+opts in to descriptive subjects gets the names. The in-app inbox sits behind the member's sign-in and always
+names things. Nothing here ever reads or shows check-in content beyond "asked for support" and a day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template
+from icalendar import Calendar, Event
+
+from supportnet import mail
+from supportnet.clock import timezone_names
+from supportnet.models import Group, Notification, NotificationKind, Occurrence
+from supportnet.notifications import (
+    KIND_LABELS,
+    Preferences,
+    cant_make_it_token,
+    link,
+    path,
+    stop_token,
+)
+
+Kind = NotificationKind
+
+
+@dataclass
+class Notice:
+    subject: str
+    paragraphs: list[str]
+    actions: list[tuple[str, str]] = field(default_factory=list)
+    calendar: bytes | None = None
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    title: str
+    text: str
+    url: str | None
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    return ZoneInfo(name if name in timezone_names() else "UTC")
+
+
+def when_short(instant: datetime, tz: ZoneInfo, now: datetime) -> str:
+    """"Tuesday 19:00" within the coming week, "Tuesday 8 December 19:00" further away."""
+    local = instant.astimezone(tz)
+    days = (local.date() - now.astimezone(tz).date()).days
+    if 0 <= days <= 6:
+        return f"{local:%A %H:%M}"
+    return f"{local:%A} {local.day} {local:%B %H:%M}"
+
+
+def when_long(start: datetime, end: datetime | None, tz: ZoneInfo) -> str:
+    """For example "Tuesday 1 December 2026, 19:00 to 20:30 (Europe/London time)", with a dash."""
+    s = start.astimezone(tz)
+    text = f"{s:%A} {s.day} {s:%B %Y}, {s:%H:%M}"
+    if end is not None:
+        e = end.astimezone(tz)
+        text += f"\u2013{e:%H:%M}" if e.date() == s.date() else f" \u2013 {e:%A} {e.day} {e:%B}, {e:%H:%M}"
+    return f"{text} ({tz.key} time)"
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _place(occ: Occurrence) -> str:
+    return ", ".join(part for part in (occ.effective_venue, occ.effective_address) if part)
+
+
+def meeting_calendar(occ: Occurrence, descriptive: bool, now: datetime) -> bytes:
+    """A minimal iCalendar file with this one meeting (discreet: "Meeting", no place) for a reminder."""
+    url = link("meetings.occurrence", occurrence_id=occ.id)
+    summary = f"{occ.series.title} ({occ.series.group.name})" if descriptive else "Meeting"
+    location = _place(occ) if descriptive else ""
+    domain = mail.sender_domain(current_app.config["MAIL_FROM"])
+    return _calendar(occ.id, occ.sequence or 0, occ.starts_at, occ.ends_at, summary, location, url, domain, now)
+
+
+@lru_cache(maxsize=256)
+def _calendar(occurrence_id: int, sequence: int, starts_at: datetime, ends_at: datetime, summary: str,
+              location: str, url: str, domain: str, stamp: datetime) -> bytes:
+    # Cached: a tick sends the same meeting's file to everyone going (same stamp within a tick), and building
+    # it with icalendar costs more than the rest of the email.
+    cal = Calendar()
+    cal.add("prodid", "-//SupportNet//Reminders//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"occurrence-{occurrence_id}@{domain}")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", starts_at)
+    event.add("dtend", ends_at)
+    event.add("sequence", sequence)
+    event.add("summary", summary)
+    if location:
+        event.add("location", location)
+    event.add("url", url)
+    event.add("description", url)
+    cal.add_component(event)
+    return cal.to_ical()
+
+
+# --- composing one notice ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    n: Notification
+    tz: ZoneInfo
+    now: datetime
+    descriptive: bool
+    email: bool
+    url: Callable[..., str]
+    group: Group | None
+
+    @property
+    def occ(self) -> Occurrence:
+        return self.n.occurrence
+
+    def meeting_name(self) -> str:
+        occ = self.occ
+        return f"{occ.series.title} ({occ.series.group.name})"
+
+
+def _compose(ctx: _Ctx) -> Notice:
+    return _COMPOSERS[ctx.n.kind](ctx)
+
+
+def _reminder(ctx: _Ctx) -> Notice:
+    occ = ctx.occ
+    short = when_short(occ.starts_at, ctx.tz, ctx.now)
+    long = when_long(occ.starts_at, occ.ends_at, ctx.tz)
+    if ctx.descriptive:
+        subject = f"Reminder: {occ.series.title}, {short}"
+        paragraphs = [f"A reminder that you're going to {ctx.meeting_name()} on {long}."]
+        if _place(occ):
+            paragraphs.append(f"Where: {_place(occ)}")
+    else:
+        subject = f"Reminder: {short}"
+        paragraphs = [f"A reminder that you're going to a meeting on {long}."]
+    actions = [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))]
+    if ctx.email:
+        token = cant_make_it_token(ctx.n.user_id, occ.id)
+        actions.append(("Can't make it? Free your seat", ctx.url("notifications.cant_make_it", token=token)))
+    return Notice(subject, paragraphs, actions, meeting_calendar(occ, ctx.descriptive, ctx.now) if ctx.email else None)
+
+
+def _starting_now(ctx: _Ctx) -> Notice:
+    occ = ctx.occ
+    series = occ.series
+    short = when_short(occ.starts_at, ctx.tz, ctx.now)
+    subject = f"Starting now: {series.title}" if ctx.descriptive else f"Starting now: {short}"
+    what = ctx.meeting_name() if ctx.descriptive else "Your meeting"
+    paragraphs = [f"{what} starts now ({when_long(occ.starts_at, occ.ends_at, ctx.tz)})."]
+    if series.online_url:
+        paragraphs.append(f"Join online: {series.online_url}")
+    if series.online_phone:
+        paragraphs.append(f"Or dial in: {series.online_phone}")
+    return Notice(subject, paragraphs, [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))])
+
+
+def _change(ctx: _Ctx) -> Notice:
+    payload = ctx.n.payload
+    change = payload.get("change")
+    if change in ("series_changed", "series_ended"):
+        return _series_change(ctx, ended=change == "series_ended")
+    occ = ctx.occ
+    old = _instant(payload.get("old_starts_at")) or occ.starts_at
+    old_short = when_short(old, ctx.tz, ctx.now)
+    what = ctx.meeting_name() if ctx.descriptive else "the meeting"
+    title = f"{occ.series.title}, " if ctx.descriptive else ""
+    if change == "cancelled":
+        subject = f"Cancelled: {title}{old_short}"
+        paragraphs = [f"Sorry: {what} on {when_long(old, None, ctx.tz)} is cancelled."]
+    elif change == "restored":
+        subject = f"Back on: {title}{when_short(occ.starts_at, ctx.tz, ctx.now)}"
+        paragraphs = [f"Good news: {what} on {when_long(occ.starts_at, occ.ends_at, ctx.tz)} is on again, "
+                      "at its usual time and place."]
+    else:
+        subject = f"Moved: {title}{when_short(occ.starts_at, ctx.tz, ctx.now)}"
+        paragraphs = [f"{what[0].upper()}{what[1:]} on {when_long(old, None, ctx.tz)} has moved to "
+                      f"{when_long(occ.starts_at, occ.ends_at, ctx.tz)}."]
+        if ctx.descriptive and _place(occ):
+            paragraphs.append(f"Where: {_place(occ)}")
+    if ctx.descriptive and occ.note:
+        paragraphs.append(f"The facilitator says: {occ.note}")
+    return Notice(subject, paragraphs, [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))])
+
+
+def _series_change(ctx: _Ctx, ended: bool) -> Notice:
+    group = ctx.group
+    named = ctx.descriptive and group is not None
+    subject = f"Schedule update: {group.name}" if named else "Schedule update"
+    whose = f"A meeting series of {group.name}" if named else "A meeting series you're going to"
+    if ended:
+        paragraphs = [f"{whose} has ended: its coming meetings are cancelled."]
+    else:
+        paragraphs = [f"{whose} has changed (its time, place or details). Please check the new details."]
+    actions = [("See the group's meetings", ctx.url("groups.show", slug=group.slug))] if group else []
+    return Notice(subject, paragraphs, actions)
+
+
+def _seat(ctx: _Ctx) -> Notice:
+    occ = ctx.occ
+    short = when_short(occ.starts_at, ctx.tz, ctx.now)
+    subject = f"You have a seat: {occ.series.title}, {short}" if ctx.descriptive else f"You have a seat: {short}"
+    what = ctx.meeting_name() if ctx.descriptive else "the meeting"
+    paragraphs = [f"A seat opened up and it's yours: you're going to {what} on "
+                  f"{when_long(occ.starts_at, occ.ends_at, ctx.tz)}."]
+    actions = [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))]
+    if ctx.email:
+        token = cant_make_it_token(ctx.n.user_id, occ.id)
+        actions.append(("Can't make it? Give the seat back", ctx.url("notifications.cant_make_it", token=token)))
+    return Notice(subject, paragraphs, actions, meeting_calendar(occ, ctx.descriptive, ctx.now) if ctx.email else None)
+
+
+def _join_answer(ctx: _Ctx) -> Notice:
+    group = ctx.group
+    accepted = ctx.n.payload.get("answer") == "accepted"
+    named = ctx.descriptive and group is not None
+    if accepted:
+        subject = f"Welcome to {group.name}" if named else "Your request was accepted"
+        paragraphs = [f"Your request to join {group.name if named else 'the group'} was accepted. "
+                      "You can now see its meetings and say you're coming."]
+    else:
+        subject = f"About your request to join {group.name}" if named else "About your request"
+        paragraphs = [f"Your request to join {group.name if named else 'the group'} wasn't accepted this time."]
+    actions = [("See the group", ctx.url("groups.show", slug=group.slug))] if group and accepted else []
+    return Notice(subject, paragraphs, actions)
+
+
+def _join_request(ctx: _Ctx) -> Notice:
+    group = ctx.group
+    named = ctx.descriptive and group is not None
+    name = ctx.n.payload.get("name") or "Someone"
+    subject = f"New request to join {group.name}" if named else "New request to join"
+    paragraphs = [f"{name} asked to join {group.name if named else 'your group'}."]
+    actions = [("Answer the request", ctx.url("groups.members", slug=group.slug))] if group else []
+    return Notice(subject, paragraphs, actions)
+
+
+def _digest(ctx: _Ctx) -> Notice:
+    from supportnet import checkins, rsvps
+
+    occ = ctx.occ
+    short = when_short(occ.starts_at, ctx.tz, ctx.now)
+    subject = f"Who's coming: {occ.series.title}, {short}" if ctx.descriptive else f"Who's coming: {short}"
+    what = ctx.meeting_name() if ctx.descriptive else "the meeting"
+    actions = [("See the roster", ctx.url("rsvp.roster", occurrence_id=occ.id))]
+    if not ctx.email:
+        return Notice(subject, [f"Who's coming to {what} on {when_long(occ.starts_at, occ.ends_at, ctx.tz)}."],
+                      actions)
+    roster = rsvps.roster(occ)
+    going = [row.user.display_name for row in roster.going]
+    waiting = [row.user.display_name for row in roster.waitlist]
+    paragraphs = [f"For {what} on {when_long(occ.starts_at, occ.ends_at, ctx.tz)}: "
+                  f"{len(going)} going, {len(waiting)} on the waitlist."]
+    paragraphs.append("Going: " + (", ".join(going) if going else "nobody yet."))
+    if waiting:
+        paragraphs.append("Waitlist, in order: " + ", ".join(waiting))
+    # Only members who share with this group, by name and day; never a note, mood or craving.
+    overview = checkins.support_overview(occ.series.group, ctx.n.user, ctx.now)
+    if overview.requests:
+        asked = [f"{member.display_name} ({checkin.day:%a} {checkin.day.day} {checkin.day:%b})"
+                 for member, checkin in overview.requests]
+        paragraphs.append("Asked for support in the last 7 days (members who share with your group): "
+                          + ", ".join(asked))
+    return Notice(subject, paragraphs, actions)
+
+
+def _announcement(ctx: _Ctx) -> Notice:
+    group = ctx.group
+    payload = ctx.n.payload
+    own_subject = payload.get("subject") or ""
+    named = ctx.descriptive and group is not None
+    if named:
+        subject = f"{group.name}: {own_subject}" if own_subject else f"A message from {group.name}"
+    else:
+        subject = "A message from your facilitator"
+    paragraphs = [own_subject] if own_subject else []
+    paragraphs += [block.strip() for block in payload.get("body", "").split("\n\n") if block.strip()]
+    paragraphs.append(f"\u2014 {payload.get('author', 'Your facilitator')}")
+    actions = [("See the group", ctx.url("groups.show", slug=group.slug))] if group else []
+    return Notice(subject, paragraphs, actions)
+
+
+def _checkin_prompt(ctx: _Ctx) -> Notice:
+    return Notice(
+        "How are you today?",
+        ["Take a minute to note how you're doing. It's just for you unless you choose to share."],
+        [("Check in", ctx.url("checkins.new"))],
+    )
+
+
+def _missed_you(ctx: _Ctx) -> Notice:
+    group = ctx.group
+    where = f" at {group.name}" if ctx.descriptive and group is not None else ""
+    paragraphs = [f"We haven't seen you{where} for the last few meetings, and we wanted to say we're thinking "
+                  "of you. There's no pressure: you're welcome back any time."]
+    actions = [("See the coming meetings", ctx.url("groups.show", slug=group.slug))] if group else []
+    return Notice("Thinking of you", paragraphs, actions)
+
+
+_COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
+    Kind.REMINDER: _reminder,
+    Kind.STARTING_NOW: _starting_now,
+    Kind.CHANGE: _change,
+    Kind.SEAT: _seat,
+    Kind.JOIN_ANSWER: _join_answer,
+    Kind.JOIN_REQUEST: _join_request,
+    Kind.DIGEST: _digest,
+    Kind.ANNOUNCEMENT: _announcement,
+    Kind.CHECKIN_PROMPT: _checkin_prompt,
+    Kind.MISSED_YOU: _missed_you,
+}
+
+
+def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now: datetime) -> mail.Mail:
+    """The email of one notification row, in the member's timezone, discreet unless they opted in."""
+    user = n.user
+    group = groups.get(n.group_id) if n.group_id else (n.occurrence.series.group if n.occurrence else None)
+    ctx = _Ctx(n, _zone(user.timezone), now, prefs.descriptive_subjects, True, link, group)
+    notice = _compose(ctx)
+    stop_url = link("notifications.stop", token=stop_token(n.user_id, n.kind))
+    context = {
+        "name": user.display_name,
+        "paragraphs": notice.paragraphs,
+        "actions": notice.actions,
+        "stop_url": stop_url,
+        "stop_label": KIND_LABELS[n.kind].split(" (")[0].lower(),
+        "settings_url": link("notifications.preferences"),
+    }
+    message = mail.Mail(
+        to=user.email,
+        subject=notice.subject,
+        text=render_template("email/notice.txt", **context),
+        html=render_template("email/notice.html", **context),
+        headers={
+            "List-Unsubscribe": f"<{stop_url}>",
+            # RFC 3834: an automatic message; out-of-office replies should not answer it.
+            "Auto-Submitted": "auto-generated",
+        },
+    )
+    if notice.calendar is not None:
+        message.attachments.append(
+            mail.Attachment("meeting.ics", notice.calendar, "text", "calendar", {"method": "PUBLISH"})
+        )
+    return message
+
+
+def inbox_item(n: Notification, groups: dict[int, Group], tz: ZoneInfo, now: datetime) -> InboxItem:
+    """What the in-app inbox shows for one row (behind the member's sign-in, so it names things)."""
+    group = groups.get(n.group_id) if n.group_id else (n.occurrence.series.group if n.occurrence else None)
+    if n.occurrence_id is not None and n.occurrence is None:
+        return InboxItem("A meeting", "This meeting no longer exists.", None)
+    notice = _compose(_Ctx(n, tz, now, True, False, path, group))
+    url = notice.actions[0][1] if notice.actions else None
+    return InboxItem(notice.subject, " ".join(notice.paragraphs), url)
