@@ -153,7 +153,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 @pytest.fixture(scope="session")
 def database_kind(request) -> str:
-    """"sqlite" or "postgres": where this run's tests keep their data."""
+    """Where this run's tests keep their data: "sqlite" or "postgres"."""
     return request.config.getoption("--db")
 
 

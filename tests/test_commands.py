@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
 from supportnet.models import SiteRole, User
-from tests.conftest import login, make_app, make_persona
+from tests.conftest import database_uri, login, make_app, make_persona
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_scheduler_tick_runs_one_pass_and_exits(app, runner):
 
 
 def test_scheduler_run_stops_cleanly_on_sigterm(tmp_path, db_path):
-    env = {**os.environ, "SUPPORTNET_ENV": "development", "SUPPORTNET_DATABASE_URL": f"sqlite:///{db_path}",
+    env = {**os.environ, "SUPPORTNET_ENV": "development", "SUPPORTNET_DATABASE_URL": database_uri(db_path),
            "SUPPORTNET_SECRET_KEY": "s" * 40}
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "supportnet", "scheduler", "run"],
