@@ -437,6 +437,19 @@ def roster(occ: Occurrence) -> Roster:
 # --- standing RSVPs ---
 
 
+def standing_series_ids(user: User | None, series_ids: list[int]) -> set[int]:
+    """Which of these series the member comes to every time, in one query (for pages listing series)."""
+    if user is None or user.id is None or not series_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(StandingRsvp.series_id).where(
+                StandingRsvp.user_id == user.id, StandingRsvp.series_id.in_(series_ids)
+            )
+        )
+    )
+
+
 def standing_for(series: MeetingSeries, user: User | None) -> StandingRsvp | None:
     """The member's standing RSVP for the series, or None."""
     if user is None or user.id is None:

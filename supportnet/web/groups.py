@@ -111,7 +111,7 @@ def show(slug: str):
         my_rsvps=my_rsvps,
         can_answer=rsvps.can_answer(group, user),
         positions=rsvps.positions_for(list(my_rsvps.values())),
-        standing={s.id for s in series if user and rsvps.standing_for(s, user)},
+        standing=rsvps.standing_series_ids(user, [s.id for s in series]),
         pending=groups.pending_requests(group) if manager else [],
         series=series,
         kinds=KIND_LABELS,
