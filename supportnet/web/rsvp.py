@@ -17,16 +17,6 @@ from supportnet.web.security import safe_next
 
 bp = Blueprint("rsvp", __name__)
 
-# The largest id a database integer column holds; a bigger number in a URL names nothing (and SQLite's driver
-# raises OverflowError for it instead of finding no row).
-MAX_ID = 2**63 - 1
-
-
-@bp.url_value_preprocessor
-def _ids_in_range(endpoint, values) -> None:
-    if values and any(isinstance(v, int) and v > MAX_ID for k, v in values.items() if k.endswith("_id")):
-        abort(404)
-
 
 def wants_fragment() -> bool:
     """Whether the page's script asked for just the updated widget (it then swaps it in place)."""
