@@ -276,9 +276,9 @@ def find_session(token: str, now: datetime, idle: timedelta, lifetime: timedelta
     return row
 
 
-def session_needs_touch(row: UserSession, now: datetime) -> bool:
+def session_needs_touch(row: UserSession, now: datetime, every: timedelta = LAST_SEEN_PRECISION) -> bool:
     """Return whether last_seen is stale enough to be worth a write."""
-    return now - row.last_seen_at >= LAST_SEEN_PRECISION
+    return now - row.last_seen_at >= every
 
 
 def end_session(token: str) -> None:

@@ -133,6 +133,8 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         # every session ends after the absolute lifetime.
         "SESSION_IDLE_MINUTES": _env_int("SESSION_IDLE_MINUTES", 120),
         "SESSION_LIFETIME_DAYS": _env_int("SESSION_LIFETIME_DAYS", 30),
+        # How stale a session's "last seen" may grow before a request writes it again.
+        "SESSION_TOUCH_SECONDS": _env_int("SESSION_TOUCH_SECONDS", 60),
         "LOGIN_FAILURE_LIMIT": _env_int("LOGIN_FAILURE_LIMIT", 10),
         "LOGIN_FAILURE_WINDOW_MINUTES": _env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URL", "memory://"),

@@ -105,13 +105,27 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
 
 
 @event.listens_for(Engine, "begin")
-def _sqlite_on_begin(connection) -> None:
+def _on_begin(connection) -> None:
+    writes = _begins_immediate()
+    connection.info["writes"] = writes
     if connection.dialect.name != "sqlite":
         return
     # A deferred transaction that reads and then writes must upgrade its lock, and SQLite does not
     # run the busy handler for that upgrade: under load it fails at once with "database is locked".
     # Writers therefore take the write lock when they begin; readers stay deferred and concurrent (WAL).
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if _begins_immediate() else "BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def in_write_transaction(session) -> bool:
+    """Whether the session's open transaction was begun to write (on SQLite: it holds the write lock).
+
+    A second connection that writes while such a transaction is open waits for it, and when both belong to
+    the same request it waits for itself: until the busy timeout on SQLite, or for ever on a row lock in
+    PostgreSQL. Work that would open that second connection belongs in this transaction instead.
+    """
+    if not session.in_transaction():
+        return False
+    return bool(session.connection().info.get("writes"))
 
 
 def serialize_on(session, key: str) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from supportnet import accounts
 from supportnet.clock import now_utc
-from supportnet.db import write_intent
+from supportnet.db import in_write_transaction, write_intent
 from supportnet.extensions import db, login_manager
 from supportnet.models import User, UserSession
 
@@ -36,14 +36,22 @@ def load_user(token: str) -> User | None:
     row = accounts.find_session(token, now, *session_limits())
     if row is None:
         return None
-    if accounts.session_needs_touch(row, now):
-        _touch(row.id, now)
+    if accounts.session_needs_touch(row, now, timedelta(seconds=current_app.config["SESSION_TOUCH_SECONDS"])):
+        _touch(row, now)
     user = row.user
     user.session_token = token
     return user
 
 
-def _touch(session_id: int, now) -> None:
-    # On its own short write transaction, so that a GET never turns its read into a write.
+def _touch(row: UserSession, now) -> None:
+    """Note that the session was just used, without ever making the request wait on itself."""
+    if in_write_transaction(db.session()):
+        # A form being sent: the request already holds the write lock (SQLite) and may lock this very row
+        # (PostgreSQL: signing out, a password change), so a second connection would wait for this request
+        # until it gave up. The touch rides along and is committed with the request's own change.
+        row.last_seen_at = now
+        db.session.flush()
+        return
+    # A page being read: a short write of its own, so that a GET never turns its read into a write.
     with write_intent(), db.engine.begin() as conn:
-        conn.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now))
+        conn.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))

@@ -1,0 +1,134 @@
+"""gunicorn for real and a tiny browser, for tests and benchmarks that go through HTTP like people do.
+
+Only the standard library talks HTTP here: one keep-alive connection per browser, its cookies, and the CSRF
+token of the last page it read. gunicorn runs `wsgi:app` from the project root with the project's own
+gunicorn.conf.py, so what is tested is what production runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+HTTP_TIMEOUT = 30.0
+_CSRF = re.compile(rb'name="csrf-token" content="([^"]+)"')
+
+
+class Browser:
+    """One person's browser: a keep-alive HTTP/1.1 connection to 127.0.0.1, its cookies and its feed ETags."""
+
+    def __init__(self, port: int, timeout: float = HTTP_TIMEOUT) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.conn: http.client.HTTPConnection | None = None
+        self.cookies: dict[str, str] = {}
+        self.etags: dict[str, str] = {}
+        self.csrf = ""
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
+        """Send one request on the kept-alive connection; return (status, headers, body)."""
+        body = urlencode(form).encode() if form is not None else None
+        sent = {"Host": f"127.0.0.1:{self.port}", **(headers or {})}
+        if body is not None:
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=body, headers=sent)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()  # a keep-alive connection the server closed (max_requests, keepalive): once more
+                if attempt:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            jar = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if morsel.value and morsel["max-age"] != "0":
+                    self.cookies[name] = morsel.value
+                else:
+                    self.cookies.pop(name, None)
+        if response.will_close:
+            self.close()
+        return response.status, response.headers, data
+
+    def read(self, path: str) -> bytes:
+        """GET a page as a person would, keeping its CSRF token for the next form."""
+        status, _, page = self.request("GET", path)
+        if status != 200:
+            raise AssertionError(f"GET {path} answered {status}")
+        found = _CSRF.search(page)
+        if found:
+            self.csrf = found.group(1).decode()
+        return page
+
+    def send(self, path: str, form: dict | None = None):
+        """POST a form with the CSRF token of the last page read."""
+        return self.request("POST", path, {**(form or {}), "csrf_token": self.csrf})
+
+    def sign_in(self, email: str, password: str) -> None:
+        self.read("/login")
+        status, headers, _ = self.send("/login", {"email": email, "password": password})
+        if status != 302 or headers["Location"].startswith("/login"):
+            raise AssertionError(f"sign-in of {email} answered {status}")
+        self.read("/me/meetings")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """gunicorn serving wsgi:app with gunicorn.conf.py from the project root, its output in log_path."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with log_path.open("w") as log:
+        return subprocess.Popen([str(gunicorn), "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
