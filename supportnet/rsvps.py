@@ -9,10 +9,16 @@ Decisions worth knowing:
   One row changed means a seat; none means the waitlist. Never "count, then insert": that overbooks under
   concurrent requests on SQLite and PostgreSQL alike. The counters only ever move by SQL expressions, and the
   CHECK (going_count <= capacity) backs the rule up in the database.
+* Everything that takes, frees or promotes seats of one meeting first locks that meeting's row
+  (``SELECT … FOR UPDATE``, see ``lock_meetings``), so on PostgreSQL those changes happen one after another.
+  The conditional UPDATE alone is not enough there: a joiner whose UPDATE found the meeting full takes no lock,
+  and a cancel committing at that moment promotes nobody because the joiner has not queued yet; the seat then
+  stays free while the joiner waits. The order is always a series, then its meetings in id order, then RSVP
+  rows, so two transactions never wait for each other. On SQLite writers begin with BEGIN IMMEDIATE, which already lets
+  one writer in at a time.
 * A member's first answer for a meeting is inserted inside a savepoint together with its seat: if another
-  request of the same member won the unique key (a double click on PostgreSQL), the savepoint gives the seat
-  back and the answer that won is used. Existing answers are read FOR UPDATE (PostgreSQL); on SQLite writers
-  begin with BEGIN IMMEDIATE, so one writer at a time gets there anyway.
+  request of the same member won the unique key, the savepoint gives the seat back and the answer that won is
+  used.
 * "Can't go" is a row (status cancelled), even without an earlier RSVP, so a standing RSVP never brings back
   an answer the member gave for one week.
 * A standing RSVP only ever creates missing answers. Stopping it withdraws the future answers it made that
@@ -121,6 +127,25 @@ def _require_running(series: MeetingSeries) -> None:
 # --- seats and counters (SQL expressions only: never read, add one, write back) ---
 
 
+def lock_meetings(occurrences: Iterable[Occurrence]) -> None:
+    """Take the seat lock of these meetings, in id order, and refresh what they say about seats.
+
+    PostgreSQL: row locks held until the transaction ends. SQLite: the writer already holds the database's
+    write lock, so this only re-reads the rows.
+    """
+    rows = {occ.id: occ for occ in occurrences}
+    if not rows:
+        return
+    db.session.flush()
+    db.session.execute(
+        select(Occurrence)
+        .where(Occurrence.id.in_(sorted(rows)))
+        .order_by(Occurrence.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+
+
 def _take_seat(occ: Occurrence, *, from_waitlist: bool = False) -> bool:
     """Take a seat if one is free; return whether one was taken (one row changed)."""
     values = {"going_count": Occurrence.going_count + 1}
@@ -227,6 +252,7 @@ def _insert(
 
 def rsvp(occ: Occurrence, user: User, now: datetime) -> Rsvp:
     """Say "I'm going": take a free seat, or a place on the waitlist when the meeting is full."""
+    lock_meetings([occ])
     _require_open_for_rsvp(occ)
     _require_not_started(occ, now)
     _require_member(occ.series.group, user, now)
@@ -251,6 +277,7 @@ def cancel(occ: Occurrence, user: User, now: datetime) -> Rsvp | None:
     Returns the answer, or None if there was none before; "can't go" is recorded either way, so a standing
     RSVP will not answer "going" for this meeting later.
     """
+    lock_meetings([occ])
     _require_not_started(occ, now)
     row = _locked_row(occ.id, user.id)
     if row is None:
@@ -265,6 +292,7 @@ def cancel(occ: Occurrence, user: User, now: datetime) -> Rsvp | None:
 
 def promote_waitlist(occ: Occurrence, now: datetime) -> list[Rsvp]:
     """Give every free seat to the waitlist, first come first served, and return who got one."""
+    lock_meetings([occ])
     if occ.status == OccurrenceStatus.CANCELLED or occ.starts_at <= now:
         return []
     postgresql = db.session.get_bind().dialect.name == "postgresql"
@@ -483,6 +511,13 @@ def stop_standing(series: MeetingSeries, user: User, now: datetime) -> int:
     standing = standing_for(series, user)
     if standing is None:
         return 0
+    lock_meetings(
+        db.session.scalars(
+            select(Occurrence)
+            .join(Rsvp, Rsvp.occurrence_id == Occurrence.id)
+            .where(Rsvp.standing_id == standing.id, Rsvp.status.in_(ACTIVE), Occurrence.starts_at > now)
+        ).all()
+    )
     made = db.session.execute(
         select(Rsvp, Occurrence)
         .join(Rsvp.occurrence)
@@ -536,7 +571,9 @@ def _apply(series: MeetingSeries, now: datetime, user_id: int | None = None) -> 
     if user_id is not None:
         query = query.where(StandingRsvp.user_id == user_id)
     created = 0
-    for standing, occ in db.session.execute(query).all():
+    wanted = db.session.execute(query).all()
+    lock_meetings(occ for _standing, occ in wanted)
+    for standing, occ in wanted:
         if _insert(occ, standing.user_id, now, going=True, standing_id=standing.id) is not None:
             created += 1
     return created
@@ -558,6 +595,13 @@ def move_standing(old: MeetingSeries, new: MeetingSeries) -> int:
 
 def cancel_superseded(series: MeetingSeries, now: datetime) -> list[Rsvp]:
     """Cancel the answers for the series' meetings that a schedule change replaced (they will never happen)."""
+    lock_meetings(
+        db.session.scalars(
+            select(Occurrence)
+            .join(Rsvp, Rsvp.occurrence_id == Occurrence.id)
+            .where(Occurrence.series_id == series.id, Occurrence.superseded.is_(True), Rsvp.status.in_(ACTIVE))
+        ).all()
+    )
     rows = db.session.execute(
         select(Rsvp, Occurrence)
         .join(Rsvp.occurrence)

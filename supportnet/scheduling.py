@@ -523,6 +523,7 @@ def move_occurrence(
 
 def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     """Put a cancelled or moved meeting back at its usual time and place."""
+    _lock_for_seats(occ.series, [occ])  # its seat counts are read below to decide the capacity
     series = _require_changeable(occ, now)
     if occ.original_start <= now:
         raise DomainError("Its usual time has already passed.")
@@ -558,6 +559,18 @@ def _future_rows(series: MeetingSeries, now: datetime) -> list[Occurrence]:
             .order_by(Occurrence.starts_at)
         )
     )
+
+
+def _lock_for_seats(series: MeetingSeries, rows: Iterable[Occurrence]) -> None:
+    """Lock the series, then these meetings of it, before reading their seat counts to change capacities.
+
+    Always the series first: materializing locks the series and then answers standing RSVPs in its new meetings,
+    so taking them the other way round here could make two transactions wait for each other.
+    """
+    from supportnet import rsvps
+
+    db.session.execute(select(MeetingSeries.id).where(MeetingSeries.id == series.id).with_for_update())
+    rsvps.lock_meetings(rows)
 
 
 def _check_capacity(series: MeetingSeries, capacity: int | None, rows: Iterable[Occurrence]) -> None:
@@ -626,6 +639,9 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     if not same_schedule:
         _require_future_start(spec, schedule, now)
     rows = _future_rows(series, now)
+    # RSVPs may be arriving right now: lock the meetings and check the capacity against their counts as they
+    # stand, so a lower capacity is refused with a message instead of tripping the database's CHECK.
+    _lock_for_seats(series, rows)
     _check_capacity(series, spec.capacity, rows)
     # Everything is checked: from here on, change things.
     changed = _apply_details(series, spec)
