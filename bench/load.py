@@ -16,6 +16,12 @@ log), WEB_CONCURRENCY=4 workers x 4 threads, on 127.0.0.1 and a free port.
    errors (a 5xx or an answer the type never gives), throughput, p50/p95/p99 latency; for feeds also the 304 share.
 2. RSVP storm: S clients say "going" at the same moment to the 5-seat meeting. Printed: going, waitlisted, errors,
    and "overbooked" (seats taken beyond 5, by the answers and in the database): must be 0, with 0 errors.
+3. Lowering a capacity: in each of 5 rounds the facilitator sends the meeting's edit form with its capacity lowered
+   from 20 to 8 at the moment 20 members say "going". Printed: saved / refused with a message / errors, and any
+   meeting with more going than its capacity: must be 0 errors and 0 overbooked.
+4. Idle forms: the storm's clients, idle for longer than the session touch interval (SUPPORTNET_SESSION_TOUCH_SECONDS
+   is set to 5 s here), all send a form at once while the mixed workload runs; then, right away, the same form again
+   (not idle: the baseline). Printed: errors and p50/max latency of both, and their ratio.
 
 Only the standard library talks HTTP; every loop is bounded in count and time, and gunicorn is stopped at the end.
 """
@@ -29,9 +35,6 @@ import io
 import os
 import random
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,9 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,75 +59,25 @@ from supportnet.extensions import db  # noqa: E402
 from supportnet.models import Group, GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
 from supportnet.scheduling import SeriesSpec  # noqa: E402
+from tests.http_harness import (  # noqa: E402
+    HTTP_TIMEOUT,
+    Browser,
+    form_values,
+    free_port,
+    start_gunicorn,
+    stop_gunicorn,
+    wait_until_up,
+)
 
 PASSWORD = "a long and quiet river"  # noqa: S105 - the throwaway accounts of a throwaway database
 WORKERS, THREADS = 4, 4
 GROUPS, HOME_GROUPS, SEATS = 60, 5, 5
+CAPACITY_ROUNDS, CAPACITY_FROM, CAPACITY_TO, CAPACITY_JOINERS = 5, 20, 8, 20
+TOUCH_SECONDS = 5
 FEEDS = 10  # the groups whose calendar feeds the clients poll (a calendar app polls the same feeds again and again)
 MAX_REQUESTS_PER_CLIENT = 2000
-HTTP_TIMEOUT = 30.0
 MIX = (("directory", 30), ("meeting", 30), ("feed", 25), ("rsvp", 15))
-_CSRF = re.compile(rb'name="csrf-token" content="([^"]+)"')
 _POSITION = re.compile(rb"on the waitlist: number (\d+)")
-
-
-# --- a tiny browser: one keep-alive connection and its cookies ---
-
-
-class Browser:
-    """One person's browser: a keep-alive HTTP/1.1 connection to 127.0.0.1, its cookies and its feed ETags."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn: http.client.HTTPConnection | None = None
-        self.cookies: dict[str, str] = {}
-        self.etags: dict[str, str] = {}
-        self.csrf = ""
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
-        body = urlencode(form).encode() if form is not None else None
-        sent = {"Host": f"127.0.0.1:{self.port}", **(headers or {})}
-        if body is not None:
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        for attempt in range(2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
-            try:
-                self.conn.request(method, path, body=body, headers=sent)
-                response = self.conn.getresponse()
-                data = response.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()  # a keep-alive connection the server closed (max_requests, keepalive): once more
-                if attempt:
-                    raise
-        for header in response.headers.get_all("Set-Cookie") or []:
-            jar = SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                if morsel.value and morsel["max-age"] != "0":
-                    self.cookies[name] = morsel.value
-                else:
-                    self.cookies.pop(name, None)
-        if response.will_close:
-            self.close()
-        return response.status, response.headers, data
-
-    def sign_in(self, email: str) -> None:
-        status, _, page = self.request("GET", "/login")
-        token = _CSRF.search(page).group(1).decode()
-        status, headers, _ = self.request("POST", "/login", {"email": email, "password": PASSWORD, "csrf_token": token})
-        if status != 302 or headers["Location"].startswith("/login"):
-            raise SystemExit(f"sign-in of {email} answered {status}")
-        status, _, page = self.request("GET", "/me/meetings")
-        self.csrf = _CSRF.search(page).group(1).decode()
 
 
 # --- the world ---
@@ -139,6 +90,9 @@ class World:
     meetings: list[int]  # upcoming meetings of every group (meeting pages)
     home_meetings: list[int]  # meetings of the clients' own groups (RSVPs)
     storm_meeting: int
+    group_slug: str  # the group of the storm and capacity meetings, which every client belongs to
+    capacity_series: list[int]  # one series per capacity round, CAPACITY_FROM seats
+    capacity_meetings: list[int]  # the first meeting of each
 
 
 def build_world(app, members: int) -> World:
@@ -175,6 +129,15 @@ def build_world(app, members: int) -> World:
             venue="The small room", capacity=SEATS,
         )
         storm_series = scheduling.create_series(made[0], storm_spec, now)
+        capacity_series = [
+            scheduling.create_series(made[0], SeriesSpec(
+                title=f"Room {n}", first_date=tomorrow + timedelta(days=1), start_time=clock_time(9 + n, 0),
+                duration_minutes=45, timezone="Europe/London",
+                recurrence=Recurrence(Frequency.WEEKLY, weekdays=((tomorrow + timedelta(days=1)).weekday(),)),
+                venue=f"Room {n}", capacity=CAPACITY_FROM,
+            ), now).id
+            for n in range(CAPACITY_ROUNDS)
+        ]
         emails = []
         for n in range(members):
             user = accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now)
@@ -198,6 +161,9 @@ def build_world(app, members: int) -> World:
             meetings=upcoming(all_series, 4),
             home_meetings=upcoming(home_series, 8),
             storm_meeting=upcoming([storm_series.id], 1)[0],
+            group_slug=made[0].slug,
+            capacity_series=capacity_series,
+            capacity_meetings=upcoming(capacity_series, 1),
         )
         db.session.commit()
         db.engine.dispose()
@@ -374,48 +340,97 @@ def storm(browsers: list[Browser], app, occurrence_id: int) -> bool:
     return not errors and overbooked == 0 and going == SEATS and db_places_ok and counters == expected
 
 
-# --- gunicorn ---
+# --- lowering a capacity while members say "going" ---
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def lower_capacity(facilitator: Browser, members: list[Browser], app, world: World) -> bool:
+    saved = refused = 0
+    errors: list[str] = []
+    waits: list[float] = []
+    for series_id, occurrence_id in zip(world.capacity_series, world.capacity_meetings, strict=True):
+        edit = f"/groups/{world.group_slug}/meetings/{series_id}/edit"
+        fields = [(k, v) for k, v in form_values(facilitator.read(edit), edit) if k != "capacity"]
+        fields.append(("capacity", str(CAPACITY_TO)))
+        barrier = threading.Barrier(len(members) + 1)
+        lock = threading.Lock()
+
+        def join(browser: Browser, occurrence_id: int = occurrence_id, barrier=barrier, lock=lock) -> None:
+            barrier.wait(timeout=30)
+            status, _, _ = browser.request("POST", f"/meetings/{occurrence_id}/rsvp", {"csrf_token": browser.csrf},
+                                           {"X-Requested-With": "fetch"})
+            if status != 200:
+                with lock:
+                    errors.append(f"rsvp {status}")
+
+        threads = [threading.Thread(target=join, args=(b,), daemon=True) for b in members]
+        for thread in threads:
+            thread.start()
+        barrier.wait(timeout=30)
+        t0 = time.perf_counter()
+        status, _, body = facilitator.request("POST", edit, fields)
+        waits.append(time.perf_counter() - t0)
+        for thread in threads:
+            thread.join(timeout=HTTP_TIMEOUT + 10)
+        if status == 302:
+            saved += 1
+        elif status == 400 and b"already going" in body:
+            refused += 1
+        else:
+            errors.append(f"edit {status}")
+    with app.app_context():
+        occs = [db.session.get(Occurrence, i) for i in world.capacity_meetings]
+        overbooked = sum(o.capacity is not None and o.going_count > o.capacity for o in occs)
+        db.engine.dispose()
+    print(f"   {CAPACITY_ROUNDS} rounds, {CAPACITY_FROM} -> {CAPACITY_TO} seats while {len(members)} members say "
+          f"going: saved {saved}, refused with a message {refused}, errors {len(errors)}, overbooked {overbooked}; "
+          f"the facilitator waited p50 {percentile(waits, 50) * 1000:.0f}ms, max {max(waits) * 1000:.0f}ms")
+    if errors:
+        print(f"   first errors: {errors[:3]}")
+    return not errors and overbooked == 0 and saved + refused == CAPACITY_ROUNDS
 
 
-def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log_path.open("w") as log:
-        # gunicorn.conf.py from the project root: what production runs.
-        return subprocess.Popen([str(gunicorn), "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+# --- forms sent after a pause longer than the session touch interval ---
 
 
-def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+def idle_forms(idle: list[Browser], busy: list[Browser], world: World) -> bool:
+    time.sleep(TOUCH_SECONDS + 1)  # every idle client's session is now due a touch
+    results: dict[str, list[tuple[int, float]]] = {"idle": [], "baseline": []}
+    lock = threading.Lock()
+    background = threading.Thread(target=mixed, args=(busy, world, 8.0), daemon=True)
+    background.start()
+    time.sleep(2)  # the mixed workload is under way: reads and RSVPs from other members
+    barrier = threading.Barrier(len(idle))
 
+    def send(browser: Browser, n: int) -> None:
+        meeting = world.home_meetings[n % len(world.home_meetings)]
+        barrier.wait(timeout=30)
+        for label in ("idle", "baseline"):
+            t0 = time.perf_counter()
+            try:
+                status, _, _ = browser.request("POST", f"/meetings/{meeting}/rsvp/cancel",
+                                               {"csrf_token": browser.csrf}, {"X-Requested-With": "fetch"})
+            except Exception:
+                status = 0
+            with lock:
+                results[label].append((status, time.perf_counter() - t0))
 
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    threads = [threading.Thread(target=send, args=(b, n), daemon=True) for n, b in enumerate(idle)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=2 * HTTP_TIMEOUT + 10)
+    background.join(timeout=HTTP_TIMEOUT + 20)
+    ok = True
+    figures = {}
+    for label, rows in results.items():
+        errors = sum(status != 200 for status, _ in rows)
+        times = [took for _, took in rows]
+        figures[label] = percentile(times, 50)
+        print(f"   {label:<8} {len(rows):>3} forms at once: errors {errors}, p50 {percentile(times, 50) * 1000:.1f}ms, "
+              f"max {max(times) * 1000:.1f}ms")
+        ok &= errors == 0 and len(rows) == len(idle)
+    print(f"   idle / baseline p50: {figures['idle'] / figures['baseline']:.2f}x")
+    return ok
 
 
 # --- one database ---
@@ -460,6 +475,9 @@ def run_on(kind: str, clients: int, seconds: float, storm_size: int) -> bool:
                 # Every client comes from 127.0.0.1: the per-IP limiter would stop the sign-ins, not the load.
                 "SUPPORTNET_RATELIMIT_ENABLED": "false",
                 "SUPPORTNET_LOG_LEVEL": "WARNING",
+                "SUPPORTNET_SESSION_TOUCH_SECONDS": str(TOUCH_SECONDS),
+                # The facilitator of the capacity phase signs in with a password alone (no authenticator app).
+                "SUPPORTNET_REQUIRE_2FA_FOR_STAFF": "false",
             }
             t0 = time.perf_counter()
             app = create_app({"ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "DATA_KEY": env["SUPPORTNET_DATA_KEY"],
@@ -474,7 +492,9 @@ def run_on(kind: str, clients: int, seconds: float, storm_size: int) -> bool:
                 t0 = time.perf_counter()
                 browsers = [Browser(port) for _ in world.emails]
                 with ThreadPoolExecutor(max_workers=WORKERS * 2) as pool:  # Argon2 is slow on purpose: in parallel
-                    list(pool.map(Browser.sign_in, browsers, world.emails))
+                    list(pool.map(lambda b, e: b.sign_in(e, PASSWORD), browsers, world.emails))
+                facilitator = Browser(port)
+                facilitator.sign_in("fay@example.org", PASSWORD)
                 print(f"   {len(browsers)} members signed in over HTTP: {time.perf_counter() - t0:.1f}s")
                 rng = random.Random(1)
                 for browser in browsers[:clients]:  # warm-up: every worker imports, connects, compiles
@@ -489,6 +509,11 @@ def run_on(kind: str, clients: int, seconds: float, storm_size: int) -> bool:
                 ok &= print_mixed(stats, wall)
                 print("2. RSVP storm")
                 ok &= storm(browsers[clients:], app, world.storm_meeting)
+                print("3. Lowering a capacity while members say going")
+                ok &= lower_capacity(facilitator, browsers[clients:clients + CAPACITY_JOINERS], app, world)
+                print(f"4. Forms sent after more than the session touch interval ({TOUCH_SECONDS}s) without a request")
+                ok &= idle_forms(browsers[clients:], browsers[:clients], world)
+                facilitator.close()
                 for browser in browsers:
                     browser.close()
             finally:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
@@ -39,7 +40,7 @@ class Browser:
             self.conn.close()
             self.conn = None
 
-    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
+    def request(self, method: str, path: str, form: dict | list | None = None, headers: dict | None = None):
         """Send one request on the kept-alive connection; return (status, headers, body)."""
         body = urlencode(form).encode() if form is not None else None
         sent = {"Host": f"127.0.0.1:{self.port}", **(headers or {})}
@@ -132,3 +133,73 @@ def stop_gunicorn(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+class _FormReader(HTMLParser):
+    """The values a browser would send for the first form with `action` on a page."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action = action
+        self.inside = False
+        self.done = False
+        self.values: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._select_first: str | None = None
+        self._select_chosen = False
+        self._textarea: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        # A form without an action posts back to the page it is on, which is how the caller names it.
+        if tag == "form" and not self.done and a.get("action", "").split("?")[0] in ("", self.action):
+            self.inside = True
+        if not self.inside:
+            return
+        name = a.get("name")
+        if tag == "input" and name:
+            kind = a.get("type", "text").lower()
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.values.append((name, a.get("value", "on")))
+            elif kind not in ("submit", "button", "image", "file"):
+                self.values.append((name, a.get("value", "")))
+        elif tag == "select" and name:
+            self._select, self._select_first, self._select_chosen = name, None, False
+        elif tag == "option" and self._select is not None:
+            value = a.get("value", "")
+            if self._select_first is None:
+                self._select_first = value
+            if "selected" in a and not self._select_chosen:
+                self.values.append((self._select, value))
+                self._select_chosen = True
+        elif tag == "textarea" and name:
+            self._textarea, self._text = name, []
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select" and self._select is not None:
+            if not self._select_chosen and self._select_first is not None:
+                self.values.append((self._select, self._select_first))
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            self.values.append((self._textarea, "".join(self._text).removeprefix("\n")))
+            self._textarea = None
+        elif tag == "form" and self.inside:
+            self.inside, self.done = False, True
+
+
+def form_values(page: bytes, action: str) -> list[tuple[str, str]]:
+    """What submitting the form posting to `action` would send unchanged, as (name, value) pairs.
+
+    A form without an action attribute counts as posting to `action`: pass the page's own path for those.
+    """
+    reader = _FormReader(action)
+    reader.feed(page.decode())
+    if not reader.done:
+        raise AssertionError(f"no form posting to {action}")
+    return reader.values
