@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import io
 import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,9 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,81 +47,14 @@ from supportnet.extensions import db  # noqa: E402
 from supportnet.models import GroupKind, Occurrence, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
 from supportnet.scheduling import SeriesSpec  # noqa: E402
+from tests.http_harness import Browser, free_port, stop_gunicorn, wait_until_up  # noqa: E402
 
 PASSWORD = "a long and quiet river"  # noqa: S105 - the throwaway accounts of a throwaway database
 WORKERS, THREADS = 2, 4
 SEATS = 5
 PHASE_DEADLINE = 60.0  # seconds: a phase stops issuing requests after this, whatever is left
 HTTP_TIMEOUT = 60.0
-_CSRF = re.compile(rb'name="csrf-token" content="([^"]+)"')
 _POSITION = re.compile(rb"on the waitlist: number (\d+)")
-
-
-# --- a tiny browser: one keep-alive connection and its cookies ---
-
-
-class Browser:
-    """One person's browser: a keep-alive HTTP/1.1 connection to 127.0.0.1 and the cookies it was given."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn: http.client.HTTPConnection | None = None
-        self.cookies: dict[str, str] = {}
-        self.csrf = ""
-        self.reconnects = 0
-
-    def connect(self) -> None:
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
-            self.conn.connect()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
-        body = urlencode(form).encode() if form is not None else None
-        sent = {"Host": f"127.0.0.1:{self.port}", **(headers or {})}
-        if body is not None:
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        for attempt in range(2):
-            self.connect()
-            try:
-                self.conn.request(method, path, body=body, headers=sent)
-                response = self.conn.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # An idle keep-alive connection the server had closed: one fresh connection, counted.
-                self.close()
-                self.reconnects += 1
-                if attempt:
-                    raise
-                continue
-            break
-        for header in response.headers.get_all("Set-Cookie") or []:
-            jar = SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                if morsel.value and morsel["max-age"] != "0":
-                    self.cookies[name] = morsel.value
-                else:
-                    self.cookies.pop(name, None)
-        if response.will_close:
-            self.close()
-        return response.status, response.headers, data
-
-    def sign_in(self, email: str) -> None:
-        status, _, page = self.request("GET", "/login")
-        assert status == 200, f"GET /login answered {status}"
-        token = _CSRF.search(page).group(1).decode()
-        status, headers, _ = self.request("POST", "/login", {"email": email, "password": PASSWORD, "csrf_token": token})
-        assert status == 302 and not headers["Location"].startswith("/login"), f"sign-in answered {status}"
-        status, _, page = self.request("GET", "/me/meetings")
-        assert status == 200, f"GET /me/meetings answered {status}"
-        self.csrf = _CSRF.search(page).group(1).decode()
 
 
 # --- the world: members, a group, meetings ---
@@ -185,12 +113,6 @@ def build_world(app, members: int, rounds: int) -> World:
 # --- gunicorn ---
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(tmp: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
     # An empty config file, so the project's gunicorn.conf.py (production settings, access log) is not read;
     # everything that matters is on the command line.
@@ -206,33 +128,6 @@ def start_gunicorn(tmp: Path, port: int, env: dict[str, str]) -> subprocess.Pope
     if not Path(command[0]).exists():
         command[0] = "gunicorn"
     return subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_until_up(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer /healthz within 30 s")
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # --- running clients ---
@@ -445,9 +340,9 @@ def main() -> int:
         try:
             wait_until_up(port, proc)
             t0 = time.perf_counter()
-            browsers = [Browser(port) for _ in world.emails]
+            browsers = [Browser(port, timeout=HTTP_TIMEOUT) for _ in world.emails]
             for browser, email in zip(browsers, world.emails, strict=True):
-                browser.sign_in(email)
+                browser.sign_in(email, PASSWORD)
             print(f"{len(browsers)} clients signed in over HTTP: {time.perf_counter() - t0:.1f} s")
             ok &= throughput(browsers[: args.clients], world)
             ok &= storm(browsers[args.clients :], world, db_path, args.storm)

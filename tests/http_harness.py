@@ -34,6 +34,13 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.etags: dict[str, str] = {}
         self.csrf = ""
+        self.reconnects = 0  # keep-alive connections the server had closed, opened again
+
+    def connect(self) -> None:
+        """Open the connection now (a storm connects beforehand, so that only the request goes out at once)."""
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            self.conn.connect()
 
     def close(self) -> None:
         if self.conn is not None:
@@ -58,6 +65,7 @@ class Browser:
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.close()  # a keep-alive connection the server closed (max_requests, keepalive): once more
+                self.reconnects += 1
                 if attempt:
                     raise
         for header in response.headers.get_all("Set-Cookie") or []:
