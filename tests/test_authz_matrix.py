@@ -165,6 +165,8 @@ MATRIX: dict[str, tuple] = {
     "POST /notifications/preferences": (L, 400, 400, 400, 400, 400),
     "GET /notifications/stop/<token>": ANYONE_BAD_TOKEN,
     "POST /notifications/stop/<token>": ANYONE_BAD_TOKEN,
+    "GET /notifications/stop-sharing/<token>": ANYONE_BAD_TOKEN,
+    "POST /notifications/stop-sharing/<token>": ANYONE_BAD_TOKEN,
     "GET /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     "POST /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
 }

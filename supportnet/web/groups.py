@@ -221,7 +221,10 @@ def change_member(slug: str, membership_id: int, action: str):
     if not PostForm().validate_on_submit():
         abort(400)
     try:
-        getattr(groups, action)(membership, now_utc())
+        if action == "approve":
+            groups.approve(membership, now_utc(), by=viewer())
+        else:
+            getattr(groups, action)(membership, now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
@@ -242,7 +245,7 @@ def change_role(slug: str, membership_id: int):
         abort(400)
     before = membership.role
     try:
-        groups.set_role(membership, form.role.data)
+        groups.set_role(membership, form.role.data, by=viewer(), now=now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
