@@ -21,6 +21,7 @@ from supportnet.db import serialize_on
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
 from supportnet.models import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
+from supportnet.textsafety import has_invisible
 
 TOKEN_LIFETIME = {
     TokenPurpose.CONFIRM_EMAIL: timedelta(hours=48),
@@ -68,6 +69,9 @@ def clean_display_name(raw: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name or _CONTROL.search(name):
         raise DomainError("Enter a display name.", field="display_name")
+    if has_invisible(name):
+        raise DomainError("Remove the invisible or direction-changing characters from the display name.",
+                          field="display_name")
     if len(name) > 60:
         raise DomainError("Keep the display name to 60 characters.", field="display_name")
     if "@" in name:

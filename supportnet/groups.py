@@ -43,6 +43,7 @@ from supportnet.models import (
     User,
     Visibility,
 )
+from supportnet.textsafety import has_invisible
 
 # Meeting Guide API meeting types (code4recovery spec), code -> label.
 MEETING_GUIDE_TYPES: dict[str, str] = {
@@ -209,6 +210,8 @@ def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
         raise DomainError("Give the group a name.", field="name")
+    if has_invisible(name):
+        raise DomainError("Remove the invisible or direction-changing characters.", field="name")
     if len(name) > 120:
         raise DomainError("Keep the name to 120 characters.", field="name")
     return name
@@ -218,6 +221,8 @@ def _clean_text(value: str, field: str, limit: int | None = None) -> str:
     value = value.strip()
     if limit is not None and len(value) > limit:
         raise DomainError(f"Keep this to {limit} characters.", field=field)
+    if has_invisible(value):
+        raise DomainError("Remove the invisible or direction-changing characters.", field=field)
     return value
 
 

@@ -275,9 +275,9 @@ class DevMailbox:
 
     def send(self, msg: Message) -> None:
         save_to_dev_mailbox(msg, self.folder)
-        # The terminal gets a pointer, not the body: bodies carry one-time links.
-        print(f"[dev mail] {msg['Subject']!r} → {msg['To']} (read it at {self.base_url}/dev/mailbox)",
-              file=sys.stderr)
+        # The terminal gets a pointer, not the body (bodies carry one-time links) nor the recipient (terminal
+        # output ends up in logs and screen shares, and an address is a person's identity).
+        print(f"[dev mail] {msg['Subject']!r} (read it at {self.base_url}/dev/mailbox)", file=sys.stderr)
 
     def close(self) -> None:
         pass

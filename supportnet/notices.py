@@ -29,6 +29,7 @@ from supportnet.notifications import (
     path,
     stop_token,
 )
+from supportnet.textsafety import safe_meeting_url
 
 Kind = NotificationKind
 
@@ -164,7 +165,7 @@ def _starting_now(ctx: _Ctx) -> Notice:
     subject = f"Starting now: {series.title}" if ctx.descriptive else f"Starting now: {short}"
     what = ctx.meeting_name() if ctx.descriptive else "Your meeting"
     paragraphs = [f"{what} starts now ({when_long(occ.starts_at, occ.ends_at, ctx.tz)})."]
-    if series.online_url:
+    if safe_meeting_url(series.online_url):
         paragraphs.append(f"Join online: {series.online_url}")
     if series.online_phone:
         paragraphs.append(f"Or dial in: {series.online_phone}")

@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -45,6 +44,7 @@ from supportnet.recurrence import (
     resolve_local,
     to_rrule,
 )
+from supportnet.textsafety import safe_meeting_url
 
 HORIZON = timedelta(weeks=26)
 # How far a series' horizon may fall behind before a pass extends it (so most passes do nothing).
@@ -132,10 +132,10 @@ def _check_url(url: str) -> str:
     url = _text(url, "online_url", 500)
     if not url:
         return url
-    parts = urlsplit(url)
-    # Only web links: a javascript: or data: URL shown to members would be an attack, not a meeting room.
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise DomainError("Enter a web link starting with https://.", field="online_url")
+    # Only plain https links: a javascript: or data: URL shown to members would be an attack, not a meeting room,
+    # and quotes or spaces could break out of the places the link is written (see supportnet/textsafety.py).
+    if safe_meeting_url(url) is None:
+        raise DomainError("Enter a web link starting with https:// (no spaces or quotes).", field="online_url")
     return url
 
 

@@ -242,6 +242,8 @@ def delete(checkin_id: int):
 
 @bp.post("/me/checkins/delete-all")
 @login_required
+# Erasing everything at once is as final as deleting the account: the same recent "confirm it's you" first.
+@fresh_login_required(back="checkins.history")
 def delete_all():
     form = DeleteAllForm()
     if not form.validate_on_submit() or (form.confirm.data or "").strip().lower() != "delete":

@@ -21,6 +21,7 @@ from supportnet.web.forms import (
     PostForm,
 )
 from supportnet.web.helpers import external_url, put_error
+from supportnet.web.security import no_store
 
 bp = Blueprint("groups", __name__)
 
@@ -175,6 +176,7 @@ def join(slug: str):
 
 @bp.get("/invite/<token>")
 def invite(token: str):
+    no_store()  # the page names a private group; an invalid link's page is not worth keeping either
     group = groups.group_for_invite(token, now_utc())
     if group is None:
         return render_template("auth/invalid_link.html", message="This invite link is invalid or has expired. "
