@@ -135,7 +135,7 @@ def _check_url(url: str) -> str:
     # Only plain https links: a javascript: or data: URL shown to members would be an attack, not a meeting room,
     # and quotes or spaces could break out of the places the link is written (see supportnet/textsafety.py).
     if safe_meeting_url(url) is None:
-        raise DomainError("Enter a web link starting with https:// (no spaces or quotes).", field="online_url")
+        raise DomainError("Enter a web link starting with https://.", field="online_url")
     return url
 
 
