@@ -88,6 +88,7 @@ from supportnet.models import (
     User,
 )
 from supportnet.recurrence import resolve_local
+from supportnet.textsafety import has_invisible
 
 log = logging.getLogger("supportnet.notifications")
 
@@ -866,6 +867,9 @@ def announce(group: Group, author: User, subject: str, body: str, now: datetime,
         raise DomainError("Write a message.", field="body")
     if len(body) > ANNOUNCEMENT_BODY_MAX:
         raise DomainError(f"Keep the message to {ANNOUNCEMENT_BODY_MAX:,} characters.", field="body")
+    for name, text in (("subject", subject), ("body", body)):
+        if has_invisible(text):
+            raise DomainError("Remove the invisible or direction-changing characters.", field=name)
     nonce = nonce if nonce and _NONCE.match(nonce) else new_nonce()
     members = db.session.scalars(
         select(Membership.user_id).where(

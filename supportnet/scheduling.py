@@ -44,7 +44,7 @@ from supportnet.recurrence import (
     resolve_local,
     to_rrule,
 )
-from supportnet.textsafety import safe_meeting_url
+from supportnet.textsafety import has_invisible, safe_meeting_url
 
 HORIZON = timedelta(weeks=26)
 # How far a series' horizon may fall behind before a pass extends it (so most passes do nothing).
@@ -109,6 +109,8 @@ def _text(value: str, field: str, limit: int | None = None) -> str:
     value = (value or "").strip()
     if limit is not None and len(value) > limit:
         raise DomainError(f"Keep this to {limit} characters.", field=field)
+    if has_invisible(value):
+        raise DomainError("Remove the invisible or direction-changing characters.", field=field)
     return value
 
 
@@ -146,6 +148,8 @@ def clean_spec(spec: SeriesSpec) -> SeriesSpec:
         raise DomainError("Give the meeting a title.", field="title")
     if len(title) > 120:
         raise DomainError("Keep the title to 120 characters.", field="title")
+    if has_invisible(title):
+        raise DomainError("Remove the invisible or direction-changing characters.", field="title")
     if not isinstance(spec.first_date, date) or isinstance(spec.first_date, datetime):
         raise DomainError("Choose the date of the first meeting.", field="first_date")
     if not isinstance(spec.start_time, time):

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select, update
 
-from supportnet import checkins, clock, groups, mail, scheduling
+from supportnet import checkins, clock, groups, mail, notifications, scheduling
 from supportnet.checkins import CheckInSpec
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -69,6 +69,18 @@ def test_group_texts_refuse_invisible_characters(app):
     with app.app_context(), pytest.raises(DomainError, match="invisible"):
         groups.create_group(fac.user(), name="Calm Harbour", kind="meetup", timezone="UTC", now=clock.now_utc(),
                             description="Meet us\u202e at the door")
+
+
+def test_meeting_titles_places_and_announcements_refuse_invisible_characters(app):
+    fac = make_persona(app, "Fay F.", SiteRole.FACILITATOR)
+    with app.app_context():
+        group = groups.create_group(fac.user(), name="Open Circle", kind="meetup", timezone="Europe/London",
+                                    now=clock.now_utc())
+        for changes in ({"title": "Circle\u202e"}, {"venue": "Room\u200b 4"}):
+            with pytest.raises(DomainError, match="invisible"):
+                scheduling.create_series(group, weekly(**changes), clock.now_utc())
+        with pytest.raises(DomainError, match="invisible"):
+            notifications.announce(group, fac.user(), "Hello\u2066", "See you", clock.now_utc())
 
 
 @pytest.mark.parametrize("url", [
