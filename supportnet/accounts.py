@@ -21,11 +21,14 @@ from supportnet.db import serialize_on
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
 from supportnet.models import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
+from supportnet.textsafety import has_invisible
 
 TOKEN_LIFETIME = {
     TokenPurpose.CONFIRM_EMAIL: timedelta(hours=48),
     TokenPurpose.RESET_PASSWORD: timedelta(hours=1),
     TokenPurpose.CHANGE_EMAIL: timedelta(hours=24),
+    # Long enough for someone who reads their old mailbox once a week.
+    TokenPurpose.REVERT_EMAIL_CHANGE: timedelta(days=14),
 }
 UNCONFIRMED_ACCOUNT_LIFETIME = timedelta(days=7)
 # Writing last_seen on every request would make every page view a write; a minute is precise enough.
@@ -66,6 +69,9 @@ def clean_display_name(raw: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name or _CONTROL.search(name):
         raise DomainError("Enter a display name.", field="display_name")
+    if has_invisible(name):
+        raise DomainError("Remove the invisible or direction-changing characters from the display name.",
+                          field="display_name")
     if len(name) > 60:
         raise DomainError("Keep the display name to 60 characters.", field="display_name")
     if "@" in name:
@@ -91,8 +97,11 @@ def account_key(email: str) -> str:
     return _digest("login:" + email.strip().lower())
 
 
-def issue_token(user: User, purpose: TokenPurpose, now: datetime, new_email: str | None = None) -> str:
-    """Create a single-use token for the user and return it; only its hash is stored."""
+def issue_token(user: User, purpose: TokenPurpose, now: datetime, new_email: str | None = None, **choices) -> str:
+    """Create a single-use token for the user and return it; only its hash is stored.
+
+    `choices` (password_hash, display_name, timezone) belong to a sign-up and are applied when it is confirmed.
+    """
     token = secrets.token_urlsafe(32)
     db.session.add(
         AccountToken(
@@ -102,6 +111,7 @@ def issue_token(user: User, purpose: TokenPurpose, now: datetime, new_email: str
             new_email=new_email,
             created_at=now,
             expires_at=now + TOKEN_LIFETIME[purpose],
+            **choices,
         )
     )
     db.session.flush()
@@ -157,38 +167,59 @@ def create_user(
 
 
 def register(email: str, password: str, display_name: str, timezone: str, now: datetime) -> Registration:
-    """Start a registration; an existing email gets no new account, and the caller must not say so."""
+    """Start a registration; an existing email gets no new account, and the caller must not say so.
+
+    Anyone can type anyone's address, so an unconfirmed account is never completed with choices its confirmer
+    did not make: each sign-up's password, name and timezone travel with its own confirmation token and take
+    effect when that link is opened, and a new sign-up for the address voids the links of the earlier ones.
+    """
     email = normalize_email(email)
     passwords.check_policy(password)
     display_name = clean_display_name(display_name)
     timezone = check_timezone(timezone)
     # Hash in both branches so that the response takes as long whether or not the email is known.
     password_hash = passwords.hash_password(password)
+    choices = {"password_hash": password_hash, "display_name": display_name, "timezone": timezone}
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None:
         token = None
         if existing.email_confirmed_at is None:
-            token = issue_token(existing, TokenPurpose.CONFIRM_EMAIL, now)
+            _void_tokens(existing, TokenPurpose.CONFIRM_EMAIL)
+            token = issue_token(existing, TokenPurpose.CONFIRM_EMAIL, now, **choices)
         return Registration(user=existing, is_new=False, confirm_token=token)
-    user = User(
-        email=email,
-        password_hash=password_hash,
-        display_name=display_name,
-        timezone=timezone,
-        created_at=now,
-        password_changed_at=now,
-    )
+    user = User(email=email, created_at=now, password_changed_at=now, **choices)
     db.session.add(user)
     db.session.flush()
-    return Registration(user=user, is_new=True, confirm_token=issue_token(user, TokenPurpose.CONFIRM_EMAIL, now))
+    return Registration(
+        user=user, is_new=True, confirm_token=issue_token(user, TokenPurpose.CONFIRM_EMAIL, now, **choices)
+    )
+
+
+def _void_tokens(user: User, *purposes: TokenPurpose) -> None:
+    db.session.execute(
+        delete(AccountToken).where(AccountToken.user_id == user.id, AccountToken.purpose.in_(purposes))
+    )
+
+
+def _apply_signup_choices(user: User, row: AccountToken, now: datetime) -> None:
+    """Give an unconfirmed account the choices of the sign-up whose link was opened."""
+    if row.password_hash:
+        user.password_hash = row.password_hash
+        user.password_changed_at = now
+    if row.display_name:
+        user.display_name = row.display_name
+    if row.timezone:
+        user.timezone = row.timezone
 
 
 def confirm_email(token: str, now: datetime) -> User:
-    """Mark the account's email as confirmed through its emailed token."""
+    """Confirm the account's email through its emailed token; the sign-up that sent it sets its choices."""
     row = redeem_token(token, TokenPurpose.CONFIRM_EMAIL, now)
     user = row.user
     if user.email_confirmed_at is None:
+        _apply_signup_choices(user, row, now)
         user.email_confirmed_at = now
+        end_all_sessions(user)
     db.session.flush()
     return user
 
@@ -287,8 +318,12 @@ def end_session(token: str) -> None:
 
 
 def end_all_sessions(user: User) -> None:
-    """End every session of the user, on every device."""
+    """End every session of the user, on every device; a pending email change dies with them.
+
+    A change requested from a stolen session must not outlive the owner's "sign out everywhere" or new password.
+    """
     db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    _void_tokens(user, TokenPurpose.CHANGE_EMAIL)
 
 
 def change_password(user: User, current: str, new: str, now: datetime) -> None:
@@ -320,11 +355,21 @@ def reset_password(token: str, new: str, now: datetime) -> User:
     passwords.check_policy(new)
     row = redeem_token(token, TokenPurpose.RESET_PASSWORD, now)
     user = row.user
+    # Following the emailed link proves control of the address; the name and timezone are those of the latest
+    # sign-up (the one the address's owner made, whose link was sent to the same mailbox), never an earlier one.
+    if user.email_confirmed_at is None:
+        latest = db.session.scalar(
+            select(AccountToken)
+            .where(AccountToken.user_id == user.id, AccountToken.purpose == TokenPurpose.CONFIRM_EMAIL)
+            .order_by(AccountToken.created_at.desc(), AccountToken.id.desc())
+            .limit(1)
+        )
+        if latest is not None:
+            _apply_signup_choices(user, latest, now)
+        _void_tokens(user, TokenPurpose.CONFIRM_EMAIL)
+        user.email_confirmed_at = now
     user.password_hash = passwords.hash_password(new)
     user.password_changed_at = now
-    # Following the emailed link proves control of the address.
-    if user.email_confirmed_at is None:
-        user.email_confirmed_at = now
     end_all_sessions(user)
     db.session.execute(delete(LoginFailure).where(LoginFailure.account_key == account_key(user.email)))
     db.session.flush()
@@ -342,21 +387,46 @@ def request_email_change(user: User, password: str, new_email: str, now: datetim
     """Check the password and return (token or None if the address is taken, normalized new address).
 
     The caller sends the token to the new address, or a notice if it is taken, and shows the same page.
+    Any earlier pending change stops working: only the latest request can be confirmed.
     """
     if not passwords.verify_password(user.password_hash, password):
         raise DomainError("Your current password is not right.", field="current_password")
     new_email = normalize_email(new_email)
     if new_email == user.email:
         raise DomainError("That is already your email address.", field="email")
+    _void_tokens(user, TokenPurpose.CHANGE_EMAIL)
     if db.session.scalar(select(User.id).where(User.email == new_email)) is not None:
+        db.session.flush()
         return None, new_email
     return issue_token(user, TokenPurpose.CHANGE_EMAIL, now, new_email=new_email), new_email
 
 
-def confirm_email_change(token: str, now: datetime) -> tuple[User, str]:
-    """Switch the account to the new address through the token sent there; returns (user, old address)."""
+def pending_email_change(token: str, user: User, now: datetime) -> AccountToken:
+    """The live email-change token of this signed-in account, or InvalidToken (also when it is someone else's)."""
+    row = find_token(token, TokenPurpose.CHANGE_EMAIL, now)
+    if row.user_id != user.id:
+        raise InvalidToken("This link is invalid or has expired. Ask for a new one.")
+    return row
+
+
+def prepare_revert(user: User, now: datetime) -> str:
+    """Issue the "this wasn't me" token for the current address, to mail there before the address changes."""
+    return issue_token(user, TokenPurpose.REVERT_EMAIL_CHANGE, now, new_email=user.email)
+
+
+def drop_revert(token: str) -> None:
+    """Forget a "this wasn't me" token whose notice could not be sent (the change did not happen)."""
+    db.session.execute(delete(AccountToken).where(AccountToken.token_hash == _digest(token)))
+
+
+def confirm_email_change(token: str, user: User, now: datetime) -> tuple[User, str]:
+    """Switch the signed-in account to the new address through the token sent there; returns (user, old address).
+
+    The caller must have sent the old address its "this wasn't me" notice first.
+    """
+    pending_email_change(token, user, now)
     row = redeem_token(token, TokenPurpose.CHANGE_EMAIL, now)
-    user, new_email = row.user, row.new_email or ""
+    new_email = row.new_email or ""
     if db.session.scalar(select(User.id).where(User.email == new_email)) is not None:
         raise InvalidToken("That address now belongs to another account.")
     old = user.email
@@ -364,6 +434,19 @@ def confirm_email_change(token: str, now: datetime) -> tuple[User, str]:
     user.email_confirmed_at = now
     db.session.flush()
     return user, old
+
+
+def revert_email_change(token: str, now: datetime) -> User:
+    """"This wasn't me": put the old address back (unless another account took it), cancel any pending change
+    and end every session, so whoever changed it is out and only the old address can reset the password."""
+    row = redeem_token(token, TokenPurpose.REVERT_EMAIL_CHANGE, now)
+    user, old = row.user, row.new_email or ""
+    if old and user.email != old and db.session.scalar(select(User.id).where(User.email == old)) is None:
+        user.email = old
+        user.email_confirmed_at = now
+    end_all_sessions(user)
+    db.session.flush()
+    return user
 
 
 def set_site_role(user: User, role: SiteRole) -> None:

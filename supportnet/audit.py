@@ -43,6 +43,7 @@ LABELS = {
     AuditAction.GROUP_ARCHIVED: "archived the group",
     AuditAction.ANNOUNCEMENT_SENT: "sent an announcement",
     AuditAction.SITE_ROLE_CHANGED: "changed the site role of",
+    AuditAction.TWO_FACTOR_RESET: "turned off two-factor authentication of",
 }
 MEMBERSHIP_ACTIONS = {
     "approve": AuditAction.MEMBER_APPROVED,
@@ -122,7 +123,7 @@ def _line(entry: AuditEntry) -> Line:
     subject = None
     if entry.action in (
         AuditAction.MEMBER_APPROVED, AuditAction.MEMBER_DECLINED, AuditAction.MEMBER_REMOVED,
-        AuditAction.ROLE_CHANGED, AuditAction.SITE_ROLE_CHANGED,
+        AuditAction.ROLE_CHANGED, AuditAction.SITE_ROLE_CHANGED, AuditAction.TWO_FACTOR_RESET,
     ):
         subject = _name(entry.subject)
     return Line(

@@ -650,6 +650,57 @@ def set_sharing(membership: Membership, level: CheckinSharing | str, shares_reco
     db.session.flush()
 
 
+def who_can_see(memberships: Sequence[Membership]) -> dict[int, list[str]]:
+    """For each of these memberships' groups, the display names of everyone who can see what is shared with it
+    (its active facilitators), in one query: the sharing page always says who reads what the member shares."""
+    group_ids = {m.group_id for m in memberships}
+    found: dict[int, list[str]] = {gid: [] for gid in group_ids}
+    if group_ids:
+        for group_id, name in db.session.execute(
+            select(Membership.group_id, User.display_name)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.group_id.in_(group_ids), Membership.role == MemberRole.FACILITATOR,
+                   Membership.status == MemberStatus.ACTIVE)
+            .order_by(func.lower(User.display_name), User.id)
+        ):
+            found[group_id].append(name)
+    return found
+
+
+def _stop_sharing_serializer():
+    from flask import current_app
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="supportnet.checkins.stop-sharing")
+
+
+def stop_sharing_token(user_id: int, group_id: int) -> str:
+    """The signed token of a one-click "stop sharing with this group" link (sent when the audience grows)."""
+    return _stop_sharing_serializer().dumps({"u": user_id, "g": group_id})
+
+
+def membership_for_stop_token(token: str) -> Membership | None:
+    """The active membership a stop-sharing link is for, or None (tampered, or no longer a member)."""
+    from itsdangerous import BadSignature
+
+    try:
+        data = _stop_sharing_serializer().loads(token)
+        user_id, group_id = int(data["u"]), int(data["g"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    return db.session.scalar(
+        select(Membership).where(Membership.user_id == user_id, Membership.group_id == group_id,
+                                 Membership.status == MemberStatus.ACTIVE)
+    )
+
+
+def stop_sharing(membership: Membership) -> None:
+    """Share nothing more with the group: no check-ins, no recovery date."""
+    membership.checkin_sharing = CheckinSharing.NONE
+    membership.shares_recovery_date = False
+    db.session.flush()
+
+
 @dataclass(frozen=True)
 class ReachOut:
     """A group whose facilitators the member can turn to, because the member shares with it."""

@@ -1,4 +1,5 @@
-"""Commands: `flask --app supportnet users …`, `seed-demo`, `scheduler run|tick`, `checkins …-key`."""
+"""Commands: `flask --app supportnet users …` (create, set-role, reset-2fa), `seed-demo`, `scheduler …`,
+`checkins …-key`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from supportnet import accounts
+from supportnet import accounts, audit, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import SiteRole, User
+from supportnet.models import AuditAction, SiteRole, User
 
 users_cli = AppGroup("users", help="Manage accounts.")
 scheduler_cli = AppGroup("scheduler", help="Run the reminder scheduler.")
@@ -51,6 +52,27 @@ def set_role(email: str, role: str) -> None:
     accounts.set_site_role(user, SiteRole(role))
     db.session.commit()
     click.echo(f"{user.email} is now {role}.")
+
+
+@users_cli.command("reset-2fa")
+@click.argument("email")
+def reset_two_factor(email: str) -> None:
+    """Turn off two-factor for a locked-out account and sign it out everywhere (written to the audit log).
+
+    Check who is asking before running this: it leaves only the password between anyone and the account until
+    they set up a new authenticator, which facilitators are made to do at their next sign-in.
+    """
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException("No account with that email.")
+    if not twofactor.is_enabled(user) and twofactor.settings_for(user) is None:
+        raise click.ClickException("That account does not use two-factor authentication.")
+    twofactor.reset(user)
+    # No actor: an operator at the command line, not a signed-in person.
+    audit.record(AuditAction.TWO_FACTOR_RESET, actor=None, now=now_utc(), subject=user)
+    db.session.commit()
+    click.echo(f"Two-factor authentication is off for {user.email} and every session is ended. "
+               "They set up a new authenticator at their next sign-in.")
 
 
 @scheduler_cli.command("run")

@@ -53,6 +53,7 @@ from sqlalchemy import inspect as orm_inspect
 from supportnet.db import Base
 from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
 from supportnet.recurrence import Frequency, expand, from_rrule, resolve_local
+from supportnet.textsafety import safe_meeting_url
 
 PRODID = "-//SupportNet//Calendar feeds 1.0//EN"
 # How often calendar apps should poll (RFC 7986 REFRESH-INTERVAL; X-PUBLISHED-TTL for Outlook and Apple).
@@ -160,7 +161,7 @@ def _series_title(series: MeetingSeries) -> str:
 
 def _online_lines(series: MeetingSeries) -> list[str]:
     lines = []
-    if series.online_url:
+    if safe_meeting_url(series.online_url):
         lines.append(f"Online: {clean_text(series.online_url)}")
     if series.online_phone:
         lines.append(f"Phone: {clean_text(series.online_phone)}")
@@ -184,7 +185,7 @@ def _location(venue: str, address: str, series: MeetingSeries, show_online: bool
     if place:
         return place
     # Online only: the link is the place, where this audience may see it.
-    return clean_text(series.online_url) if show_online else "Online"
+    return clean_text(safe_meeting_url(series.online_url) or "") if show_online else "Online"
 
 
 # --- time zones -----------------------------------------------------------------------------------------------

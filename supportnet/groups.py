@@ -43,6 +43,7 @@ from supportnet.models import (
     User,
     Visibility,
 )
+from supportnet.textsafety import has_invisible
 
 # Meeting Guide API meeting types (code4recovery spec), code -> label.
 MEETING_GUIDE_TYPES: dict[str, str] = {
@@ -209,6 +210,8 @@ def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
         raise DomainError("Give the group a name.", field="name")
+    if has_invisible(name):
+        raise DomainError("Remove the invisible or direction-changing characters.", field="name")
     if len(name) > 120:
         raise DomainError("Keep the name to 120 characters.", field="name")
     return name
@@ -218,6 +221,8 @@ def _clean_text(value: str, field: str, limit: int | None = None) -> str:
     value = value.strip()
     if limit is not None and len(value) > limit:
         raise DomainError(f"Keep this to {limit} characters.", field=field)
+    if has_invisible(value):
+        raise DomainError("Remove the invisible or direction-changing characters.", field=field)
     return value
 
 
@@ -509,13 +514,18 @@ def join(group: Group, user: User, now: datetime, invite_token: str | None = Non
     return membership
 
 
-def approve(membership: Membership, now: datetime) -> Membership:
-    """Let someone into the group: a pending request, a declined one, or someone removed earlier."""
+def approve(membership: Membership, now: datetime, by: User | None = None) -> Membership:
+    """Let someone into the group: a pending request, a declined one, or someone removed earlier.
+
+    Nobody approves their own request (a site admin included): another facilitator of the group must.
+    """
     _require_not_archived(membership.group)
     if membership.status == MemberStatus.ACTIVE:
         return membership
     if membership.status == MemberStatus.LEFT:
         raise DomainError("They left the group; they can join again themselves.")
+    if by is not None and by.id == membership.user_id:
+        raise DomainError("You can't approve your own request: one of the group's facilitators must.")
     membership.status = MemberStatus.ACTIVE
     membership.joined_at = now
     db.session.flush()
@@ -523,6 +533,9 @@ def approve(membership: Membership, now: datetime) -> Membership:
     from supportnet import notifications
 
     notifications.join_answered(membership, True, now)
+    if membership.role == MemberRole.FACILITATOR:
+        # Back in as a facilitator: whoever shares with the group hears that they can see it again.
+        notifications.sharing_audience_grew(membership, now)
     return membership
 
 
@@ -582,17 +595,31 @@ def remove(membership: Membership, now: datetime) -> Membership:
     return membership
 
 
-def set_role(membership: Membership, role: MemberRole | str) -> Membership:
-    """Make an active member a facilitator, or a facilitator a member again."""
+def set_role(
+    membership: Membership, role: MemberRole | str, by: User | None = None, now: datetime | None = None
+) -> Membership:
+    """Make an active member a facilitator, or a facilitator a member again.
+
+    The facilitator role opens the roster and what members share of their check-ins, so it is granted by the
+    group's facilitators (or a site admin) to someone else, never to oneself; and every member who shares with
+    the group is told who can now see it.
+    """
     role = _coerce(MemberRole, role, "role")
     if membership.status != MemberStatus.ACTIVE:
         raise DomainError("Only active members can be given a role.", field="role")
     if role == membership.role:
         return membership
+    if role == MemberRole.FACILITATOR and by is not None and by.id == membership.user_id:
+        raise DomainError("You can't make yourself a facilitator: another facilitator of the group must.",
+                          field="role")
     if role == MemberRole.MEMBER:
         _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
     membership.role = role
     db.session.flush()
+    if role == MemberRole.FACILITATOR:
+        from supportnet import notifications
+
+        notifications.sharing_audience_grew(membership, now or now_utc())
     return membership
 
 

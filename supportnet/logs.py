@@ -8,7 +8,7 @@ import re
 # Paths whose last segment is a secret: emailed links and private calendar feeds.
 # (notifications/stop and notifications/cant-make-it: the signed links in notification emails, issue 6.)
 _TOKEN_PATH = re.compile(
-    r"(/(?:account/(?:confirm|reset|email)|calendar|invite|proof|notifications/(?:stop|cant-make-it))/)[^\s/?\"']+"
+    r"(/(?:account/(?:confirm|reset|email|not-me)|calendar|invite|proof|notifications/(?:stop|stop-sharing|cant-make-it))/)[^\s/?\"']+"
 )
 
 

@@ -4,8 +4,10 @@ Two ways to send:
 
 * the notification outbox (supportnet/notifications.py) opens one `Transport` per batch and sends every
   message of the batch over that one SMTP connection, judging each failure with `SendError.temporary`;
-* account emails (confirmations, password resets) go out one at a time with `send`, and where the answer
-  must not reveal whether an account exists, with `send_after_response`.
+* sign-up confirmations and password resets are outbox rows too (notifications.account_email), sent right
+  after the response and retried by the scheduler; the few emails to an address that is not the account's own
+  (an email change's confirmation) go out one at a time with `send`, or `send_after_response` where the answer
+  must not reveal whether an account exists.
 
 Neither ever runs with a database transaction open: SMTP can take seconds, and other writers would wait.
 """
@@ -275,9 +277,9 @@ class DevMailbox:
 
     def send(self, msg: Message) -> None:
         save_to_dev_mailbox(msg, self.folder)
-        # The terminal gets a pointer, not the body: bodies carry one-time links.
-        print(f"[dev mail] {msg['Subject']!r} → {msg['To']} (read it at {self.base_url}/dev/mailbox)",
-              file=sys.stderr)
+        # The terminal gets a pointer, not the body (bodies carry one-time links) nor the recipient (terminal
+        # output ends up in logs and screen shares, and an address is a person's identity).
+        print(f"[dev mail] {msg['Subject']!r} (read it at {self.base_url}/dev/mailbox)", file=sys.stderr)
 
     def close(self) -> None:
         pass
@@ -339,9 +341,8 @@ def send_quietly(mail: Mail) -> bool:
 def send_after_response(mail: Mail) -> None:
     """Send once the response has gone out, so the requester cannot time whether a mail was sent.
 
-    Used where an answer must look the same whether or not an account exists (registration,
-    password reset). These stay out of the notification outbox on purpose: they carry one-time links that
-    must never be stored, and the member is waiting for them right now.
+    Used where an answer must look the same whether or not an account exists and the message cannot wait in the
+    outbox (it goes to an address that is not yet the account's, like an email change's confirmation).
     """
     from flask import after_this_request
 

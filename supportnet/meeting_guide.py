@@ -32,6 +32,7 @@ from supportnet.feeds import Links, clean_text
 from supportnet.groups import is_spec_code
 from supportnet.models import Group, MeetingSeries, OnlineVisibility, Visibility
 from supportnet.recurrence import Frequency, RecurrenceError, from_rrule
+from supportnet.textsafety import safe_meeting_url
 
 # The meeting types of the spec's current table. groups.MEETING_GUIDE_TYPES also knows "SPD" (Speaker/
 # Discussion), which the spec no longer lists; a feed only sends the codes the spec defines.
@@ -117,7 +118,7 @@ def meeting(listing: Listing, links: Links) -> dict:
         "updated": f"{updated:%Y-%m-%d %H:%M:%S}",
     }
     if series.online_visibility == OnlineVisibility.EVERYONE:
-        item["conference_url"] = series.online_url.strip()
+        item["conference_url"] = safe_meeting_url(series.online_url) or ""
         item["conference_url_notes"] = clean_text(series.online_notes) if series.online_url else ""
         phone = re.sub(r"[\s().-]", "", series.online_phone)
         item["conference_phone"] = phone if _PHONE.match(phone) else ""

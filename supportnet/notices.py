@@ -21,6 +21,7 @@ from supportnet import mail
 from supportnet.clock import timezone_names
 from supportnet.models import Group, Notification, NotificationKind, Occurrence
 from supportnet.notifications import (
+    ALWAYS_SENT,
     KIND_LABELS,
     Preferences,
     cant_make_it_token,
@@ -28,6 +29,7 @@ from supportnet.notifications import (
     path,
     stop_token,
 )
+from supportnet.textsafety import safe_meeting_url
 
 Kind = NotificationKind
 
@@ -163,7 +165,7 @@ def _starting_now(ctx: _Ctx) -> Notice:
     subject = f"Starting now: {series.title}" if ctx.descriptive else f"Starting now: {short}"
     what = ctx.meeting_name() if ctx.descriptive else "Your meeting"
     paragraphs = [f"{what} starts now ({when_long(occ.starts_at, occ.ends_at, ctx.tz)})."]
-    if series.online_url:
+    if safe_meeting_url(series.online_url):
         paragraphs.append(f"Join online: {series.online_url}")
     if series.online_phone:
         paragraphs.append(f"Or dial in: {series.online_phone}")
@@ -312,6 +314,25 @@ def _missed_you(ctx: _Ctx) -> Notice:
     return Notice("Thinking of you", paragraphs, actions)
 
 
+def _sharing_audience(ctx: _Ctx) -> Notice:
+    from supportnet import checkins
+
+    group = ctx.group
+    named = not ctx.email or ctx.descriptive
+    where = group.name if named and group is not None else "one of your groups"
+    name = ctx.n.payload.get("name") or "Someone"
+    paragraphs = [
+        f"{name} is now a facilitator of {where}. A group's facilitators see the check-ins you chose to share "
+        f"with it, so {name} can now see what you share there.",
+        "Your sharing page lists everyone who can see it. If you'd rather not share any more, stop with one click.",
+    ]
+    actions = [("See who can see what you share", ctx.url("checkins.sharing"))]
+    if group is not None:
+        token = checkins.stop_sharing_token(ctx.n.user_id, group.id)
+        actions.append(("Stop sharing with this group", ctx.url("checkins.stop_sharing", token=token)))
+    return Notice("Who can see what you share", paragraphs, actions)
+
+
 _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.REMINDER: _reminder,
     Kind.STARTING_NOW: _starting_now,
@@ -323,22 +344,42 @@ _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.ANNOUNCEMENT: _announcement,
     Kind.CHECKIN_PROMPT: _checkin_prompt,
     Kind.MISSED_YOU: _missed_you,
+    Kind.SHARING_AUDIENCE: _sharing_audience,
 }
+
+
+def _account_email(n: Notification) -> mail.Mail:
+    """A sign-up or password-reset email from the outbox: the link is decrypted only to be sent."""
+    from supportnet import crypto
+
+    payload = n.payload
+    context = {
+        "link": str(crypto.decrypt(payload["link"])) if payload.get("link") else None,
+        "login_link": link("auth.login"),
+        "reset_link": link("auth.forgot_password"),
+    }
+    message = mail.render(n.user.email, payload["subject"], payload["template"], **context)
+    message.headers["Auto-Submitted"] = "auto-generated"
+    return message
 
 
 def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now: datetime) -> mail.Mail:
     """The email of one notification row, in the member's timezone, discreet unless they opted in."""
+    if n.kind == Kind.ACCOUNT:
+        return _account_email(n)
     user = n.user
     group = groups.get(n.group_id) if n.group_id else (n.occurrence.series.group if n.occurrence else None)
     ctx = _Ctx(n, _zone(user.timezone), now, prefs.descriptive_subjects, True, link, group)
     notice = _compose(ctx)
-    stop_url = link("notifications.stop", token=stop_token(n.user_id, n.kind))
+    # Who can read what a member shares is not a kind of email one turns off: it has its own "stop sharing".
+    always = n.kind in ALWAYS_SENT
+    stop_url = None if always else link("notifications.stop", token=stop_token(n.user_id, n.kind))
     context = {
         "name": user.display_name,
         "paragraphs": notice.paragraphs,
         "actions": notice.actions,
         "stop_url": stop_url,
-        "stop_label": KIND_LABELS[n.kind].split(" (")[0].lower(),
+        "stop_label": None if always else KIND_LABELS[n.kind].split(" (")[0].lower(),
         "settings_url": link("notifications.preferences"),
     }
     message = mail.Mail(
@@ -346,12 +387,11 @@ def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now
         subject=notice.subject,
         text=render_template("email/notice.txt", **context),
         html=render_template("email/notice.html", **context),
-        headers={
-            "List-Unsubscribe": f"<{stop_url}>",
-            # RFC 3834: an automatic message; out-of-office replies should not answer it.
-            "Auto-Submitted": "auto-generated",
-        },
+        # RFC 3834: an automatic message; out-of-office replies should not answer it.
+        headers={"Auto-Submitted": "auto-generated"},
     )
+    if stop_url is not None:
+        message.headers["List-Unsubscribe"] = f"<{stop_url}>"
     if notice.calendar is not None:
         message.attachments.append(
             mail.Attachment("meeting.ics", notice.calendar, "text", "calendar", {"method": "PUBLISH"})

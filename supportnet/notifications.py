@@ -71,6 +71,7 @@ from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
     Channel,
+    CheckinSharing,
     Group,
     MeetingSeries,
     MemberRole,
@@ -87,6 +88,7 @@ from supportnet.models import (
     User,
 )
 from supportnet.recurrence import resolve_local
+from supportnet.textsafety import has_invisible
 
 log = logging.getLogger("supportnet.notifications")
 
@@ -746,6 +748,105 @@ def join_answered(membership: Membership, accepted: bool, now: datetime) -> None
     _write(rows)
 
 
+def sharing_audience_grew(membership: Membership, now: datetime) -> int:
+    """Someone became a facilitator of the group: tell every member who shares check-ins with it, in the inbox
+    and by email, whatever their settings (it changes who reads what they share). Returns how many are told."""
+    sharers = db.session.scalars(
+        select(Membership.user_id).where(
+            Membership.group_id == membership.group_id,
+            Membership.status == MemberStatus.ACTIVE,
+            Membership.checkin_sharing != CheckinSharing.NONE,
+            Membership.user_id != membership.user_id,
+        )
+    ).all()
+    payload = {"name": membership.user.display_name}
+    rows = [
+        _row(uid, Kind.SHARING_AUDIENCE, channel, f"sharing-audience:{membership.id}:{_stamp(now)}:{uid}", now, now,
+             group_id=membership.group_id, payload=payload)
+        for uid in sharers
+        for channel in (EMAIL, IN_APP)
+    ]
+    _write(rows)
+    return len(sharers)
+
+
+# Notices a member cannot turn off: who can read what they share, and their own sign-up and reset links.
+ALWAYS_SENT = frozenset({Kind.SHARING_AUDIENCE, Kind.ACCOUNT})
+
+
+def account_email(user: User, template: str, subject: str, now: datetime, lifetime: timedelta,
+                  link_url: str | None = None) -> int:
+    """Queue a sign-up or password-reset email in the outbox; returns the row's id (for `send_now`).
+
+    The outbox makes it survive a dropped connection, a restart and a mail server outage (retried with backoff
+    until `lifetime`, the life of the link, has passed).
+    The one-time link is stored only encrypted with the data key, and deleted once the row is sent, fails for
+    good or expires (`scrub_account_links`).
+    """
+    from supportnet import crypto
+
+    payload = {"template": template, "subject": subject}
+    if link_url is not None:
+        payload["link"] = crypto.encrypt(link_url)
+    row = Notification(**_row(user.id, Kind.ACCOUNT, EMAIL, f"account:{uuid.uuid4().hex}", now, now,
+                              expires=now + lifetime, payload=payload))
+    db.session.add(row)
+    db.session.flush()
+    return row.id
+
+
+def send_now(ids: Sequence[int]) -> TickReport:
+    """Send these pending rows at once if they are due (a request's own emails, right after its response);
+    whatever fails stays in the outbox for the scheduler to retry. Call with no transaction open."""
+    report = TickReport()
+    at = now_utc()
+    lease_end = at + timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
+    db.session.rollback()
+    with write_intent(True):
+        claimed = db.session.execute(
+            update(Notification)
+            .where(Notification.id.in_(list(ids)), Notification.status == PENDING, Notification.due_at <= at)
+            .values(status=SENDING, claimed_until=lease_end, due_at=lease_end, attempts=Notification.attempts + 1)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        ).scalars().all()
+        db.session.commit()
+    if claimed:
+        report.claimed = len(claimed)
+        _process(sorted(claimed), at, report)
+    scrub_account_links(at)
+    return report
+
+
+SCRUB_WINDOW = timedelta(days=3)
+
+
+def scrub_account_links(now: datetime) -> int:
+    """Delete the one-time links of account emails that are done (sent, failed, expired, cancelled); warn
+    (without the address) about those that could not be sent. Commits; returns how many.
+
+    A pending row past its time keeps its link only until a tick claims it, finds it expired and scrubs it.
+    """
+    table = Notification.__table__
+    # A finished row's due_at is when it finished, and the tick (or request) that finishes one scrubs it right
+    # after: a few days' range on (status, due_at) finds every candidate through the dispatcher's own index.
+    done = and_(
+        table.c.status.in_([SENT.value, FAILED.value, EXPIRED.value, CANCELLED.value]),
+        table.c.due_at >= now - SCRUB_WINDOW,
+        table.c.kind == Kind.ACCOUNT.value,
+    )
+    with write_intent(True):
+        rows = db.session.execute(select(table.c.id, table.c.status, table.c.payload).where(done)).all()
+        lost = [(row.id, row.status) for row in rows if row.payload.get("link") and row.status != SENT.value]
+        scrubbed = [row.id for row in rows if row.payload.get("link")]
+        for chunk in _chunks(scrubbed, 500):
+            db.session.execute(update(table).where(table.c.id.in_(chunk)).values(payload={}))
+        db.session.commit()
+    for notification_id, status in lost:
+        log.warning("a sign-up or password-reset email was not sent (notification %s, %s)", notification_id, status)
+    return len(scrubbed)
+
+
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
@@ -766,6 +867,9 @@ def announce(group: Group, author: User, subject: str, body: str, now: datetime,
         raise DomainError("Write a message.", field="body")
     if len(body) > ANNOUNCEMENT_BODY_MAX:
         raise DomainError(f"Keep the message to {ANNOUNCEMENT_BODY_MAX:,} characters.", field="body")
+    for name, text in (("subject", subject), ("body", body)):
+        if has_invisible(text):
+            raise DomainError("Remove the invisible or direction-changing characters.", field=name)
     nonce = nonce if nonce and _NONCE.match(nonce) else new_nonce()
     members = db.session.scalars(
         select(Membership.user_id).where(
@@ -929,6 +1033,7 @@ def tick(now: datetime | None = None, *, batch_size: int | None = None) -> TickR
         _process(claimed, at, report)
         if len(claimed) < size:
             break
+    scrub_account_links(now or now_utc())
     return report
 
 
@@ -1047,7 +1152,10 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
     prefs = ctx.prefs[n.user_id]
     if n.expires_at is not None and now >= n.expires_at:
         return "expire", "too late to be useful", None
-    if not prefs.wants(n.kind, n.channel):
+    if n.kind == Kind.ACCOUNT:
+        # The member waits for it right now: no quiet hours, and a sign-up's address is not confirmed yet.
+        return ("send", None, None) if n.payload.get("template") else ("cancel", "nothing to send", None)
+    if n.kind not in ALWAYS_SENT and not prefs.wants(n.kind, n.channel):
         return "cancel", "turned off by the member", None
     if n.channel == EMAIL and n.user.email_confirmed_at is None:
         return "cancel", "email address not confirmed", None
@@ -1099,6 +1207,10 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
             return "cancel", "no longer a facilitator", None
     elif kind in (Kind.ANNOUNCEMENT, Kind.MISSED_YOU) and (member is None or not member.is_active):
         return "cancel", "no longer a member", None
+    elif kind == Kind.SHARING_AUDIENCE and (
+        member is None or not member.is_active or member.checkin_sharing == CheckinSharing.NONE
+    ):
+        return "cancel", "no longer shares with the group", None
     elif kind == Kind.CHECKIN_PROMPT:
         day = date.fromisoformat(n.payload["date"])
         if day.weekday() not in ctx.prefs[n.user_id].prompt_days:

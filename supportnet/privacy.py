@@ -411,7 +411,8 @@ def _give_up_seats(user: User, now: datetime) -> None:
 def _forget_in_other_peoples_notifications(
     user: User, membership_ids: list[int], group_ids: list[int], facilitated: list[int]
 ) -> None:
-    # Join requests name the requester; announcements name their author. Payloads are JSON, so filter here.
+    # Join requests name the requester; announcements their author; sharing notices the new facilitator.
+    # Payloads are JSON, so filter here.
     if membership_ids:
         requests = db.session.scalars(
             select(Notification).where(Notification.kind == NotificationKind.JOIN_REQUEST,
@@ -429,6 +430,16 @@ def _forget_in_other_peoples_notifications(
             payload = dict(row.payload or {})
             if payload.get("author") == user.display_name:
                 payload["author"] = audit.DELETED_USER
+                row.payload = payload
+        # "X can now see what you share" names the new facilitator.
+        audience = db.session.scalars(
+            select(Notification).where(Notification.kind == NotificationKind.SHARING_AUDIENCE,
+                                       Notification.group_id.in_(facilitated), Notification.user_id != user.id)
+        ).all()
+        for row in audience:
+            payload = dict(row.payload or {})
+            if payload.get("name") == user.display_name:
+                payload["name"] = audit.DELETED_USER
                 row.payload = payload
 
 

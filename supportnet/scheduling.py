@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -45,6 +44,7 @@ from supportnet.recurrence import (
     resolve_local,
     to_rrule,
 )
+from supportnet.textsafety import has_invisible, safe_meeting_url
 
 HORIZON = timedelta(weeks=26)
 # How far a series' horizon may fall behind before a pass extends it (so most passes do nothing).
@@ -109,6 +109,8 @@ def _text(value: str, field: str, limit: int | None = None) -> str:
     value = (value or "").strip()
     if limit is not None and len(value) > limit:
         raise DomainError(f"Keep this to {limit} characters.", field=field)
+    if has_invisible(value):
+        raise DomainError("Remove the invisible or direction-changing characters.", field=field)
     return value
 
 
@@ -132,9 +134,9 @@ def _check_url(url: str) -> str:
     url = _text(url, "online_url", 500)
     if not url:
         return url
-    parts = urlsplit(url)
-    # Only web links: a javascript: or data: URL shown to members would be an attack, not a meeting room.
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    # Only plain https links: a javascript: or data: URL shown to members would be an attack, not a meeting room,
+    # and quotes or spaces could break out of the places the link is written (see supportnet/textsafety.py).
+    if safe_meeting_url(url) is None:
         raise DomainError("Enter a web link starting with https://.", field="online_url")
     return url
 
@@ -146,6 +148,8 @@ def clean_spec(spec: SeriesSpec) -> SeriesSpec:
         raise DomainError("Give the meeting a title.", field="title")
     if len(title) > 120:
         raise DomainError("Keep the title to 120 characters.", field="title")
+    if has_invisible(title):
+        raise DomainError("Remove the invisible or direction-changing characters.", field="title")
     if not isinstance(spec.first_date, date) or isinstance(spec.first_date, datetime):
         raise DomainError("Choose the date of the first meeting.", field="first_date")
     if not isinstance(spec.start_time, time):

@@ -5,13 +5,16 @@ Functions here change models and flush; the caller (a view) commits.
 Decisions worth knowing:
 
 * The secret is encrypted at rest with SUPPORTNET_DATA_KEY (supportnet/crypto.py), like check-in notes, and
-  shown only while the member sets it up: as text and as an otpauth:// link, never through a QR service.
+  shown only while the member sets it up: as text, as an otpauth:// link and as a QR code drawn here.
 * A code is accepted for the current 30-second step or one step either side (phone clocks drift), and never
   for a step at or before the last one accepted: a code seen over someone's shoulder cannot be used again.
 * Recovery codes have 80 random bits, so a sha256 of each is enough to keep; each works once.
 * Wrong codes count like wrong passwords (LoginFailure rows under a key of their own), so the six digits
   cannot be guessed: after the limit the step answers 429 until the window has passed.
-* Staff (facilitators and admins) must have it when SUPPORTNET_REQUIRE_2FA_FOR_STAFF is on.
+* Everyone who can see members must have it when SUPPORTNET_REQUIRE_2FA_FOR_STAFF is on: site facilitators and
+  admins, and every active facilitator of any group (the group role alone opens rosters, member lists, support
+  pages and audit logs). Being made a group facilitator sends them through setup at their next request.
+* The setup page shows the otpauth:// link as a QR code drawn on the server (segno, SVG): no QR service sees it.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import pyotp
+import segno
 from sqlalchemy import delete, func, select
 
 from supportnet.crypto import SecretText
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
-from supportnet.models import LoginFailure, RecoveryCode, TwoFactor, User
+from supportnet.models import LoginFailure, MemberRole, Membership, MemberStatus, RecoveryCode, TwoFactor, User
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -65,8 +69,38 @@ def is_enabled(user: User) -> bool:
 
 
 def is_required(user: User, config) -> bool:
-    """Whether the member must use two-factor: staff, when the deployment requires it."""
-    return bool(config.get("REQUIRE_2FA_FOR_STAFF")) and user.is_facilitator
+    """Whether the member must use two-factor: whoever can see members, when the deployment requires it."""
+    if not config.get("REQUIRE_2FA_FOR_STAFF"):
+        return False
+    return user.is_facilitator or facilitates_a_group(user)
+
+
+def facilitates_a_group(user: User) -> bool:
+    """Whether the member is an active facilitator of any group."""
+    return db.session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == user.id,
+            Membership.role == MemberRole.FACILITATOR,
+            Membership.status == MemberStatus.ACTIVE,
+        ).limit(1)
+    ) is not None
+
+
+def qr_svg(uri: str) -> str:
+    """The otpauth:// link as an SVG data: URI of a QR code (drawn here; the secret never leaves the server)."""
+    return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
+
+
+def reset(user: User) -> None:
+    """An operator's recovery for a locked-out member: two-factor off and every session ended.
+
+    They sign in with their password and, if the role requires it, set up a new authenticator at once.
+    """
+    from supportnet import accounts
+
+    disable(user)
+    accounts.end_all_sessions(user)
+    db.session.flush()
 
 
 def recovery_codes_left(user: User) -> int:

@@ -388,7 +388,7 @@ def test_changing_email_is_confirmed_from_the_new_address_and_the_old_one_is_tol
     post(client, link)
     with app.app_context():
         assert member.user().email == "mia.new@example.org"
-    assert mailbox.to(member.email)[0]["Subject"] == "Your email address was changed"
+    assert mailbox.to(member.email)[0]["Subject"] == "Your email address is changing"
 
 
 def test_changing_to_a_taken_email_reveals_nothing(app, client, member, outsider, mailbox):

@@ -53,8 +53,11 @@ MATRIX: dict[str, tuple] = {
     "POST /account/reset/<token>": ANYONE_BAD_TOKEN,
     "GET /account/confirm/<token>": ANYONE_BAD_TOKEN,
     "POST /account/confirm/<token>": ANYONE_BAD_TOKEN,
-    "GET /account/email/<token>": ANYONE_BAD_TOKEN,
-    "POST /account/email/<token>": ANYONE_BAD_TOKEN,
+    # Confirming a new address needs the account signed in first.
+    "GET /account/email/<token>": (L, 400, 400, 400, 400, 400),
+    "POST /account/email/<token>": (L, 400, 400, 400, 400, 400),
+    "GET /account/not-me/<token>": ANYONE_BAD_TOKEN,
+    "POST /account/not-me/<token>": ANYONE_BAD_TOKEN,
     "GET /account": SIGNED_IN,
     "POST /account/profile": (L, 400, 400, 400, 400, 400),
     "POST /account/password": (L, 400, 400, 400, 400, 400),
@@ -162,6 +165,8 @@ MATRIX: dict[str, tuple] = {
     "POST /notifications/preferences": (L, 400, 400, 400, 400, 400),
     "GET /notifications/stop/<token>": ANYONE_BAD_TOKEN,
     "POST /notifications/stop/<token>": ANYONE_BAD_TOKEN,
+    "GET /notifications/stop-sharing/<token>": ANYONE_BAD_TOKEN,
+    "POST /notifications/stop-sharing/<token>": ANYONE_BAD_TOKEN,
     "GET /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     "POST /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
 }

@@ -70,5 +70,22 @@
         }
       });
     }
+
+    // Recovery codes: "Copy" puts the text of the element named by data-copy on the clipboard; "Print" prints.
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source || !navigator.clipboard) return;
+        var text = Array.prototype.map.call(source.querySelectorAll("code"), function (c) {
+          return c.textContent;
+        }).join("\n");
+        navigator.clipboard.writeText(text).then(function () { button.textContent = "Copied"; });
+      });
+    });
+    document.querySelectorAll("button[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
   });
 })();

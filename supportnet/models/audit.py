@@ -26,6 +26,7 @@ class AuditAction(enum.StrEnum):
     GROUP_ARCHIVED = "group_archived"
     ANNOUNCEMENT_SENT = "announcement_sent"
     SITE_ROLE_CHANGED = "site_role_changed"  # an admin gave someone a site role
+    TWO_FACTOR_RESET = "two_factor_reset"  # an operator turned off someone's two-factor (locked out)
 
 
 class AuditEntry(Base):

@@ -25,6 +25,11 @@ class NotificationKind(enum.StrEnum):
     ANNOUNCEMENT = "announcement"  # a facilitator's message to the group
     CHECKIN_PROMPT = "checkin_prompt"  # at the member's chosen local time on chosen days
     MISSED_YOU = "missed_you"  # opt-in: after missing several meetings in a row they usually attend
+    # To members who share check-ins with a group: someone became able to see what they share (always sent).
+    SHARING_AUDIENCE = "sharing_audience"
+    # Sign-up confirmations and password resets: the one-time link is in the payload, encrypted with the data
+    # key, and removed once the row is sent, failed or expired (always sent, even to unconfirmed addresses).
+    ACCOUNT = "account"
 
 
 class Channel(enum.StrEnum):

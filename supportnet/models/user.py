@@ -36,6 +36,8 @@ class TokenPurpose(enum.StrEnum):
     CONFIRM_EMAIL = "confirm_email"
     RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a password
     CHANGE_EMAIL = "change_email"
+    # Sent to the old address when the email changes: "this wasn't me" puts the old address back.
+    REVERT_EMAIL_CHANGE = "revert_email_change"
 
 
 class User(UserMixin, Base):
@@ -120,6 +122,11 @@ class AccountToken(Base):
     purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose, "token_purpose"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     new_email: Mapped[str | None] = mapped_column(String(254))
+    # A sign-up's own choices (CONFIRM_EMAIL only): whoever opens the link gets the password and name chosen
+    # at the sign-up that sent it, never those of an earlier sign-up for the same address by someone else.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(60))
+    timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 

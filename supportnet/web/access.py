@@ -10,7 +10,8 @@ from sqlalchemy.orm import joinedload
 from supportnet import groups
 from supportnet.clock import now_utc
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Membership, Occurrence, User
+from supportnet.models import Group, MeetingSeries, Membership, Occurrence, User, Visibility
+from supportnet.web.security import no_store
 
 
 def viewer() -> User | None:
@@ -26,6 +27,8 @@ def get_group_for(slug: str, *, manage: bool = False, invite_token: str | None =
         abort(404)
     if manage and not groups.can_manage(group, user):
         abort(403)
+    if group.visibility == Visibility.PRIVATE:
+        no_store()
     return group
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from supportnet import accounts, calendars, mail
 from supportnet.clock import now_utc
@@ -121,23 +121,67 @@ def change_email():
 
 @bp.route("/email/<token>", methods=["GET", "POST"])
 def confirm_email_change(token: str):
+    # Opening the new mailbox is not enough: the change is confirmed from a signed-in session of the account,
+    # one that outlived any password change, reset or "sign out everywhere" since (those end the link too).
+    if not current_user.is_authenticated:
+        flash("Sign in first, then open the link again to confirm your new address.", "info")
+        return redirect(url_for("auth.login", next=request.path))
+    user = current_user._get_current_object()
+    now = now_utc()
+    try:
+        row = accounts.pending_email_change(token, user, now)
+    except accounts.InvalidToken as exc:
+        return render_template("auth/invalid_link.html", message=str(exc)), 400
     form = ConfirmForm()
     if request.method == "GET":
-        try:
-            row = accounts.find_token(token, TokenPurpose.CHANGE_EMAIL, now_utc())
-        except accounts.InvalidToken as exc:
-            return render_template("auth/invalid_link.html", message=str(exc)), 400
         return render_template("account/confirm_email_change.html", form=form, new_email=row.new_email)
     if not form.validate_on_submit():
         abort(400)
+    # The old address hears about the change, with a way to undo it, before the change takes effect.
+    revert = accounts.prepare_revert(user, now)
+    old_email = user.email
+    db.session.commit()
+    notice = mail.render(old_email, "Your email address is changing", "email_changed",
+                         revert_link=external_url("account.revert_email_change", token=revert))
+    if not mail.send_quietly(notice):
+        accounts.drop_revert(revert)
+        db.session.commit()
+        flash("We could not send a notice to your current address, so nothing changed. Try again in a few minutes.",
+              "error")
+        return redirect(url_for("account.settings")), 303
     try:
-        _user, old_email = accounts.confirm_email_change(token, now_utc())
+        accounts.confirm_email_change(token, user, now_utc())
+    except accounts.InvalidToken as exc:
+        db.session.rollback()
+        accounts.drop_revert(revert)
+        db.session.commit()
+        return render_template("auth/invalid_link.html", message=str(exc)), 400
+    db.session.commit()
+    flash("Your email address is changed.", "success")
+    return redirect(url_for("account.settings"))
+
+
+@bp.route("/not-me/<token>", methods=["GET", "POST"])
+def revert_email_change(token: str):
+    """The old address's "this wasn't me": works signed out, since whoever changed the address may hold the session."""
+    try:
+        accounts.find_token(token, TokenPurpose.REVERT_EMAIL_CHANGE, now_utc())
+    except accounts.InvalidToken as exc:
+        return render_template("auth/invalid_link.html", message=str(exc)), 400
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_template("account/revert_email_change.html", form=form)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        accounts.revert_email_change(token, now_utc())
     except accounts.InvalidToken as exc:
         return render_template("auth/invalid_link.html", message=str(exc)), 400
     db.session.commit()
-    mail.send_quietly(mail.render(old_email, "Your email address was changed", "email_changed"))
-    flash("Your email address is changed.", "success")
-    return redirect(url_for("account.settings") if current_user.is_authenticated else url_for("auth.login"))
+    logout_user()
+    session.clear()
+    flash("Your old address is back and every device is signed out. Choose a new password now.", "success")
+    return redirect(url_for("auth.forgot_password"))
 
 
 # --- the private calendar feed (issue 7); not under /account/calendar/..., which logs would redact ---

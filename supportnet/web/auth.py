@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    after_this_request,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
-from supportnet import accounts, mail, twofactor
+from supportnet import accounts, notifications, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db, limiter
@@ -39,6 +50,29 @@ def sign_in(user: User, remember: bool) -> None:
     login_user(user, remember=remember)
 
 
+def _send_after_response(notification_id: int) -> None:
+    """Send a queued account email once the response has gone out (so its timing tells the requester nothing).
+
+    The row is already committed to the outbox: if this attempt fails, or the connection or the process dies
+    first, the scheduler sends it with retries.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    @after_this_request
+    def _defer(response):
+        def _send() -> None:
+            with app.app_context():
+                try:
+                    notifications.send_now([notification_id])
+                except Exception:  # the scheduler retries it; never let this escape into the server
+                    current_app.logger.exception("could not send an account email now; the scheduler will")
+                finally:
+                    db.session.remove()
+
+        response.call_on_close(_send)
+        return response
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_auth_limit, methods=["POST"])
 def register():
@@ -51,18 +85,19 @@ def register():
         except DomainError as exc:
             put_error(form, exc)
         else:
-            db.session.commit()
-            user = outcome.user
+            user, now = outcome.user, now_utc()
             if outcome.confirm_token:
                 link = external_url("auth.confirm_email", token=outcome.confirm_token)
-                message = mail.render(user.email, "Confirm your email address", "confirm_email", link=link)
+                queued = notifications.account_email(
+                    user, "confirm_email", "Confirm your email address", now,
+                    accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL], link,
+                )
             else:
                 # The address has an account: its owner hears about the attempt, the requester does not.
-                message = mail.render(
-                    user.email, "About your sign-up", "account_exists",
-                    login_link=external_url("auth.login"), reset_link=external_url("auth.forgot_password"),
-                )
-            mail.send_after_response(message)
+                queued = notifications.account_email(user, "account_exists", "About your sign-up", now,
+                                                     accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL])
+            db.session.commit()
+            _send_after_response(queued)
             return redirect(url_for("auth.check_email"))
     return render_template("auth/register.html", form=form)
 
@@ -215,12 +250,17 @@ def logout():
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        issued = accounts.request_password_reset(form.email.data, now_utc())
-        db.session.commit()
+        now = now_utc()
+        issued = accounts.request_password_reset(form.email.data, now)
+        queued = None
         if issued is not None:
             user, token = issued
             link = external_url("auth.reset_password", token=token)
-            mail.send_after_response(mail.render(user.email, "Reset your password", "reset_password", link=link))
+            queued = notifications.account_email(user, "reset_password", "Reset your password", now,
+                                                 accounts.TOKEN_LIFETIME[TokenPurpose.RESET_PASSWORD], link)
+        db.session.commit()
+        if queued is not None:
+            _send_after_response(queued)
         return redirect(url_for("auth.reset_sent"))
     return render_template("auth/forgot_password.html", form=form)
 

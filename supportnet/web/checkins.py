@@ -242,6 +242,8 @@ def delete(checkin_id: int):
 
 @bp.post("/me/checkins/delete-all")
 @login_required
+# Erasing everything at once is as final as deleting the account: the same recent "confirm it's you" first.
+@fresh_login_required(back="checkins.history")
 def delete_all():
     form = DeleteAllForm()
     if not form.validate_on_submit() or (form.confirm.data or "").strip().lower() != "delete":
@@ -507,7 +509,25 @@ def sharing():
             flash(f"Saved what {chosen.group.name} sees.", "success")
             return redirect(url_for("checkins.sharing"))
     return render_template("checkins/sharing.html", memberships=memberships, forms=forms,
-                           shared_days=checkins.SHARED_DAYS), status
+                           shared_days=checkins.SHARED_DAYS, readers=checkins.who_can_see(memberships)), status
+
+
+@bp.route("/notifications/stop-sharing/<token>", methods=["GET", "POST"])
+def stop_sharing(token: str):
+    """The one-click "stop sharing" of the notice that someone new can see what a member shares: a signed link,
+    a confirmation page and a POST, working signed out like the other links in emails."""
+    membership = checkins.membership_for_stop_token(token)
+    if membership is None:
+        return render_template("auth/invalid_link.html",
+                               message="This link is invalid, or you are no longer a member of that group."), 400
+    form = PostForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        checkins.stop_sharing(membership)
+        db.session.commit()
+        return render_template("checkins/stop_sharing.html", done=True, form=form)
+    return render_template("checkins/stop_sharing.html", done=False, form=form)
 
 
 # --- a group's support page, for its facilitators ----------------------------------------------------------------

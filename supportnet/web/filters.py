@@ -13,6 +13,7 @@ from markupsafe import Markup
 from supportnet.clock import timezone_names
 from supportnet.groups import tag_label
 from supportnet.recurrence import describe, from_rrule
+from supportnet.textsafety import safe_meeting_url
 
 
 def viewer_zone() -> ZoneInfo:
@@ -70,6 +71,8 @@ def install(app: Flask) -> None:
     app.add_template_global(meeting_when, "meeting_when")
     app.add_template_global(tag_label, "tag_label")
     app.add_template_global(describe_series, "describe_series")
+    # Meeting links are checked again where they are shown: a stored link that isn't a plain https URL is left out.
+    app.add_template_filter(safe_meeting_url, "meeting_link")
 
     @app.context_processor
     def _globals():

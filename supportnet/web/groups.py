@@ -21,6 +21,7 @@ from supportnet.web.forms import (
     PostForm,
 )
 from supportnet.web.helpers import external_url, put_error
+from supportnet.web.security import no_store
 
 bp = Blueprint("groups", __name__)
 
@@ -175,6 +176,7 @@ def join(slug: str):
 
 @bp.get("/invite/<token>")
 def invite(token: str):
+    no_store()  # the page names a private group; an invalid link's page is not worth keeping either
     group = groups.group_for_invite(token, now_utc())
     if group is None:
         return render_template("auth/invalid_link.html", message="This invite link is invalid or has expired. "
@@ -221,7 +223,10 @@ def change_member(slug: str, membership_id: int, action: str):
     if not PostForm().validate_on_submit():
         abort(400)
     try:
-        getattr(groups, action)(membership, now_utc())
+        if action == "approve":
+            groups.approve(membership, now_utc(), by=viewer())
+        else:
+            getattr(groups, action)(membership, now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
@@ -242,7 +247,7 @@ def change_role(slug: str, membership_id: int):
         abort(400)
     before = membership.role
     try:
-        groups.set_role(membership, form.role.data)
+        groups.set_role(membership, form.role.data, by=viewer(), now=now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303

@@ -192,8 +192,8 @@ def _staff_set_up_two_factor_first():
     user = _me()
     if not twofactor.is_required(user, current_app.config) or twofactor.is_enabled(user):
         return None
-    flash("Facilitators and admins protect their accounts with two-factor authentication. Set it up to continue.",
-          "info")
+    flash("Everyone who facilitates a group protects their account with two-factor authentication. "
+          "Set it up to continue.", "info")
     return redirect(url_for("privacy.two_factor")), 303
 
 
@@ -371,9 +371,10 @@ def two_factor_confirm():
             return render_template("privacy/recovery_codes.html", codes=codes, first_time=True)
     elif request.method == "POST":
         status = 400
+    uri = twofactor.provisioning_uri(row, user.email, _issuer())
     return render_template(
-        "privacy/two_factor_confirm.html", form=form, secret=twofactor.grouped_secret(row),
-        uri=twofactor.provisioning_uri(row, user.email, _issuer()),
+        "privacy/two_factor_confirm.html", form=form, secret=twofactor.grouped_secret(row), uri=uri,
+        qr=twofactor.qr_svg(uri),
     ), status
 
 
@@ -399,7 +400,7 @@ def two_factor_disable():
     if not PostForm().validate_on_submit():
         abort(400)
     if twofactor.is_required(user, current_app.config):
-        flash("Facilitators and admins must keep two-factor authentication on.", "error")
+        flash("Facilitators and admins must keep two-factor authentication on.", "error")  # group ones too
         return redirect(url_for("privacy.two_factor")), 303
     twofactor.disable(user)
     db.session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
 from flask_login import current_user
 from werkzeug.datastructures import ImmutableMultiDict
 
@@ -74,11 +74,17 @@ def install(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if request.endpoint != "static" and _signed_in():
+        if request.endpoint != "static" and (_signed_in() or g.get("no_store")):
             # Pages of a signed-in member must not be kept by the browser or a shared proxy.
             headers["Cache-Control"] = "no-store"
             headers.add("Vary", "Cookie")
         return response
+
+
+def no_store() -> None:
+    """Mark this response as not to be kept by browsers or proxies, signed in or not (a private group's name, an
+    invite link's page): a shared computer's cache or a proxy must not keep who was invited where."""
+    g.no_store = True
 
 
 def _signed_in() -> bool:
