@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0008'
+revision = '0008_account_safety'
 down_revision = '0007_data_controls'
 branch_labels = None
 depends_on = None
