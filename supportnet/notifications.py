@@ -63,7 +63,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
-from supportnet import mail
+from supportnet import derived_access, mail
 from supportnet.clock import now_utc, timezone_names
 from supportnet.db import write_intent
 from supportnet.errors import DomainError
@@ -1051,6 +1051,11 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
         return "cancel", "turned off by the member", None
     if n.channel == EMAIL and n.user.email_confirmed_at is None:
         return "cancel", "email address not confirmed", None
+    group_id = derived_access.notice_group_id(n)
+    membership = ctx.memberships.get((group_id, n.user_id))
+    reason = derived_access.right_to_see(n, n.user, membership, ctx.groups.get(group_id))
+    if reason is not None:
+        return "cancel", reason, None
     problem = _still_applies(n, ctx, now)
     if problem is not None:
         return problem
@@ -1300,20 +1305,26 @@ def _inbox_query(user: User):
 
 
 def inbox(user: User, limit: int = INBOX_PAGE) -> list[Notification]:
-    """The member's in-app notifications, newest first, with their meetings loaded."""
-    return list(db.session.scalars(
+    """The member's in-app notifications they may still see, newest first, with their meetings loaded."""
+    rows = list(db.session.scalars(
         _inbox_query(user)
         .options(joinedload(Notification.occurrence).joinedload(Occurrence.series).joinedload(MeetingSeries.group))
         .order_by(Notification.sent_at.desc(), Notification.id.desc())
         .limit(limit)
     ).unique())
+    # Re-checked as the page renders, with the rule the sender uses: a row written while the member could see
+    # the group must not show its details after their place in it ended.
+    return derived_access.visible_notices(user, rows)
 
 
 def unread_count(user: User) -> int:
-    """How many in-app notifications the member has not read."""
-    return db.session.scalar(
-        select(func.count()).select_from(_inbox_query(user).where(Notification.read_at.is_(None)).subquery())
-    )
+    """How many in-app notifications the member has not read (and may still see)."""
+    rows = db.session.scalars(
+        _inbox_query(user).where(Notification.read_at.is_(None))
+        .options(joinedload(Notification.occurrence).joinedload(Occurrence.series))
+        .order_by(Notification.id.desc()).limit(INBOX_PAGE * 2)
+    ).unique().all()
+    return len(derived_access.visible_notices(user, list(rows)))
 
 
 def mark_read(user: User, now: datetime, notification_id: int | None = None) -> int:
