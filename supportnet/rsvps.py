@@ -262,12 +262,9 @@ def cancel(occ: Occurrence, user: User, now: datetime) -> Rsvp | None:
     _require_not_started(occ, now)
     row = _locked_row(occ.id, user.id)
     if row is None:
-        group = occ.series.group
-        if not groups.visible_to(group, user, None, now):
-            raise NotFound("We couldn't find that meeting.")
-        if not groups.is_member(group, user):
-            # Giving up an answer one holds is always allowed (below); recording a new one is taking part.
-            raise Forbidden("Only members of this group can answer for its meetings.")
+        # Giving up an answer one holds is always allowed (below); recording a new one is taking part, with the
+        # same rule as "going" (an outsider's "can't go" would tie them to the meeting).
+        _require_member(occ.series.group, user, now)
         _insert(occ, user.id, now, going=False)
         return None
     if row.status in ACTIVE:

@@ -257,8 +257,9 @@ def _series(suffix: str):
 
 ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/meetings/<int:occurrence_id>/rsvp"): Route(_occ("/rsvp"), ANSWER_PUBLIC, ANSWER_PRIVATE),
+    # "Can't go" is an answer like "going": an admin who is no member gets the same 303 with the message.
     ("POST", "/meetings/<int:occurrence_id>/rsvp/cancel"): Route(
-        _occ("/rsvp/cancel"), ANSWER_PUBLIC, WITHDRAW_PRIVATE
+        _occ("/rsvp/cancel"), ANSWER_PUBLIC, ANSWER_PRIVATE
     ),
     ("POST", "/groups/<slug>/meetings/<int:series_id>/standing"): Route(
         _series("/standing"), ANSWER_PUBLIC, ANSWER_PRIVATE
@@ -343,7 +344,7 @@ def test_each_persona_gets_the_expected_answer_from_each_rsvp_route(app, world, 
 # The in-place answer (what static/js/app.js asks for): the updated box with 200, or with 409 and the message.
 FRAGMENT_ROUTES = {
     "going": Route(_occ("/rsvp"), (302, 200, 200, 200, 200, 200), (302, 404, 200, 404, 200, 409)),
-    "cant_go": Route(_occ("/rsvp/cancel"), (302, 200, 200, 200, 200, 200), (302, 404, 200, 404, 200, 200)),
+    "cant_go": Route(_occ("/rsvp/cancel"), (302, 200, 200, 200, 200, 200), (302, 404, 200, 404, 200, 409)),
 }
 
 
