@@ -15,8 +15,8 @@ Decisions worth knowing:
   typed codes are compared case-insensitively, ignoring spaces and dashes, in constant time.
 * A proof freezes the facts when it is made (the local dates of the meetings attended): later edits of
   meetings or the group don't change what the member showed someone. It shows the name and label the member
-  chose (a group name can say too much; "Aftercare group" says enough). Its link is the proof id signed with
-  the app's secret; revoking the proof kills the link.
+  chose (a group name can say too much; "Aftercare group" says enough). Its link is the proof id and a random
+  nonce stored on the proof, signed with the app's secret; revoking or deleting the proof kills the link.
 """
 
 from __future__ import annotations
@@ -296,19 +296,25 @@ def _serializer() -> URLSafeSerializer:
 
 
 def proof_token(proof: AttendanceProof) -> str:
-    """The signed token for the proof's shareable link."""
-    return _serializer().dumps(proof.id)
+    """The signed token for the proof's shareable link: its id and the random nonce stored on it."""
+    return _serializer().dumps([proof.id, proof.nonce])
 
 
 def load_proof(token: str) -> AttendanceProof | None:
     """The proof a link's token names, or None if the token is forged, the proof is gone or revoked."""
     try:
-        proof_id = _serializer().loads(token)
+        data = _serializer().loads(token)
     except BadData:
         return None
-    if not isinstance(proof_id, int) or isinstance(proof_id, bool):
+    if not isinstance(data, list) or len(data) != 2:
+        return None
+    proof_id, nonce = data
+    if not isinstance(proof_id, int) or isinstance(proof_id, bool) or not isinstance(nonce, str):
         return None
     proof = db.session.get(AttendanceProof, proof_id)
-    if proof is None or proof.revoked_at is not None:
+    # The nonce ties the link to this very row: a link to a deleted proof never shows another one.
+    if proof is None or not secrets.compare_digest(proof.nonce.encode(), nonce.encode()):
+        return None
+    if proof.revoked_at is not None:
         return None
     return proof

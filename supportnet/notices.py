@@ -151,7 +151,7 @@ def _reminder(ctx: _Ctx) -> Notice:
         paragraphs = [f"A reminder that you're going to a meeting on {long}."]
     actions = [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))]
     if ctx.email:
-        token = cant_make_it_token(ctx.n.user_id, occ.id)
+        token = cant_make_it_token(ctx.n.user, occ.id)
         actions.append(("Can't make it? Free your seat", ctx.url("notifications.cant_make_it", token=token)))
     return Notice(subject, paragraphs, actions, meeting_calendar(occ, ctx.descriptive, ctx.now) if ctx.email else None)
 
@@ -220,7 +220,7 @@ def _seat(ctx: _Ctx) -> Notice:
                   f"{when_long(occ.starts_at, occ.ends_at, ctx.tz)}."]
     actions = [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))]
     if ctx.email:
-        token = cant_make_it_token(ctx.n.user_id, occ.id)
+        token = cant_make_it_token(ctx.n.user, occ.id)
         actions.append(("Can't make it? Give the seat back", ctx.url("notifications.cant_make_it", token=token)))
     return Notice(subject, paragraphs, actions, meeting_calendar(occ, ctx.descriptive, ctx.now) if ctx.email else None)
 
@@ -332,7 +332,7 @@ def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now
     group = groups.get(n.group_id) if n.group_id else (n.occurrence.series.group if n.occurrence else None)
     ctx = _Ctx(n, _zone(user.timezone), now, prefs.descriptive_subjects, True, link, group)
     notice = _compose(ctx)
-    stop_url = link("notifications.stop", token=stop_token(n.user_id, n.kind))
+    stop_url = link("notifications.stop", token=stop_token(user, n.kind))
     context = {
         "name": user.display_name,
         "paragraphs": notice.paragraphs,

@@ -44,6 +44,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import random
 import re
@@ -267,9 +268,19 @@ def _serializer(purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"supportnet.notifications.{purpose}")
 
 
-def stop_token(user_id: int, kind: NotificationKind) -> str:
+def _link_user(data: dict) -> User | None:
+    # The account's own random nonce travels with its id: a link made for a deleted account never acts on
+    # another one, whatever id that one has.
+    user = db.session.get(User, int(data["u"]))
+    nonce = data["n"]
+    if user is None or not isinstance(nonce, str) or not hmac.compare_digest(user.link_nonce, nonce):
+        return None
+    return user
+
+
+def stop_token(user: User, kind: NotificationKind) -> str:
     """The signed token of a "stop these emails" link."""
-    return _serializer("stop").dumps({"u": user_id, "k": kind.value})
+    return _serializer("stop").dumps({"u": user.id, "n": user.link_nonce, "k": kind.value})
 
 
 def read_stop_token(token: str) -> tuple[User, NotificationKind] | None:
@@ -277,22 +288,22 @@ def read_stop_token(token: str) -> tuple[User, NotificationKind] | None:
     try:
         data = _serializer("stop").loads(token)
         kind = NotificationKind(data["k"])
-        user = db.session.get(User, int(data["u"]))
+        user = _link_user(data)
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
     return (user, kind) if user is not None else None
 
 
-def cant_make_it_token(user_id: int, occurrence_id: int) -> str:
+def cant_make_it_token(user: User, occurrence_id: int) -> str:
     """The signed token of a reminder's "can't make it" link."""
-    return _serializer("cant-make-it").dumps({"u": user_id, "o": occurrence_id})
+    return _serializer("cant-make-it").dumps({"u": user.id, "n": user.link_nonce, "o": occurrence_id})
 
 
 def read_cant_make_it_token(token: str) -> tuple[User, Occurrence] | None:
     """The member and meeting a "can't make it" link is for, or None if it was tampered with or is stale."""
     try:
         data = _serializer("cant-make-it").loads(token)
-        user = db.session.get(User, int(data["u"]))
+        user = _link_user(data)
         occ = db.session.get(Occurrence, int(data["o"]))
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
