@@ -269,13 +269,14 @@ def _digest(ctx: _Ctx) -> Notice:
     paragraphs.append("Going: " + (", ".join(going) if going else "nobody yet."))
     if waiting:
         paragraphs.append("Waitlist, in order: " + ", ".join(waiting))
-    # Only members who share with this group, by name and day; never a note, mood or craving.
+    # Only members who share with this group, and only how many: who asked, and when, is on the support page
+    # behind the facilitator's sign-in, not in a mailbox that may be read on a shared screen.
     overview = checkins.support_overview(occ.series.group, ctx.n.user, ctx.now)
     if overview.requests:
-        asked = [f"{member.display_name} ({checkin.day:%a} {checkin.day.day} {checkin.day:%b})"
-                 for member, checkin in overview.requests]
-        paragraphs.append("Asked for support in the last 7 days (members who share with your group): "
-                          + ", ".join(asked))
+        count = len({member.user_id for member, _checkin in overview.requests})
+        people = "1 member who shares" if count == 1 else f"{count} members who share"
+        paragraphs.append(f"{people} with your group asked for support in the last 7 days.")
+        actions.append(("See who asked for support", ctx.url("checkins.group_support", slug=occ.series.group.slug)))
     return Notice(subject, paragraphs, actions)
 
 

@@ -37,8 +37,8 @@ Decisions worth knowing:
   the meeting is over): then it goes out at its time. The in-app inbox never wakes anybody.
 * **Privacy**: default emails name no group, no meeting title, no place and no group kind (subjects like
   "Reminder: Tuesday 19:00"); members may opt in to descriptive ones. Payloads hold ids and instants, never
-  check-in content; the facilitators' digest lists support requests only from members who share with the
-  group, by name and day, never a note.
+  check-in content; the facilitators' digest says only how many members who share with the group asked for
+  support, with a link to the group's support page (names stay behind the sign-in), never a note.
 """
 
 from __future__ import annotations

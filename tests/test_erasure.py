@@ -96,14 +96,13 @@ def test_after_vacuum_a_deleted_account_leaves_no_bytes_in_postgresql_tables(app
     mia, sentinels = _fill(app, facilitator)
     login(client, mia)
     assert post(client, "/account/delete", {"confirm": "DELETE"}).status_code == 302
-    with app.app_context():
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM FULL"))
-            conn.execute(text("CHECKPOINT"))
-            files = conn.execute(text(
-                "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname IN ('public', 'pg_toast') AND c.relkind IN ('r', 'i', 't') "
-                "AND pg_relation_filepath(c.oid) IS NOT NULL")).scalars().all()
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM FULL"))
+        conn.execute(text("CHECKPOINT"))
+        files = conn.execute(text(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname IN ('public', 'pg_toast') AND c.relkind IN ('r', 'i', 't') "
+            "AND pg_relation_filepath(c.oid) IS NOT NULL")).scalars().all()
     data = b""
     for relative in files:
         for segment in sorted(server.data_dir.glob(f"{relative}*")):
