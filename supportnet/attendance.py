@@ -8,14 +8,15 @@ Decisions worth knowing:
 * Attendance can be marked from 15 minutes before a meeting starts (people arrive early), with no end:
   facilitators often mark it afterwards. Self check-in is only open from 15 minutes before the start until
   the end, because the code is only meant to be seen in the room (or the call).
-* Only people connected to the meeting can be marked or check in: active members of the group, or anyone
-  with an RSVP for the meeting (someone who left the group after saying they'd come still came).
+* Only active members check themselves in. Facilitators can also mark someone who said they'd come (going or
+  waiting) and left the group since; a "can't go" connects nobody. A proof shows only meetings of groups the
+  member belonged to.
 * Codes are 6 characters from an alphabet without look-alikes (no 0/O, 1/I/L), drawn with `secrets`;
   typed codes are compared case-insensitively, ignoring spaces and dashes, in constant time.
 * A proof freezes the facts when it is made (the local dates of the meetings attended): later edits of
   meetings or the group don't change what the member showed someone. It shows the name and label the member
-  chose (a group name can say too much; "Aftercare group" says enough). Its link is the proof id signed with
-  the app's secret; revoking the proof kills the link.
+  chose (a group name can say too much; "Aftercare group" says enough). Its link is the proof id and a random
+  nonce stored on the proof, signed with the app's secret; revoking or deleting the proof kills the link.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -40,9 +41,12 @@ from supportnet.models import (
     AttendanceProof,
     Group,
     MeetingSeries,
+    Membership,
+    MemberStatus,
     Occurrence,
     OccurrenceStatus,
     Rsvp,
+    RsvpStatus,
     User,
 )
 
@@ -69,9 +73,20 @@ def _require_markable(occ: Occurrence, now: datetime) -> None:
 def _require_connected(occ: Occurrence, user: User, message: str) -> None:
     if groups.is_member(occ.series.group, user):
         return
-    answered = db.session.scalar(select(Rsvp.id).where(Rsvp.occurrence_id == occ.id, Rsvp.user_id == user.id))
+    # Someone who said they'd come (going or waiting, not "can't go") and then left still came; a "can't go"
+    # is no tie to the meeting at all.
+    answered = db.session.scalar(select(Rsvp.id).where(
+        Rsvp.occurrence_id == occ.id, Rsvp.user_id == user.id, Rsvp.status.in_((RsvpStatus.GOING,
+                                                                                RsvpStatus.WAITLISTED))))
     if answered is None:
         raise DomainError(message)
+
+
+def _require_taking_part(occ: Occurrence, user: User) -> None:
+    # Checking oneself in is taking part: only an active member of a group that is not archived may.
+    group = occ.series.group
+    if group.archived_at is not None or not groups.is_member(group, user):
+        raise Forbidden("Only members of this group can check in.")
 
 
 def _attendance(occ: Occurrence, user: User) -> Attendance | None:
@@ -164,7 +179,7 @@ def self_check_in(occ: Occurrence, user: User, code: str, now: datetime) -> Atte
         raise DomainError("Check-in opens 15 minutes before the meeting starts.", field="code")
     if now >= occ.ends_at:
         raise DomainError("This meeting is over, so check-in has closed. A facilitator can still mark you.")
-    _require_connected(occ, user, "Only members of this group can check in.")
+    _require_taking_part(occ, user)
     stored = code_for(occ)
     if stored is None:
         raise DomainError("Check-in isn't open yet: ask the facilitator to show the code.", field="code")
@@ -243,7 +258,11 @@ def create_proof(
         select(Occurrence.starts_at, MeetingSeries.timezone)
         .join(Attendance, Attendance.occurrence_id == Occurrence.id)
         .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
-        .where(Attendance.user_id == user.id)
+        # Only meetings of groups the member belonged to (they may have left since): attendance recorded for
+        # someone who never was a member proves nothing a facilitator vouched for.
+        .join(Membership, and_(Membership.group_id == MeetingSeries.group_id, Membership.user_id == user.id))
+        .where(Attendance.user_id == user.id, Membership.joined_at.is_not(None),
+               Membership.status.in_((MemberStatus.ACTIVE, MemberStatus.LEFT, MemberStatus.REMOVED)))
     )
     if group is not None:
         query = query.where(MeetingSeries.group_id == group.id)
@@ -277,19 +296,25 @@ def _serializer() -> URLSafeSerializer:
 
 
 def proof_token(proof: AttendanceProof) -> str:
-    """The signed token for the proof's shareable link."""
-    return _serializer().dumps(proof.id)
+    """The signed token for the proof's shareable link: its id and the random nonce stored on it."""
+    return _serializer().dumps([proof.id, proof.nonce])
 
 
 def load_proof(token: str) -> AttendanceProof | None:
     """The proof a link's token names, or None if the token is forged, the proof is gone or revoked."""
     try:
-        proof_id = _serializer().loads(token)
+        data = _serializer().loads(token)
     except BadData:
         return None
-    if not isinstance(proof_id, int) or isinstance(proof_id, bool):
+    if not isinstance(data, list) or len(data) != 2:
+        return None
+    proof_id, nonce = data
+    if not isinstance(proof_id, int) or isinstance(proof_id, bool) or not isinstance(nonce, str):
         return None
     proof = db.session.get(AttendanceProof, proof_id)
-    if proof is None or proof.revoked_at is not None:
+    # The nonce ties the link to this very row: a link to a deleted proof never shows another one.
+    if proof is None or not secrets.compare_digest(proof.nonce.encode(), nonce.encode()):
+        return None
+    if proof.revoked_at is not None:
         return None
     return proof

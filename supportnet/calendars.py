@@ -136,9 +136,11 @@ def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[
     """The meetings in the member's private feed with what they may see of each, and the times they changed."""
     roles = dict(
         db.session.execute(
-            select(Membership.group_id, Membership.role).where(
-                Membership.user_id == user.id, Membership.status == MemberStatus.ACTIVE
-            )
+            select(Membership.group_id, Membership.role)
+            .join(Group, Group.id == Membership.group_id)
+            # An archived group has no meetings to come: its entries leave the feed with its archiving.
+            .where(Membership.user_id == user.id, Membership.status == MemberStatus.ACTIVE,
+                   Group.archived_at.is_(None))
         ).all()
     )
     if not roles:

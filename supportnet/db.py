@@ -101,6 +101,9 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     # was seen to wait past 10 s. Waiting longer is better than answering "database is locked".
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.execute("PRAGMA foreign_keys = ON")
+    # Deleted rows are overwritten with zeros, not just unlinked: a deleted account's email or a deleted
+    # check-in note must not stay readable in free pages of the file.
+    cursor.execute("PRAGMA secure_delete = ON")
     cursor.close()
 
 
@@ -138,6 +141,25 @@ def serialize_on(session, key: str) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def flush_erasure(engine: Engine) -> bool:
+    """After erasing personal data (and committing): on SQLite, copy the WAL into the database file and cut the
+    WAL to nothing, so the erased rows' old page images do not linger in it. Returns whether it completed.
+
+    secure_delete zeroes the rows in the database file, but the WAL keeps every earlier version of a page until
+    it is truncated. A reader still holding an old snapshot makes SQLite skip the truncation; the next erasure
+    (or SQLite's own checkpoints, which overwrite the WAL from its start) catches up. PostgreSQL has no
+    equivalent here: see README, "Deletion".
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        busy, _log, _done = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        raw.close()
+    return busy == 0
 
 
 def enable_wal(engine: Engine) -> None:

@@ -604,8 +604,9 @@ def _plain_event(
 
 
 def _meeting_event(
-    entry: MeetingEntry, *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str
+    entry: MeetingEntry, *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str, place: bool = True
 ) -> icalendar.Event:
+    """One meeting. `place` False leaves out LOCATION (the discreet subscribed feed)."""
     occ = entry.occurrence
     series = occ.series
     tz = series.tz
@@ -617,7 +618,8 @@ def _meeting_event(
     _stamp(event, max(series.updated_at, occ.updated_at), series.sequence + occ.sequence)
     title = _discreet_title(occ.starts_at, viewer_zone) if discreet else _series_title(series)
     event.add("summary", (CANCELLED_PREFIX if cancelled else "") + title)
-    event.add("location", _location(occ.effective_venue, occ.effective_address, series, entry.show_online))
+    if place:
+        event.add("location", _location(occ.effective_venue, occ.effective_address, series, entry.show_online))
     if discreet:
         # No description at all, and a link to the member's own meetings page rather than the group's.
         event.add("url", links.my_meetings(), parameters={"VALUE": "URI"})
@@ -649,7 +651,11 @@ def private_calendar(
             continue
         if occ.status == OccurrenceStatus.CANCELLED and not occ.series.group.calendar_shows_cancellations:
             continue
-        events.append(_meeting_event(entry, discreet=discreet, viewer_zone=viewer_zone, links=links, host=host))
+        # A subscribed feed syncs to phones, lock screens and calendars shared with family or an employer: the
+        # discreet one shows no venue, address or online link, only the neutral title and the link to the
+        # member's meetings page (behind their sign-in), which has everything. A single download keeps its place.
+        events.append(_meeting_event(entry, discreet=discreet, viewer_zone=viewer_zone, links=links, host=host,
+                                     place=not discreet))
         zones.use(occ.series.timezone, occ.starts_at.year)
     return _finish(cal, events, zones).to_ical()
 

@@ -14,6 +14,10 @@ Decisions worth knowing:
 * Tags: Meeting Guide type codes are stored exactly as the spec spells them ("O", "LGBTQ", "12x12");
   free tags are stored lower-cased. A code typed in upper case that the spec does not know is refused,
   so typos like "LGTBQ" don't become tags. Typing a type's label ("Women") stores its code ("W").
+* Leaving, removal, a declined request, a group going private (for everyone who is not an active member) and
+  archiving end everything the membership gave in the same transaction: future RSVPs (the waitlist moves up),
+  standing RSVPs, pending notices, in-app items with the group's details, check-in sharing, private feed
+  entries. derived_access.DEPENDENTS lists them; past answers and attendance stay.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import scheduling
+from supportnet import derived_access, scheduling
 from supportnet.clock import now_utc, timezone_names
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
@@ -40,6 +44,7 @@ from supportnet.models import (
     MemberRole,
     Membership,
     MemberStatus,
+    NotificationKind,
     User,
     Visibility,
 )
@@ -356,12 +361,16 @@ def update_group(
         changes["calendar_shows_cancellations"] = bool(calendar_shows_cancellations)
     new_tags = clean_tags(tags) if tags is not None else None
     _check_policy(changes.get("visibility", group.visibility), changes.get("join_policy", group.join_policy))
+    goes_private = changes.get("visibility") == Visibility.PRIVATE and group.visibility != Visibility.PRIVATE
     for key, value in changes.items():
         setattr(group, key, value)
     if new_tags is not None:
         _set_tags(group, new_tags)
     group.updated_at = now
     db.session.flush()
+    if goes_private:
+        # What the group being visible let outsiders hold (answers, notices) ends with its visibility.
+        derived_access.end_access(group, derived_access.people_without_membership(group), now)
     return group
 
 
@@ -376,6 +385,9 @@ def archive_group(group: Group, now: datetime) -> None:
     group.invite_expires_at = None
     group.updated_at = now
     db.session.flush()
+    # Nothing runs on in an archived group. The notices that its series ended (just written) still go out.
+    people = set(derived_access.everyone_in(group)) | set(derived_access.people_without_membership(group))
+    derived_access.end_access(group, people, now, keep_kinds=[NotificationKind.CHANGE])
 
 
 # --- invites ---
@@ -545,6 +557,7 @@ def decline(membership: Membership, now: datetime) -> Membership:
         raise DomainError("Only a request to join can be declined.")
     membership.status = MemberStatus.DECLINED
     db.session.flush()
+    derived_access.end_access(membership.group_id, [membership.user_id], now)
     # Notifications hook: they hear the answer (neutrally worded).
     from supportnet import notifications
 
@@ -582,6 +595,7 @@ def leave(membership: Membership, now: datetime) -> Membership:
     )
     membership.status = MemberStatus.LEFT
     db.session.flush()
+    derived_access.end_access(membership.group_id, [membership.user_id], now)
     return membership
 
 
@@ -592,6 +606,7 @@ def remove(membership: Membership, now: datetime) -> Membership:
     _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
     membership.status = MemberStatus.REMOVED
     db.session.flush()
+    derived_access.end_access(membership.group_id, [membership.user_id], now)
     return membership
 
 

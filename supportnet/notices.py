@@ -153,7 +153,7 @@ def _reminder(ctx: _Ctx) -> Notice:
         paragraphs = [f"A reminder that you're going to a meeting on {long}."]
     actions = [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))]
     if ctx.email:
-        token = cant_make_it_token(ctx.n.user_id, occ.id)
+        token = cant_make_it_token(ctx.n.user, occ.id)
         actions.append(("Can't make it? Free your seat", ctx.url("notifications.cant_make_it", token=token)))
     return Notice(subject, paragraphs, actions, meeting_calendar(occ, ctx.descriptive, ctx.now) if ctx.email else None)
 
@@ -222,7 +222,7 @@ def _seat(ctx: _Ctx) -> Notice:
                   f"{when_long(occ.starts_at, occ.ends_at, ctx.tz)}."]
     actions = [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))]
     if ctx.email:
-        token = cant_make_it_token(ctx.n.user_id, occ.id)
+        token = cant_make_it_token(ctx.n.user, occ.id)
         actions.append(("Can't make it? Give the seat back", ctx.url("notifications.cant_make_it", token=token)))
     return Notice(subject, paragraphs, actions, meeting_calendar(occ, ctx.descriptive, ctx.now) if ctx.email else None)
 
@@ -271,13 +271,14 @@ def _digest(ctx: _Ctx) -> Notice:
     paragraphs.append("Going: " + (", ".join(going) if going else "nobody yet."))
     if waiting:
         paragraphs.append("Waitlist, in order: " + ", ".join(waiting))
-    # Only members who share with this group, by name and day; never a note, mood or craving.
+    # Only members who share with this group, and only how many: who asked, and when, is on the support page
+    # behind the facilitator's sign-in, not in a mailbox that may be read on a shared screen.
     overview = checkins.support_overview(occ.series.group, ctx.n.user, ctx.now)
     if overview.requests:
-        asked = [f"{member.display_name} ({checkin.day:%a} {checkin.day.day} {checkin.day:%b})"
-                 for member, checkin in overview.requests]
-        paragraphs.append("Asked for support in the last 7 days (members who share with your group): "
-                          + ", ".join(asked))
+        count = len({member.user_id for member, _checkin in overview.requests})
+        people = "1 member who shares" if count == 1 else f"{count} members who share"
+        paragraphs.append(f"{people} with your group asked for support in the last 7 days.")
+        actions.append(("See who asked for support", ctx.url("checkins.group_support", slug=occ.series.group.slug)))
     return Notice(subject, paragraphs, actions)
 
 
@@ -373,7 +374,7 @@ def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now
     notice = _compose(ctx)
     # Who can read what a member shares is not a kind of email one turns off: it has its own "stop sharing".
     always = n.kind in ALWAYS_SENT
-    stop_url = None if always else link("notifications.stop", token=stop_token(n.user_id, n.kind))
+    stop_url = None if always else link("notifications.stop", token=stop_token(user, n.kind))
     context = {
         "name": user.display_name,
         "paragraphs": notice.paragraphs,

@@ -37,13 +37,14 @@ Decisions worth knowing:
   the meeting is over): then it goes out at its time. The in-app inbox never wakes anybody.
 * **Privacy**: default emails name no group, no meeting title, no place and no group kind (subjects like
   "Reminder: Tuesday 19:00"); members may opt in to descriptive ones. Payloads hold ids and instants, never
-  check-in content; the facilitators' digest lists support requests only from members who share with the
-  group, by name and day, never a note.
+  check-in content; the facilitators' digest says only how many members who share with the group asked for
+  support, with a link to the group's support page (names stay behind the sign-in), never a note.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import random
 import re
@@ -63,7 +64,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
-from supportnet import mail
+from supportnet import derived_access, mail
 from supportnet.clock import now_utc, timezone_names
 from supportnet.db import write_intent
 from supportnet.errors import DomainError
@@ -269,9 +270,19 @@ def _serializer(purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"supportnet.notifications.{purpose}")
 
 
-def stop_token(user_id: int, kind: NotificationKind) -> str:
+def _link_user(data: dict) -> User | None:
+    # The account's own random nonce travels with its id: a link made for a deleted account never acts on
+    # another one, whatever id that one has.
+    user = db.session.get(User, int(data["u"]))
+    nonce = data["n"]
+    if user is None or not isinstance(nonce, str) or not hmac.compare_digest(user.link_nonce, nonce):
+        return None
+    return user
+
+
+def stop_token(user: User, kind: NotificationKind) -> str:
     """The signed token of a "stop these emails" link."""
-    return _serializer("stop").dumps({"u": user_id, "k": kind.value})
+    return _serializer("stop").dumps({"u": user.id, "n": user.link_nonce, "k": kind.value})
 
 
 def read_stop_token(token: str) -> tuple[User, NotificationKind] | None:
@@ -279,22 +290,22 @@ def read_stop_token(token: str) -> tuple[User, NotificationKind] | None:
     try:
         data = _serializer("stop").loads(token)
         kind = NotificationKind(data["k"])
-        user = db.session.get(User, int(data["u"]))
+        user = _link_user(data)
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
     return (user, kind) if user is not None else None
 
 
-def cant_make_it_token(user_id: int, occurrence_id: int) -> str:
+def cant_make_it_token(user: User, occurrence_id: int) -> str:
     """The signed token of a reminder's "can't make it" link."""
-    return _serializer("cant-make-it").dumps({"u": user_id, "o": occurrence_id})
+    return _serializer("cant-make-it").dumps({"u": user.id, "n": user.link_nonce, "o": occurrence_id})
 
 
 def read_cant_make_it_token(token: str) -> tuple[User, Occurrence] | None:
     """The member and meeting a "can't make it" link is for, or None if it was tampered with or is stale."""
     try:
         data = _serializer("cant-make-it").loads(token)
-        user = db.session.get(User, int(data["u"]))
+        user = _link_user(data)
         occ = db.session.get(Occurrence, int(data["o"]))
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
@@ -1159,6 +1170,11 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
         return "cancel", "turned off by the member", None
     if n.channel == EMAIL and n.user.email_confirmed_at is None:
         return "cancel", "email address not confirmed", None
+    group_id = derived_access.notice_group_id(n)
+    membership = ctx.memberships.get((group_id, n.user_id))
+    reason = derived_access.right_to_see(n, n.user, membership, ctx.groups.get(group_id))
+    if reason is not None:
+        return "cancel", reason, None
     problem = _still_applies(n, ctx, now)
     if problem is not None:
         return problem
@@ -1412,20 +1428,26 @@ def _inbox_query(user: User):
 
 
 def inbox(user: User, limit: int = INBOX_PAGE) -> list[Notification]:
-    """The member's in-app notifications, newest first, with their meetings loaded."""
-    return list(db.session.scalars(
+    """The member's in-app notifications they may still see, newest first, with their meetings loaded."""
+    rows = list(db.session.scalars(
         _inbox_query(user)
         .options(joinedload(Notification.occurrence).joinedload(Occurrence.series).joinedload(MeetingSeries.group))
         .order_by(Notification.sent_at.desc(), Notification.id.desc())
         .limit(limit)
     ).unique())
+    # Re-checked as the page renders, with the rule the sender uses: a row written while the member could see
+    # the group must not show its details after their place in it ended.
+    return derived_access.visible_notices(user, rows)
 
 
 def unread_count(user: User) -> int:
-    """How many in-app notifications the member has not read."""
-    return db.session.scalar(
-        select(func.count()).select_from(_inbox_query(user).where(Notification.read_at.is_(None)).subquery())
-    )
+    """How many in-app notifications the member has not read (and may still see)."""
+    rows = db.session.scalars(
+        _inbox_query(user).where(Notification.read_at.is_(None))
+        .options(joinedload(Notification.occurrence).joinedload(Occurrence.series))
+        .order_by(Notification.id.desc()).limit(INBOX_PAGE * 2)
+    ).unique().all()
+    return len(derived_access.visible_notices(user, list(rows)))
 
 
 def mark_read(user: User, now: datetime, notification_id: int | None = None) -> int:

@@ -33,7 +33,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import accounts, audit, calendars, checkins, feeds, groups, rsvps, twofactor
+from supportnet import accounts, audit, calendars, checkins, derived_access, feeds, groups, rsvps, twofactor
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -447,10 +447,14 @@ def delete_account(user: User, now: datetime) -> str:
     """Erase the member's account and everything about them; returns the address to confirm it to."""
     check_deletable(user)
     email, user_id = user.email, user.id
-    _give_up_seats(user, now)
     memberships = db.session.execute(
         select(Membership.id, Membership.group_id, Membership.role).where(Membership.user_id == user_id)
     ).all()
+    # Everything a place in a group gave ends as it does when leaving (the waitlist moves up, ...); then the
+    # rows themselves go.
+    for _id, group_id, _role in memberships:
+        derived_access.end_access(group_id, [user_id], now)
+    _give_up_seats(user, now)
     facilitated = [group_id for _id, group_id, role in memberships if role == MemberRole.FACILITATOR]
     _forget_in_other_peoples_notifications(
         user, [row[0] for row in memberships], [row[1] for row in memberships], facilitated

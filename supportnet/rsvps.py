@@ -28,9 +28,12 @@ Decisions worth knowing:
   notice in "My meetings"). So does a meeting of an ended series. A meeting superseded when a schedule that
   had begun was split will never happen: its RSVPs are cancelled, and the standing RSVPs follow the new series.
   (Meetings superseded by an edit before a series began keep theirs: undoing the edit brings them back.)
-* A member who leaves or is removed from a group keeps their RSVPs for now, seat included; standing RSVPs
-  stop making new ones, because they only apply to active members. Freeing those seats (cancel + promote)
-  belongs with leaving, in groups.leave/remove.
+* Only people who may take part answer: active members (in a public, open group answering makes a signed-in
+  person a member). That includes "can't go": an outsider's "can't go" would make them look connected to the
+  meeting (attendance.py) without ever showing on the roster.
+* A member who leaves, is removed or declined, or whose group goes private or is archived, gives up every
+  answer for meetings that have not started, and their standing RSVPs (derived_access.py, in the same
+  transaction); answers for past meetings stay, they are the member's history.
 """
 
 from __future__ import annotations
@@ -205,6 +208,11 @@ def _release(row: Rsvp, occ: Occurrence, now: datetime, *, promote: bool = True)
         promote_waitlist(occ, now)
 
 
+def release(row: Rsvp, occ: Occurrence, now: datetime) -> None:
+    """Give up a going or waitlisted answer as "can't go" would (for derived_access, when a membership ends)."""
+    _release(row, occ, now)
+
+
 # --- rows ---
 
 
@@ -281,8 +289,9 @@ def cancel(occ: Occurrence, user: User, now: datetime) -> Rsvp | None:
     _require_not_started(occ, now)
     row = _locked_row(occ.id, user.id)
     if row is None:
-        if not groups.visible_to(occ.series.group, user, None, now):
-            raise NotFound("We couldn't find that meeting.")
+        # Giving up an answer one holds is always allowed (below); recording a new one is taking part, with the
+        # same rule as "going" (an outsider's "can't go" would tie them to the meeting).
+        _require_member(occ.series.group, user, now)
         _insert(occ, user.id, now, going=False)
         return None
     if row.status in ACTIVE:

@@ -123,7 +123,8 @@ MATRIX: dict[str, tuple] = {
     "POST /meetings/<int:occurrence_id>/restore": (L, 404, 403, 404, 302, 302),
     "GET /meetings/<int:occurrence_id>/roster": MANAGE,
     "POST /meetings/<int:occurrence_id>/rsvp": (L, 404, 302, 404, 302, 303),
-    "POST /meetings/<int:occurrence_id>/rsvp/cancel": (L, 404, 302, 404, 302, 302),
+    # An admin who is no member may not answer "can't go" either (only people who take part answer).
+    "POST /meetings/<int:occurrence_id>/rsvp/cancel": (L, 404, 302, 404, 302, 303),
     "POST /meetings/<int:occurrence_id>/attendance/<int:user_id>/<any(mark, unmark):action>|mark": (
         L, 404, 403, 404, 303, 303),  # the meeting has not started: it cannot be marked yet
     "POST /meetings/<int:occurrence_id>/attendance/<int:user_id>/<any(mark, unmark):action>|unmark": (

@@ -148,6 +148,9 @@ def test_discreet_by_default_neutral_titles_and_no_descriptions(app, client, mem
     titles = summaries(body)
     assert titles and all(re.fullmatch(r"Group \u00b7 (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d:\d\d", t) for t in titles)
     assert all("DESCRIPTION" not in e for e in events(cal))
+    # No place either: a venue or an online link on a lock screen says as much as a title.
+    assert all("LOCATION" not in e for e in events(cal))
+    assert all(str(e["URL"]).endswith("/me/meetings") for e in events(cal))
     text = body.decode()
     for revealing in ("Café", "Evening circle", "Quiet", "Brooklyn", "Peer Support", "recovery", world.slugs["london"]):
         assert revealing not in text, revealing

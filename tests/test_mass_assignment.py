@@ -19,6 +19,7 @@ from tests.test_fuzz_forms import who_gets_in
 # Columns whose values are random on every run (tokens, salted hashes, secrets, codes): compared as "set or not".
 RANDOM_COLUMNS = {
     "token_hash", "password_hash", "invite_token_hash", "calendar_token_hash", "secret", "code_hash", "code",
+    "nonce", "link_nonce",  # random per row, for signed links
 }
 # Sign-up and reset emails wait in the outbox under a random key, their link encrypted (a random IV).
 RANDOM_ACCOUNT_EMAIL_COLUMNS = {"dedupe_key", "payload"}

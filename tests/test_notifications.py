@@ -30,7 +30,7 @@ from supportnet.models import (
 )
 from supportnet.notifications import Preferences
 from tests.builders import weekly
-from tests.conftest import PINNED_NOW, make_persona
+from tests.conftest import BASE_URL, PINNED_NOW, make_persona
 from tests.test_notifications_world import (
     FIRST,
     REVEALING_WORDS,
@@ -525,8 +525,10 @@ def test_facilitator_digest_the_evening_before_lists_who_comes_and_who_asked_for
     assert "3 going, 0 on the waitlist" in text
     for person in (member, sharer, private):
         assert person.display_name in text
-    assert f"{sharer.display_name} (Thu 26 Nov)" in text
-    assert f"{private.display_name} (" not in text
+    # How many asked (only those who share), and where to see who: names stay behind the sign-in.
+    assert "1 member who shares with your group asked for support in the last 7 days." in text
+    assert f"{sharer.display_name} (" not in text and f"{private.display_name} (" not in text
+    assert f"{BASE_URL}/groups/{world.slug}/support" in text
     assert "secret note" not in all_text(digest)
     assert "mood" not in text.lower() and "craving" not in text.lower()
 

@@ -45,6 +45,7 @@ from tests.test_groups_web import (
     text,
     weekly,
 )
+from tests.test_notifications_world import going, make_world
 
 MINUTE = timedelta(minutes=1)
 FETCH = {"X-Requested-With": "fetch"}
@@ -257,8 +258,9 @@ def _series(suffix: str):
 
 ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/meetings/<int:occurrence_id>/rsvp"): Route(_occ("/rsvp"), ANSWER_PUBLIC, ANSWER_PRIVATE),
+    # "Can't go" is an answer like "going": an admin who is no member gets the same 303 with the message.
     ("POST", "/meetings/<int:occurrence_id>/rsvp/cancel"): Route(
-        _occ("/rsvp/cancel"), ANSWER_PUBLIC, WITHDRAW_PRIVATE
+        _occ("/rsvp/cancel"), ANSWER_PUBLIC, ANSWER_PRIVATE
     ),
     ("POST", "/groups/<slug>/meetings/<int:series_id>/standing"): Route(
         _series("/standing"), ANSWER_PUBLIC, ANSWER_PRIVATE
@@ -343,7 +345,7 @@ def test_each_persona_gets_the_expected_answer_from_each_rsvp_route(app, world, 
 # The in-place answer (what static/js/app.js asks for): the updated box with 200, or with 409 and the message.
 FRAGMENT_ROUTES = {
     "going": Route(_occ("/rsvp"), (302, 200, 200, 200, 200, 200), (302, 404, 200, 404, 200, 409)),
-    "cant_go": Route(_occ("/rsvp/cancel"), (302, 200, 200, 200, 200, 200), (302, 404, 200, 404, 200, 200)),
+    "cant_go": Route(_occ("/rsvp/cancel"), (302, 200, 200, 200, 200, 200), (302, 404, 200, 404, 200, 409)),
 }
 
 
@@ -443,8 +445,8 @@ def test_going_cant_go_and_going_again_through_the_form(app, seats, member):
     assert going.status_code == 302 and going.headers["Location"] == f"/meetings/{occ}"
     page = client.get(f"/meetings/{occ}")
     shown = box_text(rsvp_box(html(page), occ))
-    assert "You're going." in shown and "1 going of 2 seats" in shown
-    assert "Going" not in shown.replace("You're going", "").replace("1 going", "")  # no "Going" button any more
+    assert "You're going." in shown and "a few going of 2 seats" in shown
+    assert "Going" not in shown.replace("You're going", "").replace("a few going", "")  # no "Going" button any more
     assert "Can't go" in shown
 
     again = post(client, f"/meetings/{occ}/rsvp")  # a double click changes nothing
@@ -476,9 +478,9 @@ def test_going_cant_go_and_going_again_in_place(app, seats, member):
     occ = seats["occ"]
 
     shown = assert_fragment(post(client, f"/meetings/{occ}/rsvp", headers=FETCH), occ)
-    assert "You're going." in shown and "1 going of 2 seats" in shown and "Can't go" in shown
+    assert "You're going." in shown and "a few going of 2 seats" in shown and "Can't go" in shown
     shown = assert_fragment(post(client, f"/meetings/{occ}/rsvp", headers=FETCH), occ)  # twice: the same
-    assert "You're going." in shown and "1 going of 2 seats" in shown
+    assert "You're going." in shown and "a few going of 2 seats" in shown
 
     shown = assert_fragment(post(client, f"/meetings/{occ}/rsvp/cancel", headers=FETCH), occ)
     assert "You said you can't make it." in shown and "0 going of 2 seats" in shown
@@ -505,12 +507,12 @@ def test_a_full_meeting_puts_people_on_the_waitlist_and_shows_their_place(app, s
     assert "Join the waitlist" in box_text(rsvp_box(html(mia.get(f"/meetings/{occ}")), occ))
 
     shown = assert_fragment(say(app, cat, occ, headers=FETCH), occ)
-    assert "You're on the waitlist: number 1." in shown and "2 going of 2 seats · 1 on the waitlist" in shown
+    assert "You're on the waitlist: number 1." in shown and "a few going of 2 seats · a few on the waitlist" in shown
     assert "Leave the waitlist" in shown
 
     waiting = post(mia, f"/meetings/{occ}/rsvp", follow_redirects=True)
     shown = box_text(rsvp_box(html(waiting), occ))
-    assert "You're on the waitlist: number 2." in shown and "2 going of 2 seats · 2 on the waitlist" in shown
+    assert "You're on the waitlist: number 2." in shown and "a few going of 2 seats · a few on the waitlist" in shown
     mine = page_text(mia.get("/me/meetings"))
     assert "You're on the waitlist: number 2." in mine
     # The group page shows the same place.
@@ -526,7 +528,7 @@ def test_the_first_on_the_waitlist_gets_the_seat_someone_gives_up(app, seats, me
         assert say(app, persona, occ).status_code == 302
 
     shown = assert_fragment(say(app, ben, occ, "cancel", headers=FETCH), occ)
-    assert "You said you can't make it." in shown and "2 going of 2 seats · 1 on the waitlist" in shown
+    assert "You said you can't make it." in shown and "a few going of 2 seats · a few on the waitlist" in shown
 
     assert "You're going." in page_text(browser(app, cat).get("/me/meetings"))
     mia = browser(app, member)
@@ -534,7 +536,7 @@ def test_the_first_on_the_waitlist_gets_the_seat_someone_gives_up(app, seats, me
 
     # Leaving the waitlist frees no seat: nobody is promoted, the waitlist just gets shorter.
     shown = assert_fragment(post(mia, f"/meetings/{occ}/rsvp/cancel", headers=FETCH), occ)
-    assert "2 going of 2 seats" in shown and "on the waitlist" not in shown
+    assert "a few going of 2 seats" in shown and "on the waitlist" not in shown
     with app.app_context():
         assert rsvp_rows(occ) == {
             ann.id: RsvpStatus.GOING, ben.id: RsvpStatus.CANCELLED, cat.id: RsvpStatus.GOING,
@@ -567,7 +569,7 @@ def test_raising_the_capacity_in_the_series_form_seats_the_waitlist_in_order(app
     form.setlist("capacity", [""])
     assert fay.post(url, data=form).status_code == 302
     assert "You're going." in page_text(mia.get("/me/meetings"))
-    assert "4 going" in box_text(rsvp_box(html(mia.get(f"/meetings/{occ}")), occ))
+    assert "a few going" in box_text(rsvp_box(html(mia.get(f"/meetings/{occ}")), occ))
     with app.app_context():
         assert counters(occ) == (4, 0)
 
@@ -724,7 +726,7 @@ def test_a_members_pages_name_nobody_else_and_the_roster_names_everyone_for_faci
         assert page.status_code == 200, name
         for other in others:
             assert other not in html(page), (name, other)
-    assert "2 going of 2 seats · 1 on the waitlist" in box_text(html(pages["going again fragment"]))
+    assert "a few going of 2 seats · a few on the waitlist" in box_text(html(pages["going again fragment"]))
     assert mia.get(f"/meetings/{occ}/roster").status_code == 403
 
     for viewer in (facilitator, admin):
@@ -1288,3 +1290,22 @@ def test_my_meetings_lists_each_meeting_once_in_the_viewers_timezone(app, seats,
     # 19:00 in London is 14:00 in New York, and the page says so.
     assert "Tue 1 Dec 2026, 14:00" in mine and "19:00 in London" in mine
     assert mine.count("Integration circle") == 1
+
+
+def test_counts_of_people_show_from_five_on_and_say_a_few_below(app, facilitator):
+    """A count of 1 to 4 going or members could single someone out in a small group: it says "a few"."""
+    from supportnet.web.filters import people_count
+
+    assert [people_count(n) for n in (0, 1, 4, 5, 12)] == ["0", "a few", "a few", "5", "12"]
+    world = make_world(app, facilitator)
+    occ = world.occurrence_id()
+    people = [make_persona(app, f"Person {n}") for n in range(5)]
+    for person in people[:3]:
+        going(world, person, occ)
+    visitor = app.test_client()
+    assert "a few going" in box_text(rsvp_box(html(visitor.get(f"/meetings/{occ}")), occ))
+    assert "a few members" in page_text(visitor.get(f"/groups/{world.slug}"))  # 3 and their facilitator
+    for person in people[3:]:
+        going(world, person, occ)
+    assert "5 going" in box_text(rsvp_box(html(visitor.get(f"/meetings/{occ}")), occ))
+    assert "6 members" in page_text(visitor.get(f"/groups/{world.slug}"))

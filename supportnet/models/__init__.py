@@ -1,5 +1,7 @@
 """Models, one module per domain noun. Importing this package registers every table."""
 
+from supportnet.db import Base
+
 # Data controls (issue 9): the audit log and two-factor authentication.
 from supportnet.models.audit import AuditAction, AuditEntry
 from supportnet.models.checkin import CheckIn, CheckInTag, MeetingTiming, OwnTag
@@ -35,6 +37,14 @@ from supportnet.models.rsvp import (
 )
 from supportnet.models.twofactor import RecoveryCode, TwoFactor
 from supportnet.models.user import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
+
+# An id is never handed out twice. Ids end up in addresses, signed links, emails, calendar UIDs and exports;
+# SQLite would otherwise give a deleted row's id to the next row, so an old link would name somebody else.
+# PostgreSQL's identity sequences never go back; on SQLite every table keyed by an integer `id` uses
+# AUTOINCREMENT (migration 0009 rebuilt the existing tables). A new table keyed by `id` gets it here too.
+for _table in Base.metadata.tables.values():
+    if [column.name for column in _table.primary_key.columns] == ["id"]:
+        _table.dialect_options["sqlite"]["autoincrement"] = True
 
 __all__ = [
     "AccountToken",

@@ -12,7 +12,7 @@ from supportnet.clock import now_utc
 from supportnet.db import Base, UTCDateTime
 from supportnet.models.group import Group
 from supportnet.models.meeting import MeetingSeries, Occurrence
-from supportnet.models.user import User, enum_column
+from supportnet.models.user import User, enum_column, new_row_nonce
 
 
 class RsvpStatus(enum.StrEnum):
@@ -139,6 +139,8 @@ class AttendanceProof(Base):
     dates: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Carried by the proof's signed link with its id: the link matches this proof only, never a later one.
+    nonce: Mapped[str] = mapped_column(String(32), default=new_row_nonce)
 
     user: Mapped[User] = relationship()
     group: Mapped[Group | None] = relationship()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 
 from flask_login import UserMixin
@@ -24,6 +25,11 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
         validate_strings=True,
         values_callable=lambda cls: [member.value for member in cls],
     )
+
+
+def new_row_nonce() -> str:
+    """A random value stored on a row and carried by the signed links that name it (128 bits)."""
+    return secrets.token_hex(16)
 
 
 class SiteRole(enum.StrEnum):
@@ -68,6 +74,9 @@ class User(UserMixin, Base):
     # Data controls (issue 9): when set, check-ins older than this many months are deleted by the scheduler
     # (privacy.purge). None, the default, keeps them until the member deletes them.
     checkin_retention_months: Mapped[int | None]
+    # Carried by the signed links in emails ("stop these emails", "can't make it"): a link made for this account
+    # matches this account only, never a later one, whatever ids the database hands out.
+    link_nonce: Mapped[str] = mapped_column(String(32), default=new_row_nonce)
 
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

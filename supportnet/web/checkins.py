@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from supportnet import checkins, groups
 from supportnet.checkins import CheckInSpec, DayPoint, HistoryFilter
 from supportnet.clock import now_utc
+from supportnet.db import flush_erasure
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import CheckIn, CheckinSharing, MeetingSeries, Occurrence, OccurrenceStatus, User
@@ -251,6 +252,7 @@ def delete_all():
         return redirect(url_for("checkins.history", _anchor="delete-all")), 303
     count = checkins.delete_all(me())
     db.session.commit()
+    flush_erasure(db.engine)  # the deleted notes leave the WAL too
     flash(f"All your check-ins are deleted ({count}).", "info")
     return redirect(url_for("checkins.history"))
 

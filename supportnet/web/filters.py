@@ -65,8 +65,19 @@ def paragraphs(text: str | None) -> Markup:
     return Markup("\n".join(html))  # noqa: S704 - every block went through urlize, which escapes  # nosec
 
 
+# Below this, a count of people is "a few": in a small group "1 going" or "2 members" can single someone out
+# (privacy rule 3 says the same of check-in figures).
+PEOPLE_COUNT_MIN = 5
+
+
+def people_count(n: int) -> str:
+    """A count of people as pages show it: exact at 0 and from PEOPLE_COUNT_MIN on, "a few" in between."""
+    return str(n) if n == 0 or n >= PEOPLE_COUNT_MIN else "a few"
+
+
 def install(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(people_count, "people_count")
     app.add_template_filter(paragraphs, "paragraphs")
     app.add_template_global(meeting_when, "meeting_when")
     app.add_template_global(tag_label, "tag_label")

@@ -25,6 +25,7 @@ from wtforms.validators import InputRequired, Length
 
 from supportnet import accounts, audit, devices, mail, privacy, twofactor
 from supportnet.clock import now_utc
+from supportnet.db import flush_erasure
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db, limiter
 from supportnet.models import AuditAction
@@ -265,6 +266,7 @@ def delete_account():
         flash(str(exc), "error")
         return redirect(url_for("privacy.delete_account_page")), 303
     db.session.commit()
+    flush_erasure(db.engine)  # the deleted rows leave the WAL too
     logout_user()
     session.clear()
     # After the commit: SMTP never runs inside a transaction. The old address is the only one we had.

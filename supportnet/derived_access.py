@@ -1,0 +1,242 @@
+"""What hangs on a membership, and how it all ends when the membership (or the group's openness) does.
+
+Functions here change models and flush; the caller (a domain transition in groups.py or privacy.py) commits.
+
+A place in a group gives a member more than its pages: seats and waitlist places, "I come every week", the
+reminders and notices written for them, in-app items that carry the group's venue, online link or facilitator
+notes, check-in sharing with the group's facilitators, and the group's meetings in their private calendar feed.
+When the place ends (leaving, removal, a declined request, the group going private for people who are not
+members, the group being archived, the account being deleted) all of that must end in the same transaction, or
+it keeps pointing at someone who may no longer see the group.
+
+`DEPENDENTS` is the one list of those things. A feature that gives members something new that depends on their
+membership adds its line there; every transition runs the whole list through `end_access`, and the persona
+tests (tests/test_departures.py) check each item after each transition. What stays: past answers and
+attendance (the member's own history) and the membership row itself (its status says what happened).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, union, update
+
+from supportnet.extensions import db
+from supportnet.models import (
+    Channel,
+    CheckinSharing,
+    Group,
+    MeetingSeries,
+    Membership,
+    MemberStatus,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    Occurrence,
+    Rsvp,
+    RsvpStatus,
+    StandingRsvp,
+    User,
+)
+
+# In-app items that show nothing of the group beyond its name: the answer to a request to join.
+_HARMLESS_KINDS = frozenset({NotificationKind.JOIN_ANSWER})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose access to which group ends, and when. `keep_kinds`: notices the transition itself just wrote."""
+
+    group_id: int
+    user_ids: tuple[int, ...]
+    now: datetime
+    keep_kinds: frozenset[NotificationKind] = field(default_factory=frozenset)
+
+
+def _group_occurrences(group_id: int):
+    return select(Occurrence.id).join(MeetingSeries, Occurrence.series_id == MeetingSeries.id).where(
+        MeetingSeries.group_id == group_id
+    )
+
+
+def _about_the_group(scope: Scope):
+    """Notification rows of these people about this group or one of its meetings."""
+    return (
+        Notification.user_id.in_(scope.user_ids),
+        or_(Notification.group_id == scope.group_id,
+            Notification.occurrence_id.in_(_group_occurrences(scope.group_id).scalar_subquery())),
+    )
+
+
+def release_future_answers(scope: Scope) -> None:
+    """Seats and waitlist places for meetings that have not started are given up; the waitlist moves up."""
+    from supportnet import rsvps
+
+    rows = db.session.execute(
+        select(Rsvp, Occurrence)
+        .join(Occurrence, Rsvp.occurrence_id == Occurrence.id)
+        .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
+        .where(
+            MeetingSeries.group_id == scope.group_id,
+            Rsvp.user_id.in_(scope.user_ids),
+            Rsvp.status.in_(rsvps.ACTIVE),
+            Occurrence.starts_at > scope.now,
+        )
+        # Waitlist places first, so a freed seat never goes to someone whose place is about to end too.
+        .order_by(Rsvp.status != RsvpStatus.WAITLISTED, Occurrence.starts_at, Rsvp.id)
+        .with_for_update(of=Rsvp)
+    ).all()
+    for row, occ in rows:
+        if row.status in rsvps.ACTIVE:  # a promotion earlier in this loop may have changed it
+            rsvps.release(row, occ, scope.now)
+
+
+def drop_standing(scope: Scope) -> None:
+    """"I come every week" stops for good (joining again later starts from nothing)."""
+    db.session.execute(
+        delete(StandingRsvp)
+        .where(
+            StandingRsvp.user_id.in_(scope.user_ids),
+            StandingRsvp.series_id.in_(select(MeetingSeries.id).where(MeetingSeries.group_id == scope.group_id)),
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def cancel_pending_notices(scope: Scope) -> None:
+    """Reminders, seat notices, digests, announcements and the like not sent yet are cancelled."""
+    conditions = [Notification.status == NotificationStatus.PENDING, *_about_the_group(scope)]
+    if scope.keep_kinds:
+        conditions.append(Notification.kind.not_in(scope.keep_kinds))
+    db.session.execute(
+        update(Notification).where(*conditions).values(status=NotificationStatus.CANCELLED, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def withdraw_inbox_items(scope: Scope) -> None:
+    """In-app items that show the group's venue, online link, notes or messages are deleted from the inbox."""
+    conditions = [Notification.channel == Channel.IN_APP, Notification.status == NotificationStatus.SENT,
+                  Notification.kind.not_in(_HARMLESS_KINDS | scope.keep_kinds), *_about_the_group(scope)]
+    db.session.execute(delete(Notification).where(*conditions).execution_options(synchronize_session=False))
+
+
+def reset_sharing(scope: Scope) -> None:
+    """The group's facilitators stop seeing check-ins and the recovery date; a return starts from nothing."""
+    db.session.execute(
+        update(Membership)
+        .where(Membership.group_id == scope.group_id, Membership.user_id.in_(scope.user_ids))
+        .values(checkin_sharing=CheckinSharing.NONE, shares_recovery_date=False)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def private_feed(scope: Scope) -> None:
+    """Nothing to write: calendars.private_entries reads only active memberships of groups not archived, and
+    only answers still going or waiting, so the entries leave the feed with the membership and the answers."""
+
+
+# Everything that depends on a membership. Add a line for anything new a membership gives.
+DEPENDENTS: tuple[tuple[str, Callable[[Scope], None]], ...] = (
+    ("future RSVPs (seats and waitlist places; the waitlist is promoted)", release_future_answers),
+    ("standing RSVPs", drop_standing),
+    ("pending reminders and notices about the group's meetings", cancel_pending_notices),
+    ("in-app items carrying the group's private details", withdraw_inbox_items),
+    ("check-in sharing with the group's facilitators", reset_sharing),
+    ("the group's meetings in the private calendar feed", private_feed),
+)
+
+
+def end_access(
+    group: Group | int, user_ids: Iterable[int], now: datetime, *, keep_kinds: Iterable[NotificationKind] = ()
+) -> None:
+    """End everything these people's place in the group gave them (see DEPENDENTS), in this transaction."""
+    ids = tuple(sorted(set(user_ids)))
+    if not ids:
+        return
+    group_id = group if isinstance(group, int) else group.id
+    db.session.flush()
+    scope = Scope(group_id, ids, now, frozenset(keep_kinds))
+    for _what, end in DEPENDENTS:
+        end(scope)
+    db.session.flush()
+
+
+def people_without_membership(group: Group) -> list[int]:
+    """Everyone holding something in the group (an answer, a standing RSVP, a notice, a membership row) who is
+    not an active member of it: the people whose access ends when the group goes private."""
+    active = select(Membership.user_id).where(
+        Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE
+    )
+    series = select(MeetingSeries.id).where(MeetingSeries.group_id == group.id)
+    holders = union(
+        select(Rsvp.user_id).where(Rsvp.occurrence_id.in_(_group_occurrences(group.id))),
+        select(StandingRsvp.user_id).where(StandingRsvp.series_id.in_(series)),
+        select(Membership.user_id).where(Membership.group_id == group.id),
+        select(Notification.user_id).where(or_(
+            Notification.group_id == group.id, Notification.occurrence_id.in_(_group_occurrences(group.id)))),
+    ).subquery()
+    return list(db.session.scalars(select(holders.c.user_id).where(holders.c.user_id.not_in(active))))
+
+
+def everyone_in(group: Group) -> list[int]:
+    """Every member of the group, whatever their status (archiving ends everyone's access)."""
+    return list(db.session.scalars(select(Membership.user_id).where(Membership.group_id == group.id)))
+
+
+# --- the right to see a notice, checked when it is sent and when the inbox shows it ---------------------------
+
+_FACILITATOR_KINDS = frozenset({NotificationKind.JOIN_REQUEST, NotificationKind.DIGEST})
+
+
+def notice_group_id(n: Notification) -> int | None:
+    """The group a notice is about (directly, or through its meeting), or None (a check-in prompt)."""
+    if n.group_id is not None:
+        return n.group_id
+    return n.occurrence.series.group_id if n.occurrence is not None else None
+
+
+def right_to_see(n: Notification, user: User | None, membership: Membership | None, group: Group | None) -> str | None:
+    """Why the recipient may not see this notice now, or None if they may.
+
+    Written rows are not trusted to still apply: a membership may have ended, or the account may be gone, since
+    the row was written. A notice about a group needs the place in it that it was written for (an active
+    membership; an active facilitator for requests to join and digests; the answered request for an answer).
+    Every group needs one: answering for a meeting needs an active membership everywhere (in a public, open
+    group answering makes one).
+    """
+    if user is None:
+        return "the account is gone"
+    if user.email_confirmed_at is None:
+        return "the account is not active"
+    if group is None:
+        return None if notice_group_id(n) is None else "the group is gone"
+    if n.kind in _FACILITATOR_KINDS:
+        return None if membership is not None and membership.is_facilitator else "no longer a facilitator"
+    if n.kind == NotificationKind.JOIN_ANSWER:
+        answered = MemberStatus.ACTIVE if n.payload.get("answer") == "accepted" else MemberStatus.DECLINED
+        return None if membership is not None and membership.status == answered else "the answer no longer applies"
+    if membership is None or membership.status != MemberStatus.ACTIVE:
+        return "no longer a member"
+    if group.archived_at is not None and n.kind != NotificationKind.CHANGE:
+        return "the group is archived"
+    return None
+
+
+def visible_notices(user: User, rows: list[Notification]) -> list[Notification]:
+    """The rows of the member's inbox they may still see (the same rule as when a notice is sent)."""
+    group_ids = {gid for gid in (notice_group_id(n) for n in rows) if gid is not None}
+    memberships: dict[int, Membership] = {}
+    groups: dict[int, Group] = {}
+    if group_ids:
+        memberships = {m.group_id: m for m in db.session.scalars(
+            select(Membership).where(Membership.user_id == user.id, Membership.group_id.in_(group_ids)))}
+        groups = {g.id: g for g in db.session.scalars(select(Group).where(Group.id.in_(group_ids)))}
+    visible = []
+    for n in rows:
+        gid = notice_group_id(n)
+        if right_to_see(n, user, memberships.get(gid), groups.get(gid)) is None:
+            visible.append(n)
+    return visible
