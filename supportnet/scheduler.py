@@ -29,6 +29,7 @@ from flask import Flask
 
 from supportnet import accounts, notifications, privacy, scheduling
 from supportnet.clock import now_utc
+from supportnet.db import database_unavailable, unavailable_reason
 from supportnet.extensions import db
 
 log = logging.getLogger("supportnet.scheduler")
@@ -104,8 +105,12 @@ def _safely(job, app: Flask):
     def run() -> None:
         try:
             job(app)
-        except Exception:  # a failed pass must not stop the next one
-            log.exception("scheduler job %s failed", job.__name__)
+        except Exception as error:  # a failed pass must not stop the next one
+            if database_unavailable(error):
+                # An outage is not a bug: one line per pass, not a traceback every few seconds.
+                log.error("scheduler job %s: database unavailable: %s", job.__name__, unavailable_reason(error))
+            else:
+                log.exception("scheduler job %s failed", job.__name__)
 
     run.__name__ = job.__name__
     return run
