@@ -68,7 +68,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Connection, String, and_, case, cast, delete, func, select, update
+from sqlalchemy import Connection, String, and_, bindparam, case, cast, delete, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
@@ -1020,13 +1020,6 @@ class _Lease:
         self.token, self.renewed = token, started
         return set(held)
 
-    def still_held(self, books: Connection, notification_id: int) -> bool:
-        """Read (no lock, no write) whether the row still carries this claim's token."""
-        table = Notification.__table__
-        with write_intent(False), books.begin():
-            return books.execute(select(table.c.id).where(table.c.id == notification_id, *self.holds())
-                                 ).first() is not None
-
 
 @dataclass
 class _Outgoing:
@@ -1233,16 +1226,22 @@ def _bookkeeping() -> Iterator[Connection]:
 
     A mark is bookkeeping that can be redone: if it is lost, the message goes out again (at least once).
     So each mark commits at once but without an fsync (SQLite: synchronous=NORMAL on this connection;
-    PostgreSQL: synchronous_commit off for the mark's transaction). A crash of the process loses no mark;
-    a power cut may forget the last ones. Waiting for the disk after every message would cost more than the
-    SMTP exchange itself.
+    PostgreSQL: synchronous_commit off for this connection, and autocommit, so that a mark is one round trip
+    instead of four). A crash of the process loses no mark; a power cut may forget the last ones. Waiting for
+    the disk after every message would cost more than the SMTP exchange itself.
     """
     with db.engine.connect() as connection:
-        driver = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        dialect = connection.dialect.name
+        driver = connection.connection.driver_connection if dialect == "sqlite" else None
         previous = None
         if driver is not None:
             previous = driver.execute("PRAGMA synchronous").fetchone()[0]
             driver.execute("PRAGMA synchronous = NORMAL")
+        elif dialect == "postgresql":
+            # Every bookkeeping statement is a single UPDATE or SELECT: it is its own transaction.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("SET synchronous_commit = off")
+            connection.commit()  # ends SQLAlchemy's own idea of a transaction (the driver is in autocommit)
         try:
             yield connection
         finally:
@@ -1250,15 +1249,83 @@ def _bookkeeping() -> Iterator[Connection]:
                 connection.rollback()
             if driver is not None:
                 driver.execute(f"PRAGMA synchronous = {int(previous)}")
+            elif dialect == "postgresql" and not connection.invalidated:
+                connection.exec_driver_sql("RESET synchronous_commit")
 
 
 def _book(connection: Connection, statement) -> list:
     """Run one bookkeeping statement in its own transaction; the rows it returned (if it returns any)."""
     with write_intent(True), connection.begin():
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         result = connection.execute(statement)
         return result.scalars().all() if result.returns_rows else [result.rowcount]
+
+
+class _Prepared:
+    """One statement compiled once per batch and run straight on the driver's connection."""
+
+    def __init__(self, books: Connection, statement) -> None:
+        dialect = books.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.order = compiled.positiontup  # None for drivers that take named parameters
+        self.processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+        }
+
+    def params(self, values: dict):
+        values = self.compiled.construct_params(values)
+        for name, process in self.processors.items():
+            if process is not None:
+                values[name] = process(values[name])
+        return [values[name] for name in self.order] if self.order is not None else values
+
+
+class _Marker:
+    """Marks a row sent (and checks a claim), straight on the driver's connection, compiled once per batch.
+
+    The time between the server's acceptance of a message and the mark's commit is the window in which a crash
+    sends the message twice. Through SQLAlchemy's Connection a mark spends about 0.25 ms in Python; on the
+    driver it is one statement (SQLite: about 0.02 ms; PostgreSQL: one round trip, autocommit).
+    """
+
+    def __init__(self, books: Connection) -> None:
+        table = Notification.__table__
+        claimed = (table.c.id == bindparam("row_id"), table.c.status == bindparam("row_sending"),
+                   table.c.claimed_until == bindparam("row_token"))
+        self.mark_sql = _Prepared(books, update(table).where(*claimed).values(
+            status=bindparam("row_sent"), sent_at=bindparam("row_at"), due_at=bindparam("row_due"),
+            claimed_until=null(), last_error=null()))
+        self.check_sql = _Prepared(books, select(table.c.id).where(*claimed))
+        self.sqlite = books.dialect.name == "sqlite"
+        self.driver = books.connection.driver_connection
+
+    def holds(self, notification_id: int, token: datetime) -> bool:
+        """Whether the row still carries this claim's token (a read: no lock, no write)."""
+        params = self.check_sql.params({"row_id": notification_id, "row_sending": SENDING, "row_token": token})
+        if self.sqlite:
+            return self.driver.execute(self.check_sql.sql, params).fetchone() is not None
+        with self.driver.cursor() as cursor:  # PostgreSQL, autocommit (see _bookkeeping)
+            cursor.execute(self.check_sql.sql, params)
+            return cursor.fetchone() is not None
+
+    def mark(self, notification_id: int, at: datetime, token: datetime) -> bool:
+        """The row is sent, if it still carries `token`; committed before this returns."""
+        params = self.mark_sql.params({"row_id": notification_id, "row_sending": SENDING, "row_token": token,
+                                       "row_sent": SENT, "row_at": at, "row_due": at})
+        if not self.sqlite:
+            with self.driver.cursor() as cursor:
+                cursor.execute(self.mark_sql.sql, params)
+                return cursor.rowcount == 1
+        self.driver.execute("BEGIN IMMEDIATE")
+        try:
+            changed = self.driver.execute(self.mark_sql.sql, params).rowcount
+            self.driver.execute("COMMIT")
+        except BaseException:
+            if self.driver.in_transaction:
+                self.driver.execute("ROLLBACK")
+            raise
+        return changed == 1
 
 
 def _send_all(outgoing: list[_Outgoing], at: datetime, report: TickReport, lease: _Lease) -> None:
@@ -1273,6 +1340,7 @@ def _send_batch(books: Connection, outgoing: list[_Outgoing], at: datetime, repo
     transport = None
     down: mail.SendError | None = None
     lost: set[int] = set()
+    marker = _Marker(books)
     try:
         for index, item in enumerate(outgoing):
             if _stop.is_set():
@@ -1286,7 +1354,7 @@ def _send_batch(books: Connection, outgoing: list[_Outgoing], at: datetime, repo
                 lost.update(set(rest) - lease.renew(books, rest))
             # Only the holder of the row's current claim sends it: a scheduler that stalled past its lease
             # may have been taken over.
-            if item.id in lost or not lease.still_held(books, item.id):
+            if item.id in lost or not marker.holds(item.id, lease.token):
                 lost.add(item.id)
                 report.lost += 1
                 log.warning("notification %s: claim taken over by another scheduler; not sent here", item.id)
@@ -1307,7 +1375,7 @@ def _send_batch(books: Connection, outgoing: list[_Outgoing], at: datetime, repo
                 _record_failure(books, item, error, at, report, lease)
                 continue
             # Marked at once, one row per transaction: the smallest window in which a crash repeats a message.
-            if not _mark_sent(books, item.id, at, lease):
+            if not _mark_sent(marker, item.id, at, lease):
                 log.warning("notification %s: sent, but its claim was taken over meanwhile", item.id)
             report.sent += 1
     finally:
@@ -1315,12 +1383,9 @@ def _send_batch(books: Connection, outgoing: list[_Outgoing], at: datetime, repo
             transport.close()
 
 
-def _mark_sent(books: Connection, notification_id: int, at: datetime, lease: _Lease) -> bool:
+def _mark_sent(marker: _Marker, notification_id: int, at: datetime, lease: _Lease) -> bool:
     """The server accepted the message: the row is sent (committed before the next message goes)."""
-    table = Notification.__table__
-    (changed,) = _book(books, update(table).where(table.c.id == notification_id, *lease.holds())
-                       .values(status=SENT, sent_at=at, due_at=at, claimed_until=None, last_error=None))
-    return changed == 1
+    return marker.mark(notification_id, at, lease.token)
 
 
 def _release(ids: list[int], at: datetime, lease: _Lease) -> None:

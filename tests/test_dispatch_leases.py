@@ -106,6 +106,9 @@ def test_two_schedulers_and_a_batch_slower_than_its_lease_send_each_email_once(a
     assert sorted(m["To"] for m in server.handler.accepted) == sorted(addresses)
     assert {r.status for r in email_rows(app)} == {SENT}
     assert sum(r.get("sent", 0) for r in reports) == 12, reports
+    # The first scheduler kept its lease alive for the whole batch: nothing was taken over, none was lost.
+    assert reports[0].get("sent") == 12 and not reports[0].get("lost"), reports
+    assert not reports[1].get("claimed"), reports
 
 
 def test_a_scheduler_whose_claim_was_taken_over_sends_nothing_more_and_marks_nothing(app, facilitator, servers):
