@@ -300,3 +300,29 @@ def test_after_a_413_the_dev_server_says_close(app):
     assert status.startswith("HTTP/1.1 413"), status
     assert headers["connection"] == ["close"], headers
     assert b"That was too large" in body
+
+
+def test_a_scheduler_pass_without_its_database_logs_one_line(tmp_path, smtp_server, caplog):
+    from supportnet import scheduler
+
+    (tmp_path / "gone.db").mkdir()  # SQLite can neither open nor create a database here
+    app = make_app(tmp_path / "gone.db", smtp_server[0].port)
+    caplog.set_level(logging.INFO)
+    for job in (scheduler.plan_pass, scheduler.dispatch_pass, scheduler.retention_pass):
+        scheduler._safely(job, app)()
+    records = [r for r in caplog.records if r.name == "supportnet.scheduler"]
+    assert [r.getMessage().split(":")[0] for r in records] == [
+        "scheduler job plan_pass", "scheduler job dispatch_pass", "scheduler job retention_pass"]
+    assert all("database unavailable" in r.getMessage() and r.exc_info is None for r in records)
+
+
+def test_a_lease_too_short_for_the_smtp_timeout_is_warned_about(tmp_path, smtp_server, caplog):
+    from supportnet import scheduler
+
+    app = make_app(tmp_path / "x.db", smtp_server[0].port, NOTIFY_LEASE_SECONDS=30,
+                   MAIL_URL=f"smtp://127.0.0.1:{smtp_server[0].port}?timeout=20")
+    scheduler._check_lease(app)
+    assert "is short for an SMTP timeout of 20.0 s" in caplog.text
+    caplog.clear()
+    scheduler._check_lease(make_app(tmp_path / "x.db", smtp_server[0].port))  # the defaults: 300 s and 20 s
+    assert caplog.text == ""
