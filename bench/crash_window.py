@@ -226,6 +226,7 @@ def main() -> None:
             extra = sum(handler.ids.values()) - len(handler.ids)
             assert len(handler.ids) == total, (len(handler.ids), total)
             assert statuses(url, port, workdir) == Counter({NotificationStatus.SENT: total})
+            assert extra <= 1, extra  # only the message whose mark the kill interrupted can go twice
             duplicates += extra
         print(f"   {args.runs} kills at random moments ({while_sending} while messages were going out): "
               f"{duplicates} duplicate messages in all, each message delivered at least once, every row sent")
