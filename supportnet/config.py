@@ -12,6 +12,9 @@ from typing import Any
 INSECURE_SECRET_KEYS = frozenset({"", "dev", "change-me", "changeme", "secret"})
 
 ENVIRONMENTS = ("production", "development", "testing")
+# The largest request body the app reads (Flask's MAX_CONTENT_LENGTH); gunicorn.conf.py closes the connection
+# after answering a larger one with 413.
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 # Shown after a check-in with the lowest mood or a request for support. Deployments set their own
 # (local numbers, their program's on-call line) with SUPPORTNET_CRISIS_RESOURCES, a JSON list like this one.
@@ -174,7 +177,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "REMEMBER_COOKIE_SECURE": production,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session that holds it
-        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": MAX_REQUEST_BYTES,
         "DEBUG": False,
     }
     cfg["REMEMBER_COOKIE_DURATION"] = cfg["SESSION_LIFETIME_DAYS"] * 86400

@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flask import has_request_context, request
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -22,6 +22,25 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether an error means "the database cannot be reached or used just now" rather than a bug.
+
+    OperationalError: the server refused or dropped the connection, was shut down, or (SQLite) the file cannot be
+    opened, is locked past the busy timeout or the disk failed. InterfaceError / DisconnectionError: the driver
+    lost its connection. TimeoutError: no pooled connection came free in time.
+    """
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)):
+        return True
+    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+def unavailable_reason(error: BaseException | None) -> str:
+    """One short line for the log: the error's kind and the driver's first line (no SQL, no parameters)."""
+    original = getattr(error, "orig", None) or error
+    first = next(iter(str(original).splitlines()), "").strip()
+    return f"{type(original).__name__}: {first}"[:300]
 
 
 class Base(DeclarativeBase):

@@ -27,8 +27,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from supportnet import accounts, notifications, privacy, scheduling
+from supportnet import accounts, mail, notifications, privacy, scheduling
 from supportnet.clock import now_utc
+from supportnet.db import database_unavailable, unavailable_reason
 from supportnet.extensions import db
 
 log = logging.getLogger("supportnet.scheduler")
@@ -104,11 +105,28 @@ def _safely(job, app: Flask):
     def run() -> None:
         try:
             job(app)
-        except Exception:  # a failed pass must not stop the next one
-            log.exception("scheduler job %s failed", job.__name__)
+        except Exception as error:  # a failed pass must not stop the next one
+            if database_unavailable(error):
+                # An outage is not a bug: one line per pass, not a traceback every few seconds.
+                log.error("scheduler job %s: database unavailable: %s", job.__name__, unavailable_reason(error))
+            else:
+                log.exception("scheduler job %s failed", job.__name__)
 
     run.__name__ = job.__name__
     return run
+
+
+def _check_lease(app: Flask) -> None:
+    """Warn when one message could outlast half a lease: the lease is renewed at half time, between messages."""
+    lease = app.config["NOTIFY_LEASE_SECONDS"]
+    try:
+        timeout = mail.parse_mail_url(app.config["MAIL_URL"]).timeout if app.config["MAIL_URL"] else 0
+    except ValueError:
+        return  # the mail URL's own error shows when the first message is sent
+    # An SMTP exchange is a few reads and writes, each allowed `timeout` seconds.
+    if lease < 4 * timeout:
+        log.warning("SUPPORTNET_NOTIFY_LEASE_SECONDS=%s is short for an SMTP timeout of %s s: a message to a slow "
+                    "server may outlast its lease and be sent twice; use at least %s", lease, timeout, 4 * timeout)
 
 
 def run_forever(app: Flask) -> None:
@@ -125,6 +143,7 @@ def run_forever(app: Flask) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    _check_lease(app)
     scheduler.start()
     log.info("scheduler started; dispatch every %s s, planning every %s s",
              app.config["SCHEDULER_DISPATCH_SECONDS"], app.config["SCHEDULER_PLAN_SECONDS"])
