@@ -8,8 +8,10 @@ reminders point at them. Editing a schedule therefore never rewrites the past:
 
 * nothing has happened yet: the series is edited in place; occurrences the new rule no longer produces are
   cancelled with ``superseded=True``, missing ones are created, the rest keep their rows (and RSVPs);
-* the series has begun: it is split. The old series keeps every meeting before the new schedule's first
-  meeting (its RRULE gets an UNTIL) and is ended; the rest of its rows are superseded; a new series with
+* the series has begun: it is split. The old series keeps every meeting before the local day (in the new
+  schedule's zone) of the new schedule's first meeting (its RRULE gets an UNTIL) and is ended, so no day has a
+  meeting of each; a meeting of the old rule already under way that day stays and the new schedule starts on
+  its next day instead; the rest of its rows are superseded; a new series with
   ``previous_id`` pointing back carries on. A first date left in the past (as an edit form shows it) means
   "from now on": the new series starts at the rule's next meeting, keeping an every-N rhythm and the
   number of meetings left.
@@ -208,7 +210,8 @@ def _rebase(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> _Schedule:
             raise DomainError("The meeting can't be in the past.", field="first_date")
         raise DomainError("This schedule has no meetings left. Change its end or its first date.", field="recurrence")
     dtstart = datetime.combine(upcoming[0].astimezone(tz).date(), schedule.dtstart_local.time())
-    rec = spec.recurrence
+    # The schedule's own rule, not the form's: a schedule rebased once already counts its meetings from there.
+    rec = from_rrule(schedule.rrule, tz) if schedule.rrule else spec.recurrence
     if rec.count is not None:
         held = expand(schedule.rrule, schedule.dtstart_local, tz, schedule.first_start, upcoming[0])
         rec = dataclasses.replace(rec, count=rec.count - len(held))
@@ -696,11 +699,39 @@ def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[
     materialize(series, now + HORIZON, now)
 
 
-def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
-    """End a series that has begun just before the new schedule's first meeting and carry on in a new one."""
+def _start_of_local_day(instant: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which the local day of `instant` begins in tz (midnight, or later on a day it skips)."""
+    return resolve_local(datetime.combine(instant.astimezone(tz).date(), time()), tz).astimezone(UTC)
+
+
+def _split_point(
+    series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime
+) -> tuple[_Schedule, datetime]:
+    """The new schedule, starting after now, and the instant the old rule stops: the start of the new first
+    meeting's local day (in the new schedule's zone).
+
+    Cutting at the day rather than at the new first meeting keeps a 19:00 meeting of the old rule from going
+    ahead on the same evening as the new rule's 19:30 one. When a meeting of the old rule has already started
+    on that day it stays, and the new schedule begins on the next day its rule has.
+    """
     if schedule.first_start <= now:
         schedule = _rebase(spec, schedule, now)
-    cut = schedule.first_start
+    cut = _start_of_local_day(schedule.first_start, schedule.tz)
+    if not expand(series.rrule, series.dtstart_local, series.tz, cut, now + timedelta(microseconds=1)):
+        return schedule, cut
+    next_day = datetime.combine(schedule.first_start.astimezone(schedule.tz).date() + timedelta(days=1), time())
+    after = resolve_local(next_day, schedule.tz).astimezone(UTC) - timedelta(microseconds=1)
+    if spec.recurrence.frequency is Frequency.ONCE:
+        raise DomainError(
+            "A meeting of this series has already started that day. Choose a later day.", field="first_date"
+        )
+    schedule = _rebase(spec, schedule, after)
+    return schedule, _start_of_local_day(schedule.first_start, schedule.tz)
+
+
+def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
+    """End a series that has begun on the day before the new schedule's first meeting and carry on in a new one."""
+    schedule, cut = _split_point(series, spec, schedule, now)
     # Meetings of the old rule before the new first meeting go ahead as planned: make sure they have rows.
     materialize(series, cut, now)
     old_rule = _rule_ending_before(series, cut)
