@@ -59,6 +59,9 @@ SCHEDULE_CHANGED_NOTE = "The schedule changed."
 SERIES_ENDED_NOTE = "This meeting series has ended."
 MAX_NOTE = 500
 MAX_CAPACITY = 10_000
+# Dates further ahead are typing mistakes, and near the end of the calendar (9999-12-31) the arithmetic of
+# expanding a rule or converting to UTC would run off it.
+MAX_YEARS_AHEAD = 10
 _INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound parameters
 
 
@@ -181,6 +184,33 @@ def clean_spec(spec: SeriesSpec) -> SeriesSpec:
         online_notes=_text(spec.online_notes, "online_notes"),
         online_visibility=online_visibility,
     )
+
+
+def latest_date(now: datetime) -> date:
+    """The last date a meeting, a first date or an end date may have."""
+    today = now.date()
+    try:
+        return today.replace(year=today.year + MAX_YEARS_AHEAD)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + MAX_YEARS_AHEAD, day=28)
+
+
+def _check_dates(spec: SeriesSpec, now: datetime) -> None:
+    latest = latest_date(now)
+    if spec.first_date > latest:
+        raise DomainError(f"Choose a first date within {MAX_YEARS_AHEAD} years from today.", field="first_date")
+    until = spec.recurrence.until
+    if isinstance(until, date) and until > latest:
+        raise DomainError(
+            f"Choose a last date within {MAX_YEARS_AHEAD} years from today, or let the meeting repeat with no end.",
+            field="until",
+        )
+
+
+def wall_time(naive: datetime, zone: str) -> datetime:
+    """The local wall time a meeting set for `naive` in this zone really starts at: a time the clocks skip
+    (01:30 on a spring-forward night) moves forward by the length of the gap."""
+    return resolve_local(naive, ZoneInfo(zone)).replace(tzinfo=None)
 
 
 def _schedule(spec: SeriesSpec) -> _Schedule:
@@ -309,6 +339,7 @@ def create_series(group: Group, spec: SeriesSpec, now: datetime) -> MeetingSerie
     """Schedule a new meeting series for the group and create its meetings for the coming months."""
     _require_group_open(group)
     spec = clean_spec(spec)
+    _check_dates(spec, now)
     schedule = _schedule(spec)
     _require_future_start(spec, schedule, now)
     series = _new_series(group.id, spec, schedule, now)
@@ -486,6 +517,8 @@ def move_occurrence(
     if not isinstance(new_start_local, datetime) or new_start_local.tzinfo is not None:
         raise TypeError("new_start_local must be a naive local datetime")
     zone_name = _check_timezone(tz or series.timezone)
+    if new_start_local.date() > latest_date(now):
+        raise DomainError(f"Choose a date within {MAX_YEARS_AHEAD} years from today.", field="new_start_local")
     starts_at = resolve_local(new_start_local.replace(second=0, microsecond=0), ZoneInfo(zone_name)).astimezone(UTC)
     if starts_at <= now:
         raise DomainError("Choose a time in the future.", field="new_start_local")
@@ -631,6 +664,7 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     if series.ended_at is not None:
         raise DomainError("This meeting series has ended.")
     spec = clean_spec(spec)
+    _check_dates(spec, now)
     schedule = _schedule(spec)
     same_schedule = schedule == _series_schedule(series)
     # Notifications hook: who answered for coming meetings, and what they saw, before the change.
