@@ -351,10 +351,15 @@ def update_group(
         changes["calendar_shows_cancellations"] = bool(calendar_shows_cancellations)
     new_tags = clean_tags(tags) if tags is not None else None
     _check_policy(changes.get("visibility", group.visibility), changes.get("join_policy", group.join_policy))
+    display_changed = changes.get("calendar_shows_cancellations", group.calendar_shows_cancellations) != (
+        group.calendar_shows_cancellations
+    )
     for key, value in changes.items():
         setattr(group, key, value)
     if new_tags is not None:
         _set_tags(group, new_tags)
+    if display_changed:
+        scheduling.calendar_display_changed(group, now)
     group.updated_at = now
     db.session.flush()
     return group

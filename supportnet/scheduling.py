@@ -789,6 +789,14 @@ def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: da
     return successor
 
 
+def calendar_display_changed(group: Group, now: datetime) -> None:
+    """Move every series of the group forward in calendars: the group feed now writes its cancelled meetings
+    differently (struck through instead of left out, or back), and calendar apps only take a higher SEQUENCE."""
+    for series in db.session.scalars(select(MeetingSeries).where(MeetingSeries.group_id == group.id)):
+        _touch_series(series, now)
+    db.session.flush()
+
+
 def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
     """Stop a meeting series: its future meetings are cancelled, its past ones stay."""
     if series.ended_at is not None:
