@@ -24,6 +24,7 @@ from pathlib import Path
 import icalendar
 import pytest
 import recurring_ical_events
+from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
 
 from supportnet import demo, feeds, scheduling
@@ -96,6 +97,18 @@ def by_recurring_ical_events(body: bytes, start: datetime, end: datetime) -> lis
     return sorted(found)
 
 
+def by_ical_library(body: bytes, start: datetime, end: datetime) -> list[tuple[Seen, str]]:
+    """Expand a feed with `ical` (Home Assistant's parser, its own data model and recurrence code)."""
+    calendar = IcsCalendarStream.calendar_from_ics(body.decode())
+    found = []
+    for event in calendar.timeline_tz(UTC).overlapping(start - timedelta(days=2), end + timedelta(days=2)):
+        begins, ends = event.start, event.end
+        if start <= begins < end:
+            cancelled = event.status is not None and str(event.status.value) == "CANCELLED"
+            found.append((Seen(_iso(begins), _iso(ends), str(event.uid), cancelled), str(event.summary or "")))
+    return sorted(found)
+
+
 def assert_parsers_agree(ical_js, body: bytes, start: datetime, end: datetime) -> list[tuple[Seen, str]]:
     python, mozilla = by_recurring_ical_events(body, start, end), ical_js(body, start, end)
     only_python = sorted(set(python) - set(mozilla))
@@ -103,6 +116,10 @@ def assert_parsers_agree(ical_js, body: bytes, start: datetime, end: datetime) -
     assert not only_python and not only_mozilla, f"recurring-ical-events only: {only_python[:5]}; " \
         f"ical.js only: {only_mozilla[:5]}"
     assert python == mozilla  # and the same number of each
+    third = by_ical_library(body, start, end)
+    only_third, not_third = sorted(set(third) - set(python)), sorted(set(python) - set(third))
+    assert not only_third and not not_third, f"ical only: {only_third[:5]}; ical lacks: {not_third[:5]}"
+    assert third == python
     return python
 
 
