@@ -23,13 +23,21 @@ all show the same meetings:
   01:30 on a fall-back night as the second one, where RFC 5545 and SupportNet say 03:30 and the first), and a
   meeting that spans the change (parsers add its length in wall-clock time). A DTSTART or DTEND whose local
   time is ambiguous is written in UTC.
-* SEQUENCE comes from the database counters, which only ever go up; LAST-MODIFIED and DTSTAMP from
-  `updated_at`. No ORGANIZER, no ATTENDEE: group feeds carry no member data at all.
+* History never changes after the fact. A calendar app expands the RRULE from DTSTART, so every exception
+  (EXDATE, override, clock-change correction) is written for the series' whole life, not only for the window, and
+  a series that ended stays, its UNTIL at its last meeting. Bounding the master instead (a DTSTART inside the
+  window) would change the bytes and SEQUENCE daily, rewrite COUNT, and take older meetings out of calendars;
+  one line per changed meeting is the smaller price.
+* SEQUENCE comes from the database counters, which only ever go up: the master's is the series' counter, an
+  override's the series' plus the meeting's. A meeting changed once (its counter above 0) is always written as
+  an override, even when put back, so its SEQUENCE never falls back to the master's. LAST-MODIFIED and DTSTAMP
+  come from `updated_at`. No ORGANIZER, no ATTENDEE: group feeds carry no member data at all.
 * Each TZID gets a VTIMEZONE built here from the IANA data, with one STANDARD and one DAYLIGHT rule per
   stretch of years, as yearly RRULEs (Outlook does not read RDATE lists, which is what icalendar generates).
 
 Private feeds and single-meeting downloads list meetings one by one (no RRULE): they are exactly the rows a
-member RSVP'd to, or every meeting of their groups, with the online link only where they may see it.
+member RSVP'd to, or every meeting of their groups, with the online link only where they may see it. A meeting
+that a clock change touches is written in UTC at both ends (see `_start_end`), so no parser reads it an hour off.
 """
 
 from __future__ import annotations
@@ -477,10 +485,10 @@ def _series_events(
     instants = expand(series.rrule, series.dtstart_local, tz, life, until)
     in_rule = {instant for instant in instants if instant < span.end}
     changed = [occ for occ in entry.changed if occ.original_start < span.end or occ.starts_at < span.end]
-    if not any(instant >= span.start for instant in in_rule) and not any(
-        occ.status == OccurrenceStatus.MOVED and _touches(occ, span) for occ in changed
-    ):
-        return []  # nothing of this series happens in the window (ended long ago, or starts later)
+    if not in_rule and not any(occ.status == OccurrenceStatus.MOVED and _touches(occ, span) for occ in changed):
+        return []  # the series starts after the window
+    # A series that ended before the window stays: leaving it out would take its meetings out of members'
+    # calendars, history that happened.
     uid = f"series-{series.id}@{host}"
     public_online = _shows_online_publicly(series)
     one_off = from_rrule(series.rrule, tz).frequency is Frequency.ONCE

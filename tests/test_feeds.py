@@ -479,13 +479,15 @@ def test_the_feed_covers_90_days_back_to_12_months_ahead(app, client, facilitato
     cal = parse(get_feed(client, slug).data)
     assert events(cal, f"series-{soon_id}@{HOST}")
     assert not events(cal, f"series-{far_id}@{HOST}")  # its first meeting is 13 months ahead
-    # An ended series drops out 90 days after its last meeting.
+    # An ended series stays, its rule ending with its last meeting: subscribers' history does not change.
     clock.set_frozen(PINNED_NOW + timedelta(days=400))
     with app.app_context():
         scheduling.end_series(db.session.get(MeetingSeries, soon_id), clock.now_utc())
         db.session.commit()
+    ended = events(parse(get_feed(client, slug).data), f"series-{soon_id}@{HOST}")
     clock.set_frozen(PINNED_NOW + timedelta(days=400 + 91))
-    assert not events(parse(get_feed(client, slug).data), f"series-{soon_id}@{HOST}")
+    assert events(parse(get_feed(client, slug).data), f"series-{soon_id}@{HOST}") == ended
+    assert "UNTIL=" in ended[0]["RRULE"].to_ical().decode()
 
 
 def test_lines_are_folded_at_75_octets_and_end_with_crlf(client, feed_world):
