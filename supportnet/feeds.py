@@ -470,6 +470,10 @@ def group_calendar_component(
     events: list[icalendar.Event] = []
     for entry in entries:
         events.extend(_series_events(group, entry, links=links, host=host, span=span, zones=zones))
+    if len(zones.years) == 1:
+        # Apps that show a subscribed calendar in "its" zone (Google, Apple) take it from here; every time in the
+        # feed still carries its TZID or is UTC, so the instants do not depend on it.
+        cal.add("x-wr-timezone", next(iter(zones.years)))
     return _finish(cal, events, zones)
 
 
