@@ -62,6 +62,7 @@ MAX_CAPACITY = 10_000
 # Dates further ahead are typing mistakes, and near the end of the calendar (9999-12-31) the arithmetic of
 # expanding a rule or converting to UTC would run off it.
 MAX_YEARS_AHEAD = 10
+EARLIEST_DATE = date(1970, 1, 1)
 _INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound parameters
 
 
@@ -196,6 +197,10 @@ def latest_date(now: datetime) -> date:
 
 
 def _check_dates(spec: SeriesSpec, now: datetime) -> None:
+    if spec.first_date < EARLIEST_DATE:
+        # An edit form's first date in the past means "from now on", but year 1 is a typing mistake, and one
+        # that converting to UTC would run off the calendar with.
+        raise DomainError("Choose a first date from 1 Jan 1970 on.", field="first_date")
     latest = latest_date(now)
     if spec.first_date > latest:
         raise DomainError(f"Choose a first date within {MAX_YEARS_AHEAD} years from today.", field="first_date")

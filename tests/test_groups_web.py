@@ -927,6 +927,10 @@ BAD_SERIES = {
         {"ends": "on", "until": "9999-12-31", "timezone": "America/Los_Angeles"}, "until",
         "Choose a last date within 10 years from today",
     ),
+    "the first date the calendar has, east of Greenwich": (
+        {"first_date": "0001-01-01", "start_time": "00:30", "timezone": "Asia/Tokyo"}, "first_date",
+        "Choose a first date from 1 Jan 1970 on",
+    ),
     "a first date centuries ahead": (
         {"first_date": "9999-12-30"}, "first_date", "Choose a first date within 10 years from today",
     ),

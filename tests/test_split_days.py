@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from supportnet import clock, groups, scheduling
+from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import GroupKind, MeetingSeries, Occurrence, OccurrenceStatus
 from supportnet.recurrence import Frequency, Recurrence, expand
@@ -118,3 +119,39 @@ def test_an_edit_the_day_before_replaces_that_days_meeting_with_the_new_time(app
         old = db.session.get(MeetingSeries, old_id)
         assert rule_instants(old)[-1] == datetime(2026, 12, 3, 19, tzinfo=UTC)
         assert scheduling.first_start(new) == datetime(2026, 12, 10, 19, 30, tzinfo=UTC)
+
+
+def test_an_edit_during_a_meeting_of_a_counted_series_keeps_the_number_of_meetings(app, facilitator):
+    with app.app_context():
+        now = clock.now_utc()
+        group = groups.create_group(
+            facilitator.user(), name="Counted circle", kind=GroupKind.AFTERCARE, timezone="Europe/London", now=now
+        )
+        six = weekly(THURSDAY, recurrence=Recurrence(Frequency.WEEKLY, weekdays=(THURSDAY,), count=6))
+        old_id = scheduling.create_series(group, six, now).id
+        db.session.commit()
+    clock.set_frozen(WHEN["during_the_meeting"])
+    with app.app_context():
+        old = db.session.get(MeetingSeries, old_id)
+        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), start_time=time(19, 30)),
+                                       clock.now_utc())
+        db.session.commit()
+        old = db.session.get(MeetingSeries, old_id)
+        # 3 and 10 December were held at 19:00; four more at 19:30 from 17 December.
+        assert len(rule_instants(old)) == 2
+        assert rule_instants(new) == [datetime(2026, 12, d, 19, 30, tzinfo=UTC) for d in (17, 24, 31)] + [
+            datetime(2027, 1, 7, 19, 30, tzinfo=UTC)
+        ]
+
+
+def test_a_first_date_at_the_start_of_the_calendar_is_refused_with_a_message(app, facilitator):
+    old_id = start_series(app, facilitator)
+    clock.set_frozen(WHEN["day_before"])
+    with app.app_context():
+        old = db.session.get(MeetingSeries, old_id)
+        year_one = dataclasses.replace(
+            scheduling.spec_for(old), first_date=date(1, 1, 1), start_time=time(0, 30), timezone="Asia/Tokyo"
+        )
+        with pytest.raises(DomainError) as refused:
+            scheduling.update_series(old, year_one, clock.now_utc())
+        assert refused.value.field == "first_date"
