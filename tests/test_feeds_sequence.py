@@ -7,7 +7,7 @@ and RECURRENCE-ID, whether written as an override or produced by the repeating e
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import icalendar
 import recurring_ical_events
@@ -24,15 +24,26 @@ from tests.test_feeds_private import make_address
 FAR = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC))
 
 
-def instances(body: bytes) -> dict[tuple[str, datetime], tuple[int, str, str]]:
-    """(UID, original start) -> (SEQUENCE, start, status) for every meeting the feed gives a calendar app."""
+def instances(body: bytes) -> dict[tuple[str, datetime | None], tuple[int, str, str]]:
+    """(UID, original start) -> (SEQUENCE, start, status) for every meeting the feed gives a calendar app.
+
+    The SEQUENCE of a meeting is its override's where it has one (UID and RECURRENCE-ID), else its repeating
+    event's: what a calendar app compares, component by component.
+    """
     cal = icalendar.Calendar.from_ical(body)
+    own = {}
+    for component in cal.walk("VEVENT"):
+        rid = component.get("RECURRENCE-ID")
+        key = (str(component["UID"]), rid.dt.astimezone(UTC) if rid is not None else None)
+        own[key] = int(component.get("SEQUENCE", 0))
+    # A meeting that happens once is one plain event: it is the same meeting wherever it moves.
+    single = {str(c["UID"]) for c in cal.walk("VEVENT") if "RRULE" not in c and "RECURRENCE-ID" not in c}
     seen = {}
     for event in recurring_ical_events.of(cal).between(*FAR):
-        rid = event.get("RECURRENCE-ID")
-        original = (rid or event["DTSTART"]).dt.astimezone(UTC)
-        state = (str(event["DTSTART"].dt.astimezone(UTC)), str(event.get("STATUS")))
-        seen[(str(event["UID"]), original)] = (int(event.get("SEQUENCE", 0)), *state)
+        uid, rid = str(event["UID"]), event.get("RECURRENCE-ID")
+        original = None if uid in single else (rid or event["DTSTART"]).dt.astimezone(UTC)
+        sequence = own.get((uid, original), own.get((uid, None)))
+        seen[(uid, original)] = (sequence, str(event["DTSTART"].dt.astimezone(UTC)), str(event.get("STATUS")))
     return seen
 
 
@@ -92,6 +103,17 @@ def test_every_kind_of_change_moves_sequence_forward_and_never_back(app, facilit
         local = occ.starts_at.astimezone(occ.series.tz).replace(tzinfo=None)
         scheduling.move_occurrence(occ, new_start_local=local + timedelta(hours=1), now=clock.now_utc())
 
+    def latest() -> MeetingSeries:
+        return db.session.scalars(
+            select(MeetingSeries).where(MeetingSeries.title == "Evening circle").order_by(MeetingSeries.id.desc())
+        ).first()
+
+    def change_time():
+        clock.set_frozen(datetime(2026, 12, 16, 12, tzinfo=UTC))  # after a few meetings: the series splits
+        series = latest()
+        scheduling.update_series(series, dataclasses.replace(scheduling.spec_for(series), start_time=time(18)),
+                                 clock.now_utc())
+
     changes = [
         ("cancel a week (EXDATE)", lambda: scheduling.cancel_occurrence(week(weekly_id, 3), "Snow.", clock.now_utc())),
         ("show cancelled meetings", lambda: shows_cancellations(True)),
@@ -103,6 +125,8 @@ def test_every_kind_of_change_moves_sequence_forward_and_never_back(app, facilit
         ("change the title", edit_title),
         ("move the one-off meeting", lambda: move(once_id, 0)),
         ("restore the one-off meeting", lambda: scheduling.restore_occurrence(week(once_id, 0), clock.now_utc())),
+        ("change the time from now on", change_time),
+        ("end the series", lambda: scheduling.end_series(latest(), clock.now_utc())),
     ]
     before, before_masters = instances(feed()), masters(feed())
     for what, change in changes:
