@@ -196,7 +196,12 @@ def latest_date(now: datetime) -> date:
         return today.replace(year=today.year + MAX_YEARS_AHEAD, day=28)
 
 
-def _check_dates(spec: SeriesSpec, now: datetime) -> None:
+def movable_date(day: date, now: datetime) -> bool:
+    """Whether a meeting could be moved to this date: from about today up to the latest date."""
+    return now.date() - timedelta(days=2) <= day <= latest_date(now)
+
+
+def _check_dates(spec: SeriesSpec, now: datetime, stored_until: date | None = None) -> None:
     if spec.first_date < EARLIEST_DATE:
         # An edit form's first date in the past means "from now on", but year 1 is a typing mistake, and one
         # that converting to UTC would run off the calendar with.
@@ -205,7 +210,7 @@ def _check_dates(spec: SeriesSpec, now: datetime) -> None:
     if spec.first_date > latest:
         raise DomainError(f"Choose a first date within {MAX_YEARS_AHEAD} years from today.", field="first_date")
     until = spec.recurrence.until
-    if isinstance(until, date) and until > latest:
+    if isinstance(until, date) and until > latest and until != stored_until:
         raise DomainError(
             f"Choose a last date within {MAX_YEARS_AHEAD} years from today, or let the meeting repeat with no end.",
             field="until",
@@ -524,6 +529,9 @@ def move_occurrence(
     zone_name = _check_timezone(tz or series.timezone)
     if new_start_local.date() > latest_date(now):
         raise DomainError(f"Choose a date within {MAX_YEARS_AHEAD} years from today.", field="new_start_local")
+    if not movable_date(new_start_local.date(), now):
+        # Checked before converting: 0001-01-01 00:30 in Tokyo would run off the start of the calendar in UTC.
+        raise DomainError("Choose a time in the future.", field="new_start_local")
     starts_at = resolve_local(new_start_local.replace(second=0, microsecond=0), ZoneInfo(zone_name)).astimezone(UTC)
     if starts_at <= now:
         raise DomainError("Choose a time in the future.", field="new_start_local")
@@ -669,7 +677,8 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     if series.ended_at is not None:
         raise DomainError("This meeting series has ended.")
     spec = clean_spec(spec)
-    _check_dates(spec, now)
+    # An end date saved before dates were limited may stay as it is.
+    _check_dates(spec, now, stored_until=from_rrule(series.rrule, series.tz).until)
     schedule = _schedule(spec)
     same_schedule = schedule == _series_schedule(series)
     # Notifications hook: who answered for coming meetings, and what they saw, before the change.

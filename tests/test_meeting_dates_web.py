@@ -3,6 +3,7 @@ shown to the facilitator before it is saved."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -33,6 +34,17 @@ def starts_at(app, occ_id: int) -> tuple[datetime, OccurrenceStatus]:
     with app.app_context():
         occ = db.session.get(Occurrence, occ_id)
         return occ.starts_at, occ.status
+
+
+def test_moving_a_meeting_to_the_first_day_of_the_calendar_is_refused_with_a_message(app, client, facilitator,
+                                                                                      occ_id):
+    login(client, facilitator)
+    with app.app_context():
+        db.session.get(Occurrence, occ_id).series.timezone = "Asia/Tokyo"
+        db.session.commit()
+    response = post(client, f"/meetings/{occ_id}/move", {"date": "0001-01-01", "start_time": "00:30"})
+    assert response.status_code == 400
+    assert "Choose a time in the future." in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "2040-01-01"])
@@ -81,3 +93,26 @@ def test_an_ordinary_move_needs_no_confirmation(app, client, facilitator, occ_id
     )
     assert response.status_code == 302
     assert starts_at(app, occ_id)[0] == datetime(2027, 3, 28, 2, 30, tzinfo=UTC)
+
+
+def test_an_end_date_saved_before_dates_were_limited_may_stay(app, facilitator):
+    from datetime import date
+
+    from supportnet.models import MeetingSeries
+    from supportnet.recurrence import Frequency, Recurrence
+
+    with app.app_context():
+        now = clock.now_utc()
+        group = groups.create_group(
+            facilitator.user(), name="Long circle", kind=GroupKind.AFTERCARE, timezone="Europe/London", now=now
+        )
+        long = Recurrence(Frequency.WEEKLY, weekdays=(1,), until=date(2036, 11, 24))
+        series_id = scheduling.create_series(group, weekly(recurrence=long), now).id
+        db.session.commit()
+    clock.set_frozen(datetime(2026, 11, 20, tzinfo=UTC))  # from here, 24 November 2036 is more than 10 years ahead
+    with app.app_context():
+        series = db.session.get(MeetingSeries, series_id)
+        spec = scheduling.spec_for(series)
+        scheduling.update_series(series, dataclasses.replace(spec, title="Longer circle"), clock.now_utc())
+        db.session.commit()
+        assert db.session.get(MeetingSeries, series_id).title == "Longer circle"

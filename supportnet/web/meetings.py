@@ -187,7 +187,7 @@ def move(occurrence_id: int):
 def _unconfirmed_shift(form: MoveOccurrenceForm, requested: datetime, zone: str) -> str | None:
     """What to tell the facilitator before moving a meeting to a wall time the clocks skip, unless the form
     already confirms the time it really becomes."""
-    if requested.date() > scheduling.latest_date(now_utc()):
+    if not scheduling.movable_date(requested.date(), now_utc()):
         return None  # the domain refuses it with its own message
     actual = scheduling.wall_time(requested, zone)
     confirmed = f"{actual:%Y-%m-%dT%H:%M}"
