@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from supportnet.extensions import db
@@ -55,7 +55,12 @@ def group_feed_available(group: Group) -> bool:
 
 
 def group_entries(group: Group, span: Window) -> list[SeriesEntry]:
-    """Every series of the group with its meetings that differ from the rule in the window, in two queries."""
+    """Every series of the group with every meeting up to the window's end that ever changed, in two queries.
+
+    Not only the window: a calendar app expands each repeating event from its first meeting, so a cancelled or
+    moved week left out once it is 90 days old would come back as it was. A meeting that was changed and put
+    back (its SEQUENCE moved) stays written too, so its SEQUENCE never drops back to the repeating event's.
+    """
     series = list(
         db.session.scalars(select(MeetingSeries).where(MeetingSeries.group_id == group.id).order_by(MeetingSeries.id))
     )
@@ -65,11 +70,8 @@ def group_entries(group: Group, span: Window) -> list[SeriesEntry]:
         select(Occurrence)
         .where(
             Occurrence.series_id.in_([s.id for s in series]),
-            Occurrence.status != OccurrenceStatus.SCHEDULED,
-            or_(
-                and_(Occurrence.original_start >= span.start, Occurrence.original_start < span.end),
-                and_(Occurrence.starts_at >= span.start, Occurrence.starts_at < span.end),
-            ),
+            or_(Occurrence.status != OccurrenceStatus.SCHEDULED, Occurrence.sequence > 0),
+            or_(Occurrence.original_start < span.end, Occurrence.starts_at < span.end),
         )
         .order_by(Occurrence.series_id, Occurrence.original_start)
     )
@@ -145,6 +147,17 @@ def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[
     )
     if not roles:
         return [], []
+    # Last-Modified never goes back: a withdrawn answer, or a meeting changed and then left out, is a change too.
+    times: list[datetime] = [
+        stamp
+        for stamp in (
+            db.session.scalar(select(func.max(Rsvp.updated_at)).where(Rsvp.user_id == user.id)),
+            db.session.scalar(
+                select(func.max(MeetingSeries.updated_at)).where(MeetingSeries.group_id.in_(list(roles)))
+            ),
+        )
+        if stamp is not None
+    ]
     in_window = (
         Occurrence.ends_at > span.start,
         Occurrence.starts_at < span.end,
@@ -171,7 +184,6 @@ def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[
         }
         occurrences = list(db.session.scalars(_eager_occurrences().where(Occurrence.id.in_(list(answers)))))
     entries = []
-    times: list[datetime] = []
     for occ in occurrences:
         answer = answers.get(occ.id)
         going = answer is not None and answer.status == RsvpStatus.GOING

@@ -23,13 +23,21 @@ all show the same meetings:
   01:30 on a fall-back night as the second one, where RFC 5545 and SupportNet say 03:30 and the first), and a
   meeting that spans the change (parsers add its length in wall-clock time). A DTSTART or DTEND whose local
   time is ambiguous is written in UTC.
-* SEQUENCE comes from the database counters, which only ever go up; LAST-MODIFIED and DTSTAMP from
-  `updated_at`. No ORGANIZER, no ATTENDEE: group feeds carry no member data at all.
+* History never changes after the fact. A calendar app expands the RRULE from DTSTART, so every exception
+  (EXDATE, override, clock-change correction) is written for the series' whole life, not only for the window, and
+  a series that ended stays, its UNTIL at its last meeting. Bounding the master instead (a DTSTART inside the
+  window) would change the bytes and SEQUENCE daily, rewrite COUNT, and take older meetings out of calendars;
+  one line per changed meeting is the smaller price.
+* SEQUENCE comes from the database counters, which only ever go up: the master's is the series' counter, an
+  override's the series' plus the meeting's. A meeting changed once (its counter above 0) is always written as
+  an override, even when put back, so its SEQUENCE never falls back to the master's. LAST-MODIFIED and DTSTAMP
+  come from `updated_at`. No ORGANIZER, no ATTENDEE: group feeds carry no member data at all.
 * Each TZID gets a VTIMEZONE built here from the IANA data, with one STANDARD and one DAYLIGHT rule per
   stretch of years, as yearly RRULEs (Outlook does not read RDATE lists, which is what icalendar generates).
 
 Private feeds and single-meeting downloads list meetings one by one (no RRULE): they are exactly the rows a
-member RSVP'd to, or every meeting of their groups, with the online link only where they may see it.
+member RSVP'd to, or every meeting of their groups, with the online link only where they may see it. A meeting
+that a clock change touches is written in UTC at both ends (see `_start_end`), so no parser reads it an hour off.
 """
 
 from __future__ import annotations
@@ -348,13 +356,18 @@ def _clear(naive: datetime, tz: ZoneInfo) -> bool:
     return naive.replace(tzinfo=tz, fold=0).utcoffset() == naive.replace(tzinfo=tz, fold=1).utcoffset()
 
 
-def _when(instant: datetime, tz: ZoneInfo) -> datetime:
-    """A DTSTART/DTEND value for an instant: local time with TZID, or UTC where local time would be ambiguous."""
-    local = instant.astimezone(tz).replace(microsecond=0)
-    if _clear(local.replace(tzinfo=None), tz):
-        return local
-    # 01:30 on a fall-back night happens twice, and parsers disagree on which one a TZID value means.
-    return _utc(instant)
+def _start_end(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """DTSTART and DTEND of one meeting: local times with TZID, or both in UTC when a clock change touches it.
+
+    A meeting that starts before a change and ends after it is not as long on the wall clock as it really is,
+    and parsers disagree on which instant a skipped or repeated wall time means: in UTC every parser reads the
+    same two instants.
+    """
+    local_start = start.astimezone(tz).replace(microsecond=0, tzinfo=None)
+    local_end = end.astimezone(tz).replace(microsecond=0, tzinfo=None)
+    if _clear(local_start, tz) and _clear(local_end, tz) and local_end - local_start == _utc(end) - _utc(start):
+        return local_start.replace(tzinfo=tz), local_end.replace(tzinfo=tz)
+    return _utc(start), _utc(end)
 
 
 def _needs_correction(series: MeetingSeries, instant: datetime) -> bool:
@@ -382,8 +395,11 @@ def _changes_in(zone_name: str, year: int) -> tuple[datetime, ...]:
 
 def _corrections(series: MeetingSeries, instants: Sequence[datetime], span: Window) -> list[datetime]:
     """The meetings of the rule (sorted UTC instants) that need an override: those next to a clock change."""
+    if not instants:
+        return []
     end = span.corrections_end or span.end
-    changes = [c for year in range(span.start.year, end.year + 1) for c in _changes_in(series.timezone, year)]
+    first = instants[0].year
+    changes = [c for year in range(first, end.year + 1) for c in _changes_in(series.timezone, year)]
     # A wall time that is skipped or repeated lies within a few hours after a change (three at most, today).
     margin = timedelta(hours=3)
     found = []
@@ -455,6 +471,10 @@ def group_calendar_component(
     events: list[icalendar.Event] = []
     for entry in entries:
         events.extend(_series_events(group, entry, links=links, host=host, span=span, zones=zones))
+    if len(zones.years) == 1:
+        # Apps that show a subscribed calendar in "its" zone (Google, Apple) take it from here; every time in the
+        # feed still carries its TZID or is UTC, so the instants do not depend on it.
+        cal.add("x-wr-timezone", next(iter(zones.years)))
     return _finish(cal, events, zones)
 
 
@@ -463,13 +483,17 @@ def _series_events(
 ) -> list[icalendar.Event]:
     series = entry.series
     tz = series.tz
-    # One expansion for the window and the corrections further ahead.
+    # One expansion for the series' whole life up to the window's end and the corrections further ahead: a
+    # calendar app expands the RRULE from DTSTART, so every exception from the first meeting on stays written.
     until = max(span.end, span.corrections_end or span.end)
-    instants = expand(series.rrule, series.dtstart_local, tz, span.start, until)
+    life = min(span.start, resolve_local(series.dtstart_local, tz).astimezone(UTC))
+    instants = expand(series.rrule, series.dtstart_local, tz, life, until)
     in_rule = {instant for instant in instants if instant < span.end}
-    changed = [occ for occ in entry.changed if _touches(occ, span)]
-    if not in_rule and not any(occ.status == OccurrenceStatus.MOVED for occ in changed):
-        return []  # nothing of this series happens in the window (ended long ago, or starts later)
+    changed = [occ for occ in entry.changed if occ.original_start < span.end or occ.starts_at < span.end]
+    if not in_rule and not any(occ.status == OccurrenceStatus.MOVED and _touches(occ, span) for occ in changed):
+        return []  # the series starts after the window
+    # A series that ended before the window stays: leaving it out would take its meetings out of members'
+    # calendars, history that happened.
     uid = f"series-{series.id}@{host}"
     public_online = _shows_online_publicly(series)
     one_off = from_rrule(series.rrule, tz).frequency is Frequency.ONCE
@@ -524,7 +548,7 @@ def _touches(occ: Occurrence, span: Window) -> bool:
 
 def _produces(series: MeetingSeries, instant: datetime, in_rule: set[datetime], span: Window) -> bool:
     """Whether the series' rule (with its UNTIL) has a meeting at this instant."""
-    if span.start <= instant < span.end:
+    if instant < span.end:
         return instant in in_rule
     return bool(expand(series.rrule, series.dtstart_local, series.tz, instant, instant + timedelta(seconds=1)))
 
@@ -536,8 +560,9 @@ def _override(
     tz = series.tz
     event = icalendar.Event()
     event.add("uid", uid)
-    event.add("dtstart", _when(occ.starts_at, tz))
-    event.add("dtend", _when(occ.ends_at, tz))
+    dtstart, dtend = _start_end(occ.starts_at, occ.ends_at, tz)
+    event.add("dtstart", dtstart)
+    event.add("dtend", dtend)
     _stamp(event, max(series.updated_at, occ.updated_at), series.sequence + occ.sequence)
     cancelled = occ.status == OccurrenceStatus.CANCELLED
     event.add("summary", (CANCELLED_PREFIX if cancelled else "") + _series_title(series))
@@ -589,8 +614,9 @@ def _plain_event(
     start = start.astimezone(UTC)  # so that adding the duration adds elapsed time
     event = icalendar.Event()
     event.add("uid", uid)
-    event.add("dtstart", _when(start, series.tz))
-    event.add("dtend", _when(start + series.duration, series.tz))
+    dtstart, dtend = _start_end(start, start + series.duration, series.tz)
+    event.add("dtstart", dtstart)
+    event.add("dtend", dtend)
     _stamp(event, series.updated_at, series.sequence)
     event.add("summary", _series_title(series))
     event.add("location", _location(series.venue, series.address, series, public_online))
@@ -613,8 +639,9 @@ def _meeting_event(
     cancelled = occ.status == OccurrenceStatus.CANCELLED
     event = icalendar.Event()
     event.add("uid", f"occurrence-{occ.id}@{host}")
-    event.add("dtstart", _when(occ.starts_at, tz))
-    event.add("dtend", _when(occ.ends_at, tz))
+    dtstart, dtend = _start_end(occ.starts_at, occ.ends_at, tz)
+    event.add("dtstart", dtstart)
+    event.add("dtend", dtend)
     _stamp(event, max(series.updated_at, occ.updated_at), series.sequence + occ.sequence)
     title = _discreet_title(occ.starts_at, viewer_zone) if discreet else _series_title(series)
     event.add("summary", (CANCELLED_PREFIX if cancelled else "") + title)

@@ -362,10 +362,15 @@ def update_group(
     new_tags = clean_tags(tags) if tags is not None else None
     _check_policy(changes.get("visibility", group.visibility), changes.get("join_policy", group.join_policy))
     goes_private = changes.get("visibility") == Visibility.PRIVATE and group.visibility != Visibility.PRIVATE
+    display_changed = changes.get("calendar_shows_cancellations", group.calendar_shows_cancellations) != (
+        group.calendar_shows_cancellations
+    )
     for key, value in changes.items():
         setattr(group, key, value)
     if new_tags is not None:
         _set_tags(group, new_tags)
+    if display_changed:
+        scheduling.calendar_display_changed(group, now)
     group.updated_at = now
     db.session.flush()
     if goes_private:

@@ -8,8 +8,10 @@ reminders point at them. Editing a schedule therefore never rewrites the past:
 
 * nothing has happened yet: the series is edited in place; occurrences the new rule no longer produces are
   cancelled with ``superseded=True``, missing ones are created, the rest keep their rows (and RSVPs);
-* the series has begun: it is split. The old series keeps every meeting before the new schedule's first
-  meeting (its RRULE gets an UNTIL) and is ended; the rest of its rows are superseded; a new series with
+* the series has begun: it is split. The old series keeps every meeting before the local day (in the new
+  schedule's zone) of the new schedule's first meeting (its RRULE gets an UNTIL) and is ended, so no day has a
+  meeting of each; a meeting of the old rule already under way that day stays and the new schedule starts on
+  its next day instead; the rest of its rows are superseded; a new series with
   ``previous_id`` pointing back carries on. A first date left in the past (as an edit form shows it) means
   "from now on": the new series starts at the rule's next meeting, keeping an every-N rhythm and the
   number of meetings left.
@@ -57,6 +59,10 @@ SCHEDULE_CHANGED_NOTE = "The schedule changed."
 SERIES_ENDED_NOTE = "This meeting series has ended."
 MAX_NOTE = 500
 MAX_CAPACITY = 10_000
+# Dates further ahead are typing mistakes, and near the end of the calendar (9999-12-31) the arithmetic of
+# expanding a rule or converting to UTC would run off it.
+MAX_YEARS_AHEAD = 10
+EARLIEST_DATE = date(1970, 1, 1)
 _INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound parameters
 
 
@@ -185,6 +191,42 @@ def clean_spec(spec: SeriesSpec) -> SeriesSpec:
     )
 
 
+def latest_date(now: datetime) -> date:
+    """The last date a meeting, a first date or an end date may have."""
+    today = now.date()
+    try:
+        return today.replace(year=today.year + MAX_YEARS_AHEAD)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + MAX_YEARS_AHEAD, day=28)
+
+
+def movable_date(day: date, now: datetime) -> bool:
+    """Whether a meeting could be moved to this date: from about today up to the latest date."""
+    return now.date() - timedelta(days=2) <= day <= latest_date(now)
+
+
+def _check_dates(spec: SeriesSpec, now: datetime, stored_until: date | None = None) -> None:
+    if spec.first_date < EARLIEST_DATE:
+        # An edit form's first date in the past means "from now on", but year 1 is a typing mistake, and one
+        # that converting to UTC would run off the calendar with.
+        raise DomainError("Choose a first date from 1 Jan 1970 on.", field="first_date")
+    latest = latest_date(now)
+    if spec.first_date > latest:
+        raise DomainError(f"Choose a first date within {MAX_YEARS_AHEAD} years from today.", field="first_date")
+    until = spec.recurrence.until
+    if isinstance(until, date) and until > latest and until != stored_until:
+        raise DomainError(
+            f"Choose a last date within {MAX_YEARS_AHEAD} years from today, or let the meeting repeat with no end.",
+            field="until",
+        )
+
+
+def wall_time(naive: datetime, zone: str) -> datetime:
+    """The local wall time a meeting set for `naive` in this zone really starts at: a time the clocks skip
+    (01:30 on a spring-forward night) moves forward by the length of the gap."""
+    return resolve_local(naive, ZoneInfo(zone)).replace(tzinfo=None)
+
+
 def _schedule(spec: SeriesSpec) -> _Schedule:
     tz = ZoneInfo(spec.timezone)
     try:
@@ -212,7 +254,8 @@ def _rebase(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> _Schedule:
             raise DomainError("The meeting can't be in the past.", field="first_date")
         raise DomainError("This schedule has no meetings left. Change its end or its first date.", field="recurrence")
     dtstart = datetime.combine(upcoming[0].astimezone(tz).date(), schedule.dtstart_local.time())
-    rec = spec.recurrence
+    # The schedule's own rule, not the form's: a schedule rebased once already counts its meetings from there.
+    rec = from_rrule(schedule.rrule, tz) if schedule.rrule else spec.recurrence
     if rec.count is not None:
         held = expand(schedule.rrule, schedule.dtstart_local, tz, schedule.first_start, upcoming[0])
         rec = dataclasses.replace(rec, count=rec.count - len(held))
@@ -310,6 +353,7 @@ def create_series(group: Group, spec: SeriesSpec, now: datetime) -> MeetingSerie
     """Schedule a new meeting series for the group and create its meetings for the coming months."""
     _require_group_open(group)
     spec = clean_spec(spec)
+    _check_dates(spec, now)
     schedule = _schedule(spec)
     _require_future_start(spec, schedule, now)
     series = _new_series(group.id, spec, schedule, now)
@@ -487,6 +531,11 @@ def move_occurrence(
     if not isinstance(new_start_local, datetime) or new_start_local.tzinfo is not None:
         raise TypeError("new_start_local must be a naive local datetime")
     zone_name = _check_timezone(tz or series.timezone)
+    if new_start_local.date() > latest_date(now):
+        raise DomainError(f"Choose a date within {MAX_YEARS_AHEAD} years from today.", field="new_start_local")
+    if not movable_date(new_start_local.date(), now):
+        # Checked before converting: 0001-01-01 00:30 in Tokyo would run off the start of the calendar in UTC.
+        raise DomainError("Choose a time in the future.", field="new_start_local")
     starts_at = resolve_local(new_start_local.replace(second=0, microsecond=0), ZoneInfo(zone_name)).astimezone(UTC)
     if starts_at <= now:
         raise DomainError("Choose a time in the future.", field="new_start_local")
@@ -632,6 +681,8 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     if series.ended_at is not None:
         raise DomainError("This meeting series has ended.")
     spec = clean_spec(spec)
+    # An end date saved before dates were limited may stay as it is.
+    _check_dates(spec, now, stored_until=from_rrule(series.rrule, series.tz).until)
     schedule = _schedule(spec)
     same_schedule = schedule == _series_schedule(series)
     # Notifications hook: who answered for coming meetings, and what they saw, before the change.
@@ -700,11 +751,39 @@ def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[
     materialize(series, now + HORIZON, now)
 
 
-def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
-    """End a series that has begun just before the new schedule's first meeting and carry on in a new one."""
+def _start_of_local_day(instant: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which the local day of `instant` begins in tz (midnight, or later on a day it skips)."""
+    return resolve_local(datetime.combine(instant.astimezone(tz).date(), time()), tz).astimezone(UTC)
+
+
+def _split_point(
+    series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime
+) -> tuple[_Schedule, datetime]:
+    """The new schedule, starting after now, and the instant the old rule stops: the start of the new first
+    meeting's local day (in the new schedule's zone).
+
+    Cutting at the day rather than at the new first meeting keeps a 19:00 meeting of the old rule from going
+    ahead on the same evening as the new rule's 19:30 one. When a meeting of the old rule has already started
+    on that day it stays, and the new schedule begins on the next day its rule has.
+    """
     if schedule.first_start <= now:
         schedule = _rebase(spec, schedule, now)
-    cut = schedule.first_start
+    cut = _start_of_local_day(schedule.first_start, schedule.tz)
+    if not expand(series.rrule, series.dtstart_local, series.tz, cut, now + timedelta(microseconds=1)):
+        return schedule, cut
+    next_day = datetime.combine(schedule.first_start.astimezone(schedule.tz).date() + timedelta(days=1), time())
+    after = resolve_local(next_day, schedule.tz).astimezone(UTC) - timedelta(microseconds=1)
+    if spec.recurrence.frequency is Frequency.ONCE:
+        raise DomainError(
+            "A meeting of this series has already started that day. Choose a later day.", field="first_date"
+        )
+    schedule = _rebase(spec, schedule, after)
+    return schedule, _start_of_local_day(schedule.first_start, schedule.tz)
+
+
+def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
+    """End a series that has begun on the day before the new schedule's first meeting and carry on in a new one."""
+    schedule, cut = _split_point(series, spec, schedule, now)
     # Meetings of the old rule before the new first meeting go ahead as planned: make sure they have rows.
     materialize(series, cut, now)
     old_rule = _rule_ending_before(series, cut)
@@ -726,6 +805,14 @@ def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: da
     rsvps.move_standing(series, successor)
     materialize(successor, now + HORIZON, now)
     return successor
+
+
+def calendar_display_changed(group: Group, now: datetime) -> None:
+    """Move every series of the group forward in calendars: the group feed now writes its cancelled meetings
+    differently (struck through instead of left out, or back), and calendar apps only take a higher SEQUENCE."""
+    for series in db.session.scalars(select(MeetingSeries).where(MeetingSeries.group_id == group.id)):
+        _touch_series(series, now)
+    db.session.flush()
 
 
 def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:

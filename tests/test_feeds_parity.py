@@ -13,23 +13,35 @@ the ical.js half is skipped, unless SUPPORTNET_REQUIRE_NODE=1 (CI) makes that a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import icalendar
 import pytest
 import recurring_ical_events
+from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
 
-from supportnet import demo, feeds, scheduling
+from supportnet import clock, demo, feeds, groups, scheduling
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, Rsvp, RsvpStatus, Visibility
-from supportnet.recurrence import expand
+from supportnet.models import (
+    Group,
+    GroupKind,
+    MeetingSeries,
+    Occurrence,
+    OccurrenceStatus,
+    Rsvp,
+    RsvpStatus,
+    Visibility,
+)
+from supportnet.recurrence import Frequency, Recurrence, expand
+from tests.builders import weekly
 from tests.conftest import PINNED_NOW, login, post
 from tests.test_feeds import HOST, NEWLINE_TITLE, UNICODE_TITLE, FeedWorld, build_feed_world
 
@@ -96,6 +108,18 @@ def by_recurring_ical_events(body: bytes, start: datetime, end: datetime) -> lis
     return sorted(found)
 
 
+def by_ical_library(body: bytes, start: datetime, end: datetime) -> list[tuple[Seen, str]]:
+    """Expand a feed with `ical` (Home Assistant's parser, its own data model and recurrence code)."""
+    calendar = IcsCalendarStream.calendar_from_ics(body.decode())
+    found = []
+    for event in calendar.timeline_tz(UTC).overlapping(start - timedelta(days=2), end + timedelta(days=2)):
+        begins, ends = event.start, event.end
+        if start <= begins < end:
+            cancelled = event.status is not None and str(event.status.value) == "CANCELLED"
+            found.append((Seen(_iso(begins), _iso(ends), str(event.uid), cancelled), str(event.summary or "")))
+    return sorted(found)
+
+
 def assert_parsers_agree(ical_js, body: bytes, start: datetime, end: datetime) -> list[tuple[Seen, str]]:
     python, mozilla = by_recurring_ical_events(body, start, end), ical_js(body, start, end)
     only_python = sorted(set(python) - set(mozilla))
@@ -103,6 +127,10 @@ def assert_parsers_agree(ical_js, body: bytes, start: datetime, end: datetime) -
     assert not only_python and not only_mozilla, f"recurring-ical-events only: {only_python[:5]}; " \
         f"ical.js only: {only_mozilla[:5]}"
     assert python == mozilla  # and the same number of each
+    third = by_ical_library(body, start, end)
+    only_third, not_third = sorted(set(third) - set(python)), sorted(set(python) - set(third))
+    assert not only_third and not not_third, f"ical only: {only_third[:5]}; ical lacks: {not_third[:5]}"
+    assert third == python
     return python
 
 
@@ -285,3 +313,112 @@ def user_memberships(user):
     return db.session.scalars(
         select(Membership).where(Membership.user_id == user.id, Membership.status == MemberStatus.ACTIVE)
     ).all()
+
+
+# --- the whole life of a series: splits, exceptions older than the window, clock changes ---
+
+# The day a Thursday 19:00 London series is edited "from now on", and what changes.
+SPLIT_WHEN = {
+    "day_of": datetime(2026, 12, 10, 9, tzinfo=UTC),
+    "day_before": datetime(2026, 12, 9, 12, tzinfo=UTC),
+    "week_before": datetime(2026, 12, 4, 12, tzinfo=UTC),
+}
+SPLIT_CHANGE = {
+    "time": {"start_time": time(19, 30)},
+    "weekday": {"start_time": time(19, 30), "recurrence": Recurrence(Frequency.WEEKLY, weekdays=(0, 3))},
+    "zone": {"start_time": time(15, 0), "timezone": "America/New_York"},
+}
+LIFE_START = datetime(2026, 11, 26, tzinfo=UTC)
+MUCH_LATER = datetime(2027, 9, 1, 12, tzinfo=UTC)  # every one-off change below is long out of the feed window
+
+
+def assert_whole_life_agrees(app, ical_js, slug: str) -> list[tuple[Seen, str]]:
+    """Every meeting of the group from its first one to the end of today's feed window: rows = all three parsers."""
+    end = feeds.window(clock.now_utc()).end
+    expected = supportnet_group_occurrences(app, slug, LIFE_START, end)
+    response = app.test_client().get(f"/groups/{slug}/calendar.ics")
+    assert response.status_code == 200
+    parsed = assert_parsers_agree(ical_js, response.data, LIFE_START, end)
+    got = [seen for seen, _ in parsed]
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    assert not missing and not extra, f"SupportNet shows but the feed lacks: {missing[:5]}; feed only: {extra[:5]}"
+    return parsed
+
+
+@pytest.mark.parametrize("when", list(SPLIT_WHEN))
+@pytest.mark.parametrize("change", list(SPLIT_CHANGE))
+def test_every_meeting_of_a_groups_life_reads_the_same_in_every_parser(app, ical_js, facilitator, change, when):
+    with app.app_context():
+        now = clock.now_utc()
+        group = groups.create_group(facilitator.user(), name="Life circle", kind=GroupKind.PEER_SUPPORT,
+                                    timezone="Europe/London", now=now)
+        thursday = scheduling.create_series(group, weekly(3), now)
+        counted = scheduling.create_series(group, weekly(1, recurrence=Recurrence(
+            Frequency.WEEKLY, weekdays=(1,), count=20)), now)
+        until = scheduling.create_series(group, weekly(2, recurrence=Recurrence(
+            Frequency.WEEKLY, weekdays=(2,), until=date(2027, 4, 30))), now)
+        # Sundays 00:30 for 90 minutes: on 28 March 2027 the clocks jump from 01:00 to 02:00 during the meeting.
+        night = scheduling.create_series(group, weekly(6, start_time=time(0, 30)), now)
+        rows = {s.id: db.session.scalars(select(Occurrence).where(Occurrence.series_id == s.id)
+                                          .order_by(Occurrence.original_start)).all()
+                for s in (counted, until, night)}
+        scheduling.cancel_occurrence(rows[counted.id][1], "Snow.", now)
+        scheduling.move_occurrence(rows[counted.id][3], new_start_local=datetime(2026, 12, 23, 18), now=now)
+        scheduling.move_occurrence(rows[until.id][2], new_start_local=datetime(2027, 3, 28, 0, 15), now=now)
+        scheduling.cancel_occurrence(rows[night.id][1], "", now)
+        slug, thursday_id = group.slug, thursday.id
+        db.session.commit()
+
+    clock.set_frozen(SPLIT_WHEN[when])
+    with app.app_context():
+        old = db.session.get(MeetingSeries, thursday_id)
+        scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), **SPLIT_CHANGE[change]),
+                                 clock.now_utc())
+        db.session.commit()
+    assert len(assert_whole_life_agrees(app, ical_js, slug)) > 100
+    # Nine months on, the cancelled and moved weeks of last winter are still cancelled and moved everywhere.
+    clock.set_frozen(MUCH_LATER)
+    assert len(assert_whole_life_agrees(app, ical_js, slug)) > 150
+    with app.app_context():
+        groups.update_group(db.session.scalar(select(Group).where(Group.slug == slug)), now=clock.now_utc(),
+                            calendar_shows_cancellations=True)
+        db.session.commit()
+    assert_whole_life_agrees(app, ical_js, slug)
+
+
+def test_meetings_across_a_clock_change_read_the_same_in_private_feeds_and_downloads(app, ical_js, facilitator,
+                                                                                      member):
+    with app.app_context():
+        now = clock.now_utc()
+        group = groups.create_group(facilitator.user(), name="Night owls", kind=GroupKind.PEER_SUPPORT,
+                                    timezone="Europe/London", now=now)
+        night = scheduling.create_series(group, weekly(6, start_time=time(0, 30), first_date=date(2027, 3, 21)), now)
+        groups.join(group, member.user(), now)
+        occs = db.session.scalars(select(Occurrence).where(Occurrence.series_id == night.id)
+                                  .order_by(Occurrence.original_start)).all()
+        spring = occs[1]  # 28 March 2027, 00:30 to 02:30 on the clock: 90 minutes
+        assert spring.starts_at == datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
+        # Moved to 00:45 on 31 October 2027: 01:00 to 02:00 happens twice that night; it ends at 01:15 GMT.
+        autumn = occs[2]
+        scheduling.move_occurrence(autumn, new_start_local=datetime(2027, 10, 31, 0, 45), now=now)
+        ids = [spring.id, autumn.id]
+        db.session.commit()
+    client = app.test_client()
+    login(client, member)
+    post(client, "/account/calendar", {"scope": "all"})
+    page = post(client, "/account/calendar-address").get_data(as_text=True)
+    token = page.split("/calendar/", 1)[1].split(".ics", 1)[0]
+    span = feeds.window(clock.now_utc())
+    private = assert_parsers_agree(ical_js, app.test_client().get(f"/calendar/{token}.ics").data, span.start, span.end)
+    with app.app_context():
+        rows = [db.session.get(Occurrence, i) for i in ids]
+        expected = {i: (_iso(r.starts_at), _iso(r.ends_at)) for i, r in zip(ids, rows, strict=True)}
+    assert expected[ids[0]] == ("2027-03-28T00:30:00Z", "2027-03-28T02:00:00Z")
+    assert expected[ids[1]] == ("2027-10-30T23:45:00Z", "2027-10-31T01:15:00Z")
+    seen = {seen.uid: (seen.start, seen.end) for seen, _ in private}
+    for occ_id in ids:
+        assert seen[f"occurrence-{occ_id}@{HOST}"] == expected[occ_id]
+        download = client.get(f"/meetings/{occ_id}/calendar.ics")
+        assert download.status_code == 200
+        parsed = assert_parsers_agree(ical_js, download.data, span.start, span.end)
+        assert [(s.start, s.end) for s, _ in parsed] == [expected[occ_id]]

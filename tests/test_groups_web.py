@@ -920,6 +920,20 @@ BAD_SERIES = {
     "no place and no link": ({"venue": "", "address": ""}, "venue", "Add a place or an online link."),
     "a first date in the past": ({"first_date": "2026-11-20"}, "first_date", "The first meeting can't be in the past."),
     "a capacity of zero": ({"capacity": "0"}, "capacity", "Capacity is a number of people from 1 to 10000"),
+    "the last date the calendar has": (
+        {"ends": "on", "until": "9999-12-31"}, "until", "Choose a last date within 10 years from today",
+    ),
+    "the last date the calendar has, west of Greenwich": (
+        {"ends": "on", "until": "9999-12-31", "timezone": "America/Los_Angeles"}, "until",
+        "Choose a last date within 10 years from today",
+    ),
+    "the first date the calendar has, east of Greenwich": (
+        {"first_date": "0001-01-01", "start_time": "00:30", "timezone": "Asia/Tokyo"}, "first_date",
+        "Choose a first date from 1 Jan 1970 on",
+    ),
+    "a first date centuries ahead": (
+        {"first_date": "9999-12-30"}, "first_date", "Choose a first date within 10 years from today",
+    ),
 }
 
 

@@ -233,3 +233,100 @@ def test_every_page_links_to_the_feed_for_meeting_finders(client):
     page = client.get("/").get_data(as_text=True)
     link = f'<link rel="alternate" type="application/json" title="Meetings Feed" href="{BASE_URL}/meeting-guide.json">'
     assert link in page  # a fully qualified address, with the title the spec requires
+
+
+# --- what happens next: series that ran out, splits that start later, members-only links ---
+
+
+def _meeting_guide_group(app, facilitator, name: str = "Guide circle"):
+    from supportnet import clock
+    from supportnet.models import GroupKind
+
+    now = clock.now_utc()
+    return groups.create_group(facilitator.user(), name=name, kind=GroupKind.PEER_SUPPORT, timezone="Europe/London",
+                               now=now), now
+
+
+def test_a_series_that_ran_out_by_count_or_end_date_is_not_listed(app, client, facilitator):
+    from datetime import date, datetime, timedelta
+
+    from supportnet import clock
+    from supportnet.recurrence import Frequency, Recurrence
+    from tests.builders import weekly
+
+    with app.app_context():
+        group, now = _meeting_guide_group(app, facilitator)
+        scheduling.create_series(group, weekly(title="Counted", recurrence=Recurrence(
+            Frequency.WEEKLY, weekdays=(1,), count=3)), now)
+        scheduling.create_series(group, weekly(title="Until", recurrence=Recurrence(
+            Frequency.WEEKLY, weekdays=(1,), until=date(2026, 12, 20))), now)
+        scheduling.create_series(group, weekly(title="Ongoing"), now)
+        db.session.commit()
+    assert {"Counted", "Until", "Ongoing"} <= set(by_name(fetch(client)))
+    clock.set_frozen(datetime(2026, 12, 23, tzinfo=PINNED_NOW.tzinfo) + timedelta(hours=1))
+    names = set(by_name(fetch(client)))
+    assert "Ongoing" in names
+    assert not {"Counted", "Until"} & names
+
+
+def test_a_split_that_starts_later_lists_both_schedules_while_both_have_meetings(app, client, facilitator):
+    from datetime import date, datetime, time
+
+    from supportnet import clock
+    from supportnet.recurrence import Frequency, Recurrence
+    from tests.builders import weekly
+
+    with app.app_context():
+        group, now = _meeting_guide_group(app, facilitator)
+        series = scheduling.create_series(group, weekly(title="Tuesday circle"), now)
+        db.session.commit()
+        series_id = series.id
+    clock.set_frozen(datetime(2026, 12, 9, 12, tzinfo=PINNED_NOW.tzinfo))
+    with app.app_context():
+        old = db.session.get(MeetingSeries, series_id)
+        thursdays = dataclasses.replace(scheduling.spec_for(old), first_date=date(2027, 1, 7), start_time=time(18),
+                                        recurrence=Recurrence(Frequency.WEEKLY, weekdays=(3,)))
+        scheduling.update_series(old, thursdays, clock.now_utc())
+        db.session.commit()
+    listed = [m for m in fetch(client) if m["name"] == "Tuesday circle"]
+    validate(listed)
+    assert sorted((m["day"], m["time"]) for m in listed) == [(2, "19:00"), (4, "18:00")]
+    tuesday = next(m for m in listed if m["day"] == 2)
+    thursday = next(m for m in listed if m["day"] == 4)
+    assert "Last meeting at this time: Tue 5 Jan 2027." in tuesday["notes"]
+    assert "From Thu 7 Jan 2027." in thursday["notes"]
+    assert thursday["slug"] == f"meeting-{series_id}"  # the line keeps its slug
+    # Once the old schedule has had its last meeting, only the new one is listed.
+    clock.set_frozen(datetime(2027, 1, 6, 12, tzinfo=PINNED_NOW.tzinfo))
+    listed = [m for m in fetch(client) if m["name"] == "Tuesday circle"]
+    assert [(m["day"], m["slug"]) for m in listed] == [(4, f"meeting-{series_id}")]
+
+
+def test_an_online_meeting_whose_link_is_for_members_says_how_to_ask(app, client, facilitator):
+    from supportnet.models import OnlineVisibility
+    from tests.builders import weekly
+
+    with app.app_context():
+        group, now = _meeting_guide_group(app, facilitator)
+        scheduling.create_series(group, weekly(title="Online circle", venue="", address="",
+                                               online_url="https://meet.example/abc",
+                                               online_visibility=OnlineVisibility.MEMBERS), now)
+        db.session.commit()
+        slug = group.slug
+    listing = by_name(fetch(client))["Online circle"]
+    validate([listing])
+    assert "conference_url" not in listing and "formatted_address" not in listing
+    assert "Online meeting: the link is shared with the group's members." in listing["notes"]
+    assert f"{BASE_URL}/groups/{slug}" in listing["notes"]
+
+
+def test_a_group_feed_in_one_zone_names_it_for_calendar_apps(app, client, facilitator):
+    from tests.builders import weekly
+
+    with app.app_context():
+        group, now = _meeting_guide_group(app, facilitator)
+        scheduling.create_series(group, weekly(), now)
+        db.session.commit()
+        slug = group.slug
+    body = client.get(f"/groups/{slug}/calendar.ics").data
+    assert b"X-WR-TIMEZONE:Europe/London\r\n" in body

@@ -206,7 +206,7 @@ def meeting_calendar(occurrence_id: int):
 
 @bp.get("/meeting-guide.json")
 def meeting_guide_feed():
-    body = meeting_guide.to_json(meeting_guide.meetings(meeting_guide.load(), WebLinks()))
+    body = meeting_guide.to_json(meeting_guide.meetings(meeting_guide.load(now_utc()), WebLinks()))
     return conditional(
         body,
         mimetype="application/json",

@@ -390,6 +390,8 @@ class MoveOccurrenceForm(FlaskForm):
     venue = StringField("Venue (leave empty to keep the usual one)", validators=[Length(max=200)])
     address = StringField("Address (leave empty to keep the usual one)", validators=[Length(max=300)])
     note = TextAreaField("Note shown to members", validators=[Length(max=500)])
+    # The wall time the facilitator was shown and accepted for a time the clocks skip ("2027-03-28T02:30").
+    confirm_start = HiddenField()
     submit = SubmitField("Move this meeting")
 
 

@@ -154,7 +154,11 @@ def move(occurrence_id: int):
         local = occ.starts_at.astimezone(tz)
         form.date.data, form.start_time.data = local.date(), local.time().replace(tzinfo=None)
         form.duration_minutes.data = int((occ.ends_at - occ.starts_at).total_seconds() // 60)
+    shift_notice = None
     if form.validate_on_submit():
+        requested = datetime.combine(form.date.data, form.start_time.data).replace(second=0, microsecond=0)
+        shift_notice = _unconfirmed_shift(form, requested, occ.series.timezone)
+    if shift_notice is None and form.validate_on_submit():
         before = occ.starts_at  # issue 9: for the audit log
         try:
             scheduling.move_occurrence(
@@ -175,8 +179,26 @@ def move(occurrence_id: int):
             db.session.commit()
             flash("The meeting is moved. Members see the new time.", "success")
             return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
-    return render_template("meetings/move.html", form=form, occ=occ, group=occ.series.group), (
-        400 if form.errors or form.form_errors else 200
+    return render_template(
+        "meetings/move.html", form=form, occ=occ, group=occ.series.group, shift_notice=shift_notice
+    ), (400 if form.errors or form.form_errors else 200)
+
+
+def _unconfirmed_shift(form: MoveOccurrenceForm, requested: datetime, zone: str) -> str | None:
+    """What to tell the facilitator before moving a meeting to a wall time the clocks skip, unless the form
+    already confirms the time it really becomes."""
+    if not scheduling.movable_date(requested.date(), now_utc()):
+        return None  # the domain refuses it with its own message
+    actual = scheduling.wall_time(requested, zone)
+    confirmed = f"{actual:%Y-%m-%dT%H:%M}"
+    if actual == requested or form.confirm_start.data == confirmed:
+        return None
+    form.confirm_start.data = confirmed
+    day = f"{requested:%a} {requested.day} {requested:%b %Y}"
+    return (
+        f"{requested:%H:%M} does not exist on {day} in {zone}: the clocks go forward that night. "
+        f"The meeting would start at {actual:%H:%M}. Press “Move this meeting” again to move it to "
+        f"{actual:%H:%M}, or choose another time."
     )
 
 
