@@ -70,6 +70,36 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def _defer_foreign_keys(connection):
+    """On SQLite, turn foreign key enforcement off for the migrations, as Alembic's batch mode needs.
+
+    Batch mode changes a table by copying it, dropping the old one and renaming the copy. With foreign keys on,
+    dropping `user` deletes, by ON DELETE CASCADE, every session, membership and RSVP that refers to it. The
+    pragma only takes effect outside a transaction, so it is set on the driver's connection before the
+    migrations begin; `_check_foreign_keys` proves nothing was left dangling before the last commit, and
+    `_enforce_foreign_keys` turns enforcement back on once the connection is back in the pool (out of any
+    transaction) so the app never gets a pooled connection without it. Returns the driver connection, or None.
+    """
+    if connection.dialect.name != "sqlite":
+        return None
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys = OFF")
+    return raw
+
+
+def _enforce_foreign_keys(raw):
+    if raw is not None:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(connection):
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migrations left rows pointing nowhere: {broken[:5]}")
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -103,8 +133,14 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        raw = _defer_foreign_keys(connection)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                _check_foreign_keys(connection)
+        finally:
+            connection.close()  # back to the pool, which ends any transaction left open
+            _enforce_foreign_keys(raw)
 
 
 if context.is_offline_mode():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -92,3 +93,58 @@ def test_database_url_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SUPPORTNET_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     app = create_app({"ENV": "testing"})
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'elsewhere.db'}"
+
+
+# --- upgrading a database that holds people ---
+
+_OLD_ROWS = (  # table, the values that matter (the rest are filled to satisfy the schema of that version)
+    ("user", {"id": 1, "email": "kept@example.org"}),
+    ("user_session", {"user_id": 1, "token_hash": "h" * 64}),
+    ("group", {"id": 1, "slug": "kept-circle"}),
+    ("membership", {"user_id": 1, "group_id": 1}),
+)
+
+
+def _insert_filled(con: sqlite3.Connection, table: str, given: dict) -> None:
+    """Insert a row into a table as an older version defined it, filling required columns with valid values."""
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    values = dict(given)
+    for _cid, name, kind, notnull, default, pk in con.execute(f'PRAGMA table_info("{table}")'):
+        if name in values or pk or not notnull or default is not None:
+            continue
+        allowed = re.search(rf"\b{name}\b IN \('([^']+)'", sql)  # an enum's CHECK: take its first value
+        kind = kind.upper()
+        values[name] = (allowed.group(1) if allowed else 1 if "INT" in kind or "BOOL" in kind
+                        else "2026-01-01 00:00:00.000000" if "DATE" in kind else f"{table} {name}")
+    columns = ", ".join(f'"{name}"' for name in values)
+    marks = ", ".join("?" for _ in values)
+    con.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', list(values.values()))  # noqa: S608
+
+
+@pytest.mark.sqlite_only("SQLite rebuilds tables to alter them; PostgreSQL alters them in place")
+@pytest.mark.parametrize(
+    "version", ["0004_checkins", "0005_notifications", "0006_calendar_feeds", "0007_data_controls",
+                "0008_account_safety"],
+)
+def test_upgrading_a_database_with_members_from_an_earlier_version_keeps_every_row(tmp_path, smtp_server, version):
+    # Rebuilding `user` with foreign keys on once deleted, by cascade, every session and membership.
+    path = tmp_path / "old.db"
+    app = make_app(path, smtp_server[0].port)
+    with app.app_context():
+        upgrade(revision=version)
+        db.engine.dispose()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA foreign_keys = ON")
+    for table, given in _OLD_ROWS:
+        _insert_filled(con, table, given)
+    con.commit()
+    con.close()
+
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            for table, _given in _OLD_ROWS:
+                assert conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() == 1, table  # noqa: S608
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1  # enforcement is back on afterwards
+        db.engine.dispose()

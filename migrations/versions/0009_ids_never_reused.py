@@ -68,6 +68,7 @@ def _autoincrement_sql(table: str, sql: str) -> str:
 
 def _rebuild_sqlite(raw) -> None:
     """Rebuild TABLES with AUTOINCREMENT on a raw sqlite3 connection in autocommit mode."""
+    enforced = raw.execute("PRAGMA foreign_keys").fetchone()[0]
     raw.execute("PRAGMA foreign_keys = OFF")
     try:
         raw.execute("BEGIN IMMEDIATE")
@@ -94,7 +95,7 @@ def _rebuild_sqlite(raw) -> None:
             raw.execute("ROLLBACK")
             raise
     finally:
-        raw.execute("PRAGMA foreign_keys = ON")
+        raw.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
 def upgrade():
