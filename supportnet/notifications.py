@@ -834,7 +834,8 @@ def send_now(ids: Sequence[int]) -> TickReport:
         db.session.commit()
     if claimed:
         report.claimed = len(claimed)
-        _process(sorted(claimed), at, report)
+        # The claim's token is its lease end, as for the scheduler's own claims.
+        _process(sorted(claimed), at, report, _Lease(lease_end, current_app.config["NOTIFY_LEASE_SECONDS"], now_utc))
     scrub_account_links(at)
     return report
 
