@@ -33,6 +33,7 @@ ANYONE_BAD_TOKEN = (400, 400, 400, 400, 400, 400)
 MATRIX: dict[str, tuple] = {
     "GET /": ALL_200,
     "GET /privacy": ALL_200,
+    "GET /meetings": ALL_200,  # meetings by time: public groups, plus the viewer's own private ones
     "GET /healthz": ALL_200,
     "GET /static/<path:filename>": ALL_200,
     "GET /dev/mailbox": ALL_200,  # development only (tests run in the testing environment); never in production

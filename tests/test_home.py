@@ -40,7 +40,7 @@ def test_a_new_member_without_a_group_is_shown_where_to_start(app, member):
 
 
 def test_a_member_sees_their_next_meeting_with_its_state_and_can_say_they_cant_make_it(app, facilitator, member):
-    slug, _series_id, (tonight, next_week, _) = _world(app, facilitator)
+    slug, _series_id, (tonight, _next_week, _) = _world(app, facilitator)
     with app.app_context():
         add_member(_group(slug), member)
         rsvps.rsvp(db.session.get(Occurrence, tonight), member.user(), clock.now_utc())
@@ -163,7 +163,7 @@ def test_home_runs_the_same_number_of_queries_with_more_meetings(app, facilitato
             event.remove(engine, "before_cursor_execute", _count)
         return len(seen)
 
-    slug, series_id, ids = _world(app, facilitator)
+    slug, _series_id, ids = _world(app, facilitator)
     with app.app_context():
         add_member(_group(slug), member)
         rsvps.rsvp(db.session.get(Occurrence, ids[0]), member.user(), clock.now_utc())
