@@ -1,0 +1,120 @@
+"""In a real browser, at desktop width and on a 390 px phone: the home of a new member, of a member with
+meetings and of a facilitator, and the list of meetings by time with its place search."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from supportnet import clock, groups, rsvps, scheduling
+from supportnet.extensions import db
+from supportnet.models import GroupKind, JoinPolicy, Occurrence, SiteRole
+from supportnet.recurrence import Frequency, Recurrence
+from supportnet.scheduling import SeriesSpec
+from tests.browser.test_rsvp_flow import sign_in
+from tests.conftest import make_persona
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # the browser fixture skips these tests (or fails them in CI) and says why
+    Page = expect = None
+
+pytestmark = pytest.mark.browser
+
+LONDON = ZoneInfo("Europe/London")
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SIZES = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "390px"])
+
+
+def fits_the_width(page: Page) -> None:
+    """Nothing makes the page scroll sideways."""
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+@pytest.fixture
+def world(live_server) -> dict:
+    """A public group (approval to join) meeting tomorrow at 19:00 London in Manchester, and an online one
+    the day after; Mia is a member going tomorrow, Ned asks to join, Fay facilitates; Nia has no group."""
+    app = live_server.app
+    fay = make_persona(app, "Fay F.", SiteRole.FACILITATOR)
+    mia, ned, nia = (make_persona(app, name) for name in ("Mia M.", "Ned N.", "Nia N."))
+    # The live server runs on the real clock: tomorrow, so nothing has started whenever the test runs.
+    tomorrow = (datetime.now(LONDON) + timedelta(days=1)).date()
+    with app.app_context():
+        now = clock.now_utc()
+        group = groups.create_group(
+            fay.user(), name="Canal Circle", kind=GroupKind.AFTERCARE, timezone="Europe/London", now=now,
+            join_policy=JoinPolicy.APPROVAL,
+        )
+        base = {"duration_minutes": 90, "timezone": "Europe/London", "recurrence": Recurrence(Frequency.ONCE)}
+        room = scheduling.create_series(group, SeriesSpec(
+            title="Room meeting", first_date=tomorrow, start_time=time(19, 0), venue="Friends Meeting House",
+            address="6 Mount Street, Manchester", capacity=8, **base), now)
+        scheduling.create_series(group, SeriesSpec(
+            title="Online meeting", first_date=tomorrow + timedelta(days=1), start_time=time(12, 0),
+            online_url="https://meet.example.net/x", **base), now)
+        groups.approve(groups.join(group, mia.user(), now), now)
+        groups.join(group, ned.user(), now)
+        occ = db.session.scalar(db.select(Occurrence).where(Occurrence.series_id == room.id))
+        rsvps.rsvp(occ, mia.user(), now)
+        db.session.commit()
+        return {"occ": occ.id, "fay": fay, "mia": mia, "nia": nia}
+
+
+@SIZES
+def test_a_new_member_is_shown_where_to_start(new_page, live_server, world, viewport):
+    page = new_page(viewport=viewport, timezone_id="Europe/London")
+    sign_in(page, live_server.url, world["nia"])
+    expect(page.get_by_role("heading", name="Find a group to start")).to_be_visible()
+    expect(page.get_by_role("link", name="See meetings by time")).to_be_visible()
+    expect(page.get_by_role("link", name="Check in now")).to_be_visible()
+    fits_the_width(page)
+    page.get_by_role("link", name="Find a group", exact=True).first.click()
+    expect(page.get_by_role("heading", name="Find a group", exact=True)).to_be_visible()
+
+
+@SIZES
+def test_a_member_sees_their_meeting_and_says_they_cant_make_it_in_one_click(new_page, live_server, world, viewport):
+    page = new_page(viewport=viewport, timezone_id="Europe/London")
+    sign_in(page, live_server.url, world["mia"])
+    box = page.locator(f"#rsvp-{world['occ']}")
+    expect(box).to_contain_text("You're going.")
+    expect(page.get_by_role("heading", name="Find a group to start")).to_have_count(0)
+    fits_the_width(page)
+    box.get_by_role("button", name="Can't go").click()
+    expect(page.locator(f"#rsvp-{world['occ']}")).to_contain_text("You said you can't make it.")
+    assert re.fullmatch(rf"{re.escape(live_server.url)}/?", page.url)
+
+
+@SIZES
+def test_a_facilitator_sees_counts_and_requests(new_page, live_server, world, viewport):
+    page = new_page(viewport=viewport, timezone_id="Europe/London")
+    sign_in(page, live_server.url, world["fay"])
+    section = page.locator(".home-facilitate")
+    expect(section).to_contain_text("1 going of 8 · 0 on the waitlist")
+    expect(section.get_by_role("link", name="1 request to join")).to_be_visible()
+    fits_the_width(page)
+
+
+@SIZES
+def test_meetings_by_time_with_a_place_search(new_page, live_server, world, viewport):
+    page = new_page(viewport=viewport, timezone_id="Europe/London")
+    page.goto(f"{live_server.url}/meetings")
+    expect(page.get_by_role("heading", name="Tomorrow")).to_be_visible()
+    cards = page.locator(".meeting-card")
+    expect(cards).to_have_count(2)
+    expect(cards.first).to_contain_text("In person")
+    expect(cards.first).to_contain_text("Manchester")
+    expect(cards.nth(1)).to_contain_text("Online")
+    fits_the_width(page)
+    page.get_by_label("Place").fill("manchester")
+    page.get_by_role("button", name="Show meetings").click()
+    expect(page.locator(".meeting-card")).to_have_count(1)
+    expect(page.locator(".meeting-card")).to_contain_text("Room meeting")
+    page.get_by_label("Place").fill("leeds")
+    page.get_by_role("button", name="Show meetings").click()
+    expect(page.get_by_text("No meetings match in the coming week.")).to_be_visible()
