@@ -21,7 +21,6 @@ from supportnet import mail
 from supportnet.clock import timezone_names
 from supportnet.models import Group, Notification, NotificationKind, Occurrence
 from supportnet.notifications import (
-    KIND_LABELS,
     Preferences,
     cant_make_it_token,
     link,
