@@ -219,3 +219,23 @@ def test_pages_and_a_fixed_number_of_queries(app, client, facilitator):
     assert not set(first) & set(second)
     assert "Later meetings" in html(client.get("/meetings"))
     assert client.get("/meetings?page=999999999999").status_code == 200
+
+
+def test_type_codes_explain_themselves_and_several_can_be_chosen(app, client, facilitator):
+    with app.app_context():
+        both = start_group(facilitator, "Women Speakers", tags=["W", "SP"])
+        one = start_group(facilitator, "Women Only", tags=["W"])
+        one_off(both, "Both types", date(2026, 11, 26), time(19, 0))
+        one_off(one, "One type", date(2026, 11, 26), time(20, 0))
+        db.session.commit()
+    assert titles(client.get("/meetings?tag=W")) == ["Both types", "One type"]
+    assert titles(client.get("/meetings?tag=W&tag=SP")) == ["Both types"]
+    for url in ("/meetings", "/groups"):
+        page = html(client.get(url))
+        assert "What the meeting types mean" in page
+        assert "<dt>O</dt><dd>Open: anyone may come" in page and "<dt>SP</dt><dd>Speaker</dd>" in page
+        assert page.count('type="checkbox" name="tag"') >= 10  # several types can be ticked together
+    # The join policy no longer says "Open", which is a meeting type meaning something else.
+    fay = browser(app, facilitator)
+    assert "Open: anyone can join" not in html(fay.get("/groups/new"))
+    assert "Anyone can join straight away" in html(fay.get("/groups/new"))

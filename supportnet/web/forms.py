@@ -184,7 +184,8 @@ VISIBILITY_LABELS = {
     Visibility.PRIVATE: "Private: only members (and people with an invite link) know it exists",
 }
 JOIN_POLICY_LABELS = {
-    JoinPolicy.OPEN: "Open: anyone can join",
+    # Not "Open": that is the Meeting Guide type for meetings anyone may attend, a different thing.
+    JoinPolicy.OPEN: "Anyone can join straight away",
     JoinPolicy.APPROVAL: "Approval: a facilitator approves each request",
     JoinPolicy.INVITE: "Invite: only through an invite link",
 }

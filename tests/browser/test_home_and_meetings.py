@@ -73,7 +73,7 @@ def test_a_new_member_is_shown_where_to_start(new_page, live_server, world, view
     expect(page.get_by_role("link", name="See meetings by time")).to_be_visible()
     expect(page.get_by_role("link", name="Check in now")).to_be_visible()
     fits_the_width(page)
-    page.get_by_role("link", name="Find a group", exact=True).first.click()
+    page.get_by_role("link", name="Browse groups").click()
     expect(page.get_by_role("heading", name="Find a group", exact=True)).to_be_visible()
 
 
