@@ -54,7 +54,25 @@
     });
   });
 
+  // Visitors who are not signed in see times in their own timezone: the browser says which, once, in a cookie
+  // (nothing else is in it), and the page is shown again with it. Without this, pages show each meeting's own time.
+  function rememberVisitorZone() {
+    var body = document.body;
+    if (!body || !body.hasAttribute("data-visitor-zone") || !window.Intl) return;
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!zone || !/^[A-Za-z0-9_+\/-]+$/.test(zone) || zone === body.getAttribute("data-visitor-zone")) return;
+    document.cookie = "supportnet_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+    var asked = "supportnet_tz_reloaded";
+    var stored = document.cookie.indexOf("supportnet_tz=" + zone) !== -1;
+    // Once per tab at most: a zone the server does not know must not make the page reload forever.
+    if (stored && window.sessionStorage && !sessionStorage.getItem(asked)) {
+      sessionStorage.setItem(asked, "1");
+      window.location.reload();
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    rememberVisitorZone();
     var exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 from jinja2.utils import urlize
 from markupsafe import Markup
@@ -15,10 +15,30 @@ from supportnet.groups import tag_label
 from supportnet.recurrence import describe, from_rrule
 
 
+# Set by the page's script for visitors who are not signed in: the zone their browser reports. It says nothing
+# about who they are, and an unknown or forged value is ignored.
+VISITOR_ZONE_COOKIE = "supportnet_tz"
+
+
+def known_viewer_zone() -> ZoneInfo | None:
+    """The viewer's timezone: a member's own, else the one a visitor's browser told us; None when unknown."""
+    if current_user and current_user.is_authenticated:
+        name = getattr(current_user, "timezone", None)
+        return ZoneInfo(name if name in timezone_names() else "UTC")
+    name = request.cookies.get(VISITOR_ZONE_COOKIE, "") if has_request_context() else ""
+    return ZoneInfo(name) if name in timezone_names() else None
+
+
 def viewer_zone() -> ZoneInfo:
-    """The signed-in viewer's timezone (UTC for visitors)."""
-    name = getattr(current_user, "timezone", None) if current_user else None
-    return ZoneInfo(name if name in timezone_names() else "UTC")
+    """The viewer's timezone (UTC for a visitor whose browser has not said)."""
+    return known_viewer_zone() or ZoneInfo("UTC")
+
+
+def meeting_time(instant: datetime | None, meeting_tz: str, fmt: str = "%H:%M") -> str:
+    """An instant of a meeting in the viewer's timezone, or in the meeting's own when the viewer's is unknown."""
+    if instant is None:
+        return ""
+    return instant.astimezone(known_viewer_zone() or ZoneInfo(meeting_tz)).strftime(fmt)
 
 
 def local_time(instant: datetime | None, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
@@ -29,19 +49,27 @@ def local_time(instant: datetime | None, fmt: str = "%a %-d %b %Y, %H:%M") -> st
 
 
 def meeting_when(starts_at: datetime, ends_at: datetime, meeting_tz: str) -> Markup:
-    """"Tue 1 Dec 2026, 19:00-20:00 your time · 20:00 in Berlin" (the second part only when the zones differ)."""
-    mine = viewer_zone()
+    """"Tue 1 Dec 2026, 19:00-20:00 your time · 20:00 in Berlin" (the second part only when the zones differ).
+
+    For a visitor whose timezone is unknown (no script has run yet), the meeting's own local time, labelled.
+    """
+    theirs = ZoneInfo(meeting_tz)
+    city = meeting_tz.rsplit("/", 1)[-1].replace("_", " ")
+    mine = known_viewer_zone()
+    if mine is None:
+        start, end = starts_at.astimezone(theirs), ends_at.astimezone(theirs)
+        if start.date() == end.date():
+            return Markup("{:%a %-d %b %Y, %H:%M}\u2013{:%H:%M} {} time").format(start, end, city)
+        return Markup("{:%a %-d %b %Y, %H:%M} \u2013 {:%a %-d %b, %H:%M} {} time").format(start, end, city)
     start, end = starts_at.astimezone(mine), ends_at.astimezone(mine)
     same_day = start.date() == end.date()
     if same_day:
         text = f"{start:%a %-d %b %Y, %H:%M}\u2013{end:%H:%M}"
     else:
         text = f"{start:%a %-d %b %Y, %H:%M} \u2013 {end:%a %-d %b, %H:%M}"
-    theirs = ZoneInfo(meeting_tz)
     there = starts_at.astimezone(theirs)
     if there.utcoffset() != start.utcoffset():
-        city = meeting_tz.rsplit("/", 1)[-1].replace("_", " ")
-        label = "your time" if current_user and current_user.is_authenticated else "UTC"
+        label = "your time"
         day = "" if there.date() == start.date() else f"{there:%a} "
         return Markup("{} {} · {}{:%H:%M} in {}").format(text, label, day, there, city)
     return Markup("{}").format(text)
@@ -68,6 +96,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(paragraphs, "paragraphs")
     app.add_template_global(meeting_when, "meeting_when")
+    app.add_template_global(meeting_time, "meeting_time")
     app.add_template_global(tag_label, "tag_label")
     app.add_template_global(describe_series, "describe_series")
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 from supportnet import agenda, home, notices, notifications
 from supportnet.clock import now_utc
 from supportnet.web.access import viewer
-from supportnet.web.filters import viewer_zone
+from supportnet.web.filters import known_viewer_zone, viewer_zone
 from supportnet.web.forms import COMMON_TYPES, KIND_LABELS, WEEKDAYS
 from supportnet.web.groups import filters_from_args
 
@@ -37,5 +37,5 @@ def meetings_by_time():
     return render_template(
         "meetings/by_time.html", result=result, filters=filters, kinds=KIND_LABELS, weekdays=WEEKDAYS,
         common_types=COMMON_TYPES, now=now, formats=FORMAT_LABELS, meeting_format=agenda.meeting_format,
-        city_of=agenda.city_of,
+        city_of=agenda.city_of, zone_known=known_viewer_zone() is not None,
     )

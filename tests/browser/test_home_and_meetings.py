@@ -118,3 +118,23 @@ def test_meetings_by_time_with_a_place_search(new_page, live_server, world, view
     page.get_by_label("Place").fill("leeds")
     page.get_by_role("button", name="Show meetings").click()
     expect(page.get_by_text("No meetings match in the coming week.")).to_be_visible()
+
+
+@SIZES
+def test_a_visitor_sees_times_in_the_browsers_timezone(new_page, live_server, world, viewport):
+    page = new_page(viewport=viewport, timezone_id="America/New_York")
+    page.goto(f"{live_server.url}/meetings")
+    # The script tells the server the browser's zone once (a cookie) and the page comes back in it.
+    expect(page.locator(".meeting-card").first).to_contain_text("your time · 19:00 in London")
+    expect(page.get_by_text("Days and times are in your timezone (America/New_York)")).to_be_visible()
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies["supportnet_tz"] == "America/New_York"
+    page.goto(f"{live_server.url}/groups")
+    expect(page.locator(".group-card").first).to_contain_text("in London")
+
+
+def test_without_javascript_a_visitor_sees_the_meetings_own_time_labelled(new_page, live_server, world):
+    page = new_page(timezone_id="America/New_York", java_script_enabled=False)
+    page.goto(f"{live_server.url}/meetings")
+    expect(page.locator(".meeting-card").first).to_contain_text("19:00–20:30 London time")
+    assert "UTC" not in page.locator(".meeting-card").first.inner_text()
