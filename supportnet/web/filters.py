@@ -14,7 +14,6 @@ from supportnet.clock import timezone_names
 from supportnet.groups import tag_label
 from supportnet.recurrence import describe, from_rrule
 
-
 # Set by the page's script for visitors who are not signed in: the zone their browser reports. It says nothing
 # about who they are, and an unknown or forged value is ignored.
 VISITOR_ZONE_COOKIE = "supportnet_tz"
