@@ -136,5 +136,5 @@ def test_a_visitor_sees_times_in_the_browsers_timezone(new_page, live_server, wo
 def test_without_javascript_a_visitor_sees_the_meetings_own_time_labelled(new_page, live_server, world):
     page = new_page(timezone_id="America/New_York", java_script_enabled=False)
     page.goto(f"{live_server.url}/meetings")
-    expect(page.locator(".meeting-card").first).to_contain_text("19:00–20:30 London time")
+    expect(page.locator(".meeting-card").first).to_contain_text("19:00\u201320:30 London time")
     assert "UTC" not in page.locator(".meeting-card").first.inner_text()
