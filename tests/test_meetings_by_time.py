@@ -239,3 +239,11 @@ def test_type_codes_explain_themselves_and_several_can_be_chosen(app, client, fa
     fay = browser(app, facilitator)
     assert "Open: anyone can join" not in html(fay.get("/groups/new"))
     assert "Anyone can join straight away" in html(fay.get("/groups/new"))
+
+
+@pytest.mark.parametrize("url", [
+    "/meetings?q=%00&where=%00&tag=%00", "/groups?where=%00", "/meetings?where=" + "x" * 5000,
+    "/meetings?page=-3&weekday=-1&time=%00", "/meetings?tag=" + "&tag=".join("ABCDEFGH"),
+])
+def test_odd_input_gets_a_page_not_an_error(client, places, url):
+    assert client.get(url).status_code == 200
