@@ -2,13 +2,27 @@
 (function () {
   "use strict";
 
-  // Quick exit: replace this page in the history with a neutral site, so Back does not return here.
+  // Quick exit, as domestic-abuse support sites do it: hide the page at once, sign out, forget what this site
+  // keeps in the browser, open a neutral site in a new tab (which has no Back history) and replace this page
+  // with it too. Browser history cannot be wiped from a page: the privacy page says so and explains how.
   function quickExit(event) {
     var link = document.getElementById("quick-exit");
     if (!link) return;
     if (event) event.preventDefault();
+    var url = link.getAttribute("data-exit-url");
     document.body.style.display = "none";
-    window.location.replace(link.getAttribute("data-exit-url"));
+    document.title = "";
+    var signOut = link.getAttribute("data-sign-out");
+    var token = document.querySelector('meta[name="csrf-token"]');
+    if (signOut && token && navigator.sendBeacon) {
+      var form = new FormData();
+      form.append("csrf_token", token.getAttribute("content"));
+      navigator.sendBeacon(signOut, form);
+    }
+    try { window.sessionStorage.clear(); window.localStorage.clear(); } catch (e) { /* storage may be off */ }
+    document.cookie = "supportnet_tz=; path=/; max-age=0; SameSite=Lax";
+    try { window.open(url, "_blank", "noopener"); } catch (e) { /* a blocked pop-up must not stop the exit */ }
+    window.location.replace(url);
   }
 
   var escapes = [];
