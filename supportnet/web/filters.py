@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 from jinja2.utils import urlize
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from supportnet.clock import timezone_names
 from supportnet.groups import tag_label
@@ -74,6 +75,18 @@ def meeting_when(starts_at: datetime, ends_at: datetime, meeting_tz: str) -> Mar
     return Markup("{}").format(text)
 
 
+# A phone number as people write it (3 to 15 digits, spaces allowed inside, an optional leading +), standing alone.
+_PHONE = re.compile(r"(?<![\w/+.-])(\+?\d(?:[\d ]{1,16})\d)(?![\w/.-])")
+
+
+def phone_links(text: str | None) -> Markup:
+    """Plain text, escaped, with phone numbers made tel: links (crisis numbers must be one tap away)."""
+    escaped = str(escape(text or ""))
+    return Markup(  # noqa: S704 - the text was escaped above; only digits go into the markup  # nosec
+        _PHONE.sub(lambda m: f'<a href="tel:{m.group(1).replace(" ", "")}">{m.group(1)}</a>', escaped)
+    )
+
+
 def describe_series(series) -> str:
     """"Weekly on Tuesday" for a series, from its stored rule."""
     return describe(from_rrule(series.rrule, ZoneInfo(series.timezone)), series.dtstart_local)
@@ -94,6 +107,7 @@ def paragraphs(text: str | None) -> Markup:
 def install(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(paragraphs, "paragraphs")
+    app.add_template_filter(phone_links, "phone_links")
     app.add_template_global(meeting_when, "meeting_when")
     app.add_template_global(meeting_time, "meeting_time")
     app.add_template_global(tag_label, "tag_label")

@@ -138,3 +138,28 @@ def test_without_javascript_a_visitor_sees_the_meetings_own_time_labelled(new_pa
     page.goto(f"{live_server.url}/meetings")
     expect(page.locator(".meeting-card").first).to_contain_text("19:00\u201320:30 London time")
     assert "UTC" not in page.locator(".meeting-card").first.inner_text()
+
+
+def table_fits(page: Page) -> None:
+    """The table needs no sideways scrolling inside its box either (one card per row on a phone)."""
+    assert page.evaluate(
+        "[...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth + 1)"
+    )
+
+
+def test_tables_of_people_fit_a_phone(new_page, live_server, world):
+    admin = make_persona(live_server.app, "Ada A.", SiteRole.ADMIN)
+    with live_server.app.app_context():
+        slug = db.session.get(Occurrence, world["occ"]).series.group.slug
+    fay = new_page(viewport=PHONE)
+    sign_in(fay, live_server.url, world["fay"])
+    fay.goto(f"{live_server.url}/groups/{slug}/members")
+    expect(fay.get_by_label("Role of Mia M.")).to_be_visible()
+    fits_the_width(fay)
+    table_fits(fay)
+    ada = new_page(viewport=PHONE)
+    sign_in(ada, live_server.url, admin)
+    ada.goto(f"{live_server.url}/admin/users")
+    expect(ada.get_by_label("Role of Mia M.")).to_be_visible()
+    fits_the_width(ada)
+    table_fits(ada)
