@@ -85,8 +85,27 @@
     }
   }
 
+  // Forms show only the controls that apply to the choice made (e.g. weekdays for a weekly meeting). Every
+  // control is in the page and works without this script; hidden ones are still sent and simply not used.
+  function showWhatApplies(form) {
+    form.querySelectorAll("[data-show-when]").forEach(function (block) {
+      var rule = block.getAttribute("data-show-when").split("=");
+      var checked = form.querySelector('input[name="' + rule[0] + '"]:checked');
+      var values = rule[1].split(",");
+      block.hidden = !checked || values.indexOf(checked.value) === -1;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form && form.querySelector("[data-show-when]")) showWhatApplies(form);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     rememberVisitorZone();
+    document.querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector("[data-show-when]")) showWhatApplies(form);
+    });
     var exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);
 

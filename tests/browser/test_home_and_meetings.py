@@ -163,3 +163,32 @@ def test_tables_of_people_fit_a_phone(new_page, live_server, world):
     expect(ada.get_by_label("Role of Mia M.")).to_be_visible()
     fits_the_width(ada)
     table_fits(ada)
+
+
+def test_the_schedule_form_shows_only_what_the_repeat_kind_needs(new_page, live_server, world):
+    with live_server.app.app_context():
+        slug = db.session.get(Occurrence, world["occ"]).series.group.slug
+    page = new_page(viewport=PHONE)
+    sign_in(page, live_server.url, world["fay"])
+    page.goto(f"{live_server.url}/groups/{slug}/meetings/new")
+    weekdays, month_day = page.get_by_text("For weekly meetings."), page.get_by_label("Day of the month")
+    last_date, number = page.get_by_label("Last date"), page.get_by_label("Number of meetings", exact=True)
+    expect(weekdays).to_be_visible()
+    expect(month_day).to_be_hidden()
+    expect(last_date).to_be_hidden()
+    page.get_by_label("Monthly on a date (e.g. the 15th)").check()
+    expect(month_day).to_be_visible()
+    expect(weekdays).to_be_hidden()
+    page.get_by_label("After a number of meetings").check()
+    expect(number).to_be_visible()
+    expect(last_date).to_be_hidden()
+    page.get_by_label("Once", exact=True).check()
+    expect(number).to_be_hidden()
+    expect(page.get_by_label("Every how many weeks or months")).to_be_hidden()
+
+    # Without JavaScript everything is there.
+    plain = new_page(java_script_enabled=False)
+    sign_in(plain, live_server.url, world["fay"])
+    plain.goto(f"{live_server.url}/groups/{slug}/meetings/new")
+    for control in ("Day of the month", "Last date", "Number of meetings", "Every how many weeks or months"):
+        expect(plain.get_by_label(control, exact=True)).to_be_visible()
