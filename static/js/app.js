@@ -78,8 +78,9 @@
     document.cookie = "supportnet_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
     var asked = "supportnet_tz_reloaded";
     var stored = document.cookie.indexOf("supportnet_tz=" + zone) !== -1;
-    // Once per tab at most: a zone the server does not know must not make the page reload forever.
-    if (stored && window.sessionStorage && !sessionStorage.getItem(asked)) {
+    // Only pages that show meeting times are shown again (never a form being filled in), and once per tab at
+    // most: a zone the server does not know must not make the page reload forever.
+    if (stored && body.hasAttribute("data-shows-times") && window.sessionStorage && !sessionStorage.getItem(asked)) {
       sessionStorage.setItem(asked, "1");
       window.location.reload();
     }
