@@ -36,7 +36,10 @@ dev-deps: $(VENV)/.dev-deps
 js-deps: $(JS)/node_modules/.installed
 
 # Sets up (or upgrades) the SQLite database under instance/, loads demo data, and serves the web app
-# and the scheduler together; Ctrl-C stops both.
+# and the scheduler together; Ctrl-C stops both. Links in emails and feeds use the port it serves on, and the
+# demo's staff accounts sign in without two-factor (both can be overridden from the environment).
+run: export SUPPORTNET_BASE_URL ?= http://$(HOST):$(PORT)
+run: export SUPPORTNET_REQUIRE_2FA_FOR_STAFF ?= 0
 run: deps
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo

@@ -11,9 +11,23 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 # Not `from supportnet.extensions import db`: that would shadow the supportnet.db module,
 # which migrations import by its dotted name.
 from supportnet import extensions, logs
-from supportnet.config import load_config
+from supportnet.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _explain_on_the_command_line(exc: ConfigError) -> None:
+    """Under the `flask` command, turn a configuration error into a message and a hint, not a traceback."""
+    import click
+
+    if click.get_current_context(silent=True) is None:
+        return  # a WSGI server: let it fail loudly
+    from flask.cli import NoAppException
+
+    raise NoAppException(
+        f"{exc}\nHint: to try SupportNet locally, run `make run`, or set SUPPORTNET_ENV=development; SupportNet's "
+        "own commands (db, seed-demo, users, scheduler, checkins) are listed once the app can start."
+    ) from exc
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -24,7 +38,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.update(load_config(Path(app.instance_path), config))
+    try:
+        app.config.update(load_config(Path(app.instance_path), config))
+    except ConfigError as exc:
+        _explain_on_the_command_line(exc)
+        raise
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     # Query parameters can be check-in notes or emails: never put them in exception messages or logs.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)

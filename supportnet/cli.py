@@ -103,8 +103,17 @@ def seed_demo() -> None:
     logins = demo.seed(now_utc())
     db.session.commit()
     click.echo("Demo logins (development only):")
+    staff_need_2fa = current_app.config["REQUIRE_2FA_FOR_STAFF"]
     for role, email, password in logins:
-        click.echo(f"  {role:<12} {email:<28} {password}")
+        staff = role in ("facilitator", "admin")
+        note = "  (asked to set up two-factor at first sign-in)" if staff and staff_need_2fa else ""
+        click.echo(f"  {role:<12} {email:<28} {password}{note}")
+    if not staff_need_2fa:
+        click.echo(
+            "  Staff sign in without two-factor here (SUPPORTNET_REQUIRE_2FA_FOR_STAFF=0; production requires it)."
+        )
+    if not current_app.config["MAIL_URL"]:
+        click.echo(f"Emails go to the development mailbox: {current_app.config['BASE_URL']}/dev/mailbox")
 
 
 @checkins_cli.command("generate-key")

@@ -45,10 +45,14 @@ class Filters:
     weekday: int | None = None  # 0 = Monday, in the meeting's own timezone
     time_of_day: str | None = None
     format: str | None = None
+    where: str = ""  # a venue, address or city, as typed
 
     @property
     def active(self) -> bool:
-        return bool(self.q or self.kind or self.tags or self.weekday is not None or self.time_of_day or self.format)
+        return bool(
+            self.q or self.where or self.kind or self.tags or self.weekday is not None or self.time_of_day
+            or self.format
+        )
 
 
 @dataclass
@@ -63,20 +67,44 @@ def _series_matches(filters: Filters):
     if filters.weekday is not None:
         conditions.append(MeetingSeries.day_mask.op("&")(1 << filters.weekday) != 0)
     if filters.time_of_day in TIMES_OF_DAY:
-        start, end = TIMES_OF_DAY[filters.time_of_day]
-        window = and_(MeetingSeries.start_minute >= start, MeetingSeries.start_minute < end)
-        if filters.time_of_day == "evening":  # a meeting after midnight belongs to the evening before
-            window = or_(window, MeetingSeries.start_minute < TIMES_OF_DAY["morning"][0])
-        conditions.append(window)
+        conditions.append(time_of_day_condition(filters.time_of_day))
     in_person = or_(MeetingSeries.venue != "", MeetingSeries.address != "")
     online = MeetingSeries.online_url != ""
+    # A hybrid meeting is both online and in person, as in the meeting finders people already use.
     if filters.format == "in_person":
-        conditions += [in_person, ~online]
+        conditions.append(in_person)
     elif filters.format == "online":
-        conditions += [online, ~in_person]
+        conditions.append(online)
     elif filters.format == "hybrid":
         conditions += [online, in_person]
     return exists().where(*conditions)
+
+
+def time_of_day_condition(time_of_day: str):
+    """Series starting in that part of the day, in their own local time."""
+    start, end = TIMES_OF_DAY[time_of_day]
+    window = and_(MeetingSeries.start_minute >= start, MeetingSeries.start_minute < end)
+    if time_of_day == "evening":  # a meeting after midnight belongs to the evening before
+        window = or_(window, MeetingSeries.start_minute < TIMES_OF_DAY["morning"][0])
+    return window
+
+
+def _place_matches(typed: str):
+    """The group's own place, or a running series' venue or address, contains what was typed."""
+    like = contains_pattern(typed.lower())
+    series_place = exists().where(
+        MeetingSeries.group_id == Group.id,
+        MeetingSeries.ended_at.is_(None),
+        or_(
+            func.lower(MeetingSeries.venue).like(like, escape=LIKE_ESCAPE),
+            func.lower(MeetingSeries.address).like(like, escape=LIKE_ESCAPE),
+        ),
+    )
+    return or_(
+        func.lower(Group.venue).like(like, escape=LIKE_ESCAPE),
+        func.lower(Group.address).like(like, escape=LIKE_ESCAPE),
+        series_place,
+    )
 
 
 def public_groups_query(filters: Filters):
@@ -90,6 +118,8 @@ def public_groups_query(filters: Filters):
                 func.lower(Group.description).like(like, escape=LIKE_ESCAPE),
             )
         )
+    if filters.where:
+        query = query.where(_place_matches(filters.where))
     if filters.kind:
         query = query.where(Group.kind == filters.kind)
     for tag in filters.tags:

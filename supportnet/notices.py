@@ -22,7 +22,6 @@ from supportnet.clock import timezone_names
 from supportnet.models import Group, Notification, NotificationKind, Occurrence
 from supportnet.notifications import (
     ALWAYS_SENT,
-    KIND_LABELS,
     Preferences,
     cant_make_it_token,
     link,
@@ -195,8 +194,12 @@ def _change(ctx: _Ctx) -> Notice:
                       f"{when_long(occ.starts_at, occ.ends_at, ctx.tz)}."]
         if ctx.descriptive and _place(occ):
             paragraphs.append(f"Where: {_place(occ)}")
-    if ctx.descriptive and occ.note:
+    # The reason is the facilitator's free text and may name the group's purpose, so a discreet email only says
+    # there is one (a shared inbox then reveals nothing); descriptive emails and the in-app notice quote it.
+    if occ.note and ctx.descriptive:
         paragraphs.append(f"The facilitator says: {occ.note}")
+    elif occ.note and change in ("cancelled", "moved"):
+        paragraphs.append("The facilitator gave a reason. Read it on the meeting's page (the link below).")
     return Notice(subject, paragraphs, [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))])
 
 
@@ -364,6 +367,21 @@ def _account_email(n: Notification) -> mail.Mail:
     return message
 
 
+# What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.
+STOP_LABELS: dict[NotificationKind, str] = {
+    Kind.REMINDER: "meeting reminders",
+    Kind.STARTING_NOW: "meetings starting now",
+    Kind.CHANGE: "changes to meetings you answered for",
+    Kind.SEAT: "seats from the waitlist",
+    Kind.JOIN_ANSWER: "answers to your requests to join",
+    Kind.ANNOUNCEMENT: "messages from your groups' facilitators",
+    Kind.CHECKIN_PROMPT: "check-in prompts",
+    Kind.MISSED_YOU: "meetings you missed",
+    Kind.JOIN_REQUEST: "requests to join your groups",
+    Kind.DIGEST: "who's coming, the evening before a meeting",
+}
+
+
 def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now: datetime) -> mail.Mail:
     """The email of one notification row, in the member's timezone, discreet unless they opted in."""
     if n.kind == Kind.ACCOUNT:
@@ -380,7 +398,7 @@ def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now
         "paragraphs": notice.paragraphs,
         "actions": notice.actions,
         "stop_url": stop_url,
-        "stop_label": None if always else KIND_LABELS[n.kind].split(" (")[0].lower(),
+        "stop_label": None if always else STOP_LABELS[n.kind],
         "settings_url": link("notifications.preferences"),
     }
     message = mail.Mail(

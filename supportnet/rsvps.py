@@ -453,9 +453,10 @@ def roster(occ: Occurrence) -> Roster:
     )
     waitlist = [row for row in answers if row.status == RsvpStatus.WAITLISTED]
     attended = set(db.session.scalars(select(Attendance.user_id).where(Attendance.occurrence_id == occ.id)))
+    # Going or waitlisted members are listed above; walk-ins are the members who gave no such answer.
     has_seat_here = (
         select(Rsvp.id)
-        .where(Rsvp.occurrence_id == occ.id, Rsvp.user_id == User.id, Rsvp.status == RsvpStatus.GOING)
+        .where(Rsvp.occurrence_id == occ.id, Rsvp.user_id == User.id, Rsvp.status.in_(ACTIVE))
         .exists()
     )
     candidates = db.session.scalars(
@@ -499,6 +500,8 @@ def standing_for(series: MeetingSeries, user: User | None) -> StandingRsvp | Non
 def start_standing(series: MeetingSeries, user: User, now: datetime) -> StandingRsvp:
     """Say "I come every week": answer "going" for every coming meeting of the series, and for new ones."""
     _require_running(series)
+    if series.rrule is None:
+        raise DomainError("This is a one-off meeting: say you're going to it on its page.")
     _require_member(series.group, user, now)
     standing = standing_for(series, user)
     if standing is None:

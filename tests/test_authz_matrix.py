@@ -33,10 +33,12 @@ ANYONE_BAD_TOKEN = (400, 400, 400, 400, 400, 400)
 MATRIX: dict[str, tuple] = {
     "GET /": ALL_200,
     "GET /privacy": ALL_200,
+    "GET /meetings": ALL_200,  # meetings by time: public groups, plus the viewer's own private ones
     "GET /healthz": ALL_200,
     "GET /static/<path:filename>": ALL_200,
     "GET /dev/mailbox": ALL_200,  # development only (tests run in the testing environment); never in production
     "GET /dev/mailbox/<message_id>": (404,) * 6,
+    "GET /dev/mailbox/<message_id>/attachments/<int:index>": (404,) * 6,
     # --- accounts ---
     "GET /login": SIGNED_OUT_ONLY,
     "POST /login": (200, 302, 302, 302, 302, 302),

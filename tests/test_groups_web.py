@@ -1252,14 +1252,19 @@ def listed(response) -> set[str]:
     ("tag=OUT", {"Dawn Walkers"}),
     ("tag=walking", {"Dawn Walkers"}),
     ("tag=OUT&tag=W", set()),
-    ("format=in_person", {"Dawn Walkers"}),
-    ("format=online", {"Lunchtime Listening", "Pacific Late Shift"}),
+    # A hybrid meeting counts as in person and as online.
+    ("format=in_person", {"Dawn Walkers", "Evening Aftercare"}),
+    ("format=online", {"Lunchtime Listening", "Pacific Late Shift", "Evening Aftercare"}),
     ("format=hybrid", {"Evening Aftercare"}),
+    ("where=canal+street", {"Dawn Walkers", "Evening Aftercare"}),
+    ("where=COMMUNITY", {"Dawn Walkers", "Evening Aftercare"}),
+    ("where=%25", set()),
     ("q=walkers", {"Dawn Walkers"}),
     ("q=LATE+SHIFT", {"Pacific Late Shift"}),
     ("q=about+evening", {"Evening Aftercare"}),  # the description counts too
     ("q=haven", set()),
-    ("kind=aftercare&time=evening&format=online", {"Pacific Late Shift"}),
+    ("kind=aftercare&time=evening&format=online", {"Pacific Late Shift", "Evening Aftercare"}),
+    ("kind=aftercare&where=canal", {"Evening Aftercare"}),
     ("weekday=3&time=morning", set()),
 ])
 def test_directory_filters_include_and_exclude_the_right_groups(client, directory, query, expected):

@@ -71,5 +71,8 @@ def test_make_run_serves_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
             output += proc.communicate()[0]
     assert "Demo logins (development only):" in output
     assert "facilitator@example.org" in output
+    # Links use the port it serves on, and the demo's staff sign in without two-factor (and are told so).
+    assert f"Emails go to the development mailbox: http://127.0.0.1:{port}/dev/mailbox" in output
+    assert "Staff sign in without two-factor here" in output
     assert "scheduler stopped" in output
     assert all(not Path(f"/proc/{pid}").exists() for pid in processes), "a process outlived Ctrl-C"

@@ -2,13 +2,27 @@
 (function () {
   "use strict";
 
-  // Quick exit: replace this page in the history with a neutral site, so Back does not return here.
+  // Quick exit, as domestic-abuse support sites do it: hide the page at once, sign out, forget what this site
+  // keeps in the browser, open a neutral site in a new tab (which has no Back history) and replace this page
+  // with it too. Browser history cannot be wiped from a page: the privacy page says so and explains how.
   function quickExit(event) {
     var link = document.getElementById("quick-exit");
     if (!link) return;
     if (event) event.preventDefault();
+    var url = link.getAttribute("data-exit-url");
     document.body.style.display = "none";
-    window.location.replace(link.getAttribute("data-exit-url"));
+    document.title = "";
+    var signOut = link.getAttribute("data-sign-out");
+    var token = document.querySelector('meta[name="csrf-token"]');
+    if (signOut && token && navigator.sendBeacon) {
+      var form = new FormData();
+      form.append("csrf_token", token.getAttribute("content"));
+      navigator.sendBeacon(signOut, form);
+    }
+    try { window.sessionStorage.clear(); window.localStorage.clear(); } catch (e) { /* storage may be off */ }
+    document.cookie = "supportnet_tz=; path=/; max-age=0; SameSite=Lax";
+    try { window.open(url, "_blank", "noopener"); } catch (e) { /* a blocked pop-up must not stop the exit */ }
+    window.location.replace(url);
   }
 
   var escapes = [];
@@ -54,7 +68,45 @@
     });
   });
 
+  // Visitors who are not signed in see times in their own timezone: the browser says which, once, in a cookie
+  // (nothing else is in it), and the page is shown again with it. Without this, pages show each meeting's own time.
+  function rememberVisitorZone() {
+    var body = document.body;
+    if (!body || !body.hasAttribute("data-visitor-zone") || !window.Intl) return;
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!zone || !/^[A-Za-z0-9_+\/-]+$/.test(zone) || zone === body.getAttribute("data-visitor-zone")) return;
+    document.cookie = "supportnet_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+    var asked = "supportnet_tz_reloaded";
+    var stored = document.cookie.indexOf("supportnet_tz=" + zone) !== -1;
+    // Only pages that show meeting times are shown again (never a form being filled in), and once per tab at
+    // most: a zone the server does not know must not make the page reload forever.
+    if (stored && body.hasAttribute("data-shows-times") && window.sessionStorage && !sessionStorage.getItem(asked)) {
+      sessionStorage.setItem(asked, "1");
+      window.location.reload();
+    }
+  }
+
+  // Forms show only the controls that apply to the choice made (e.g. weekdays for a weekly meeting). Every
+  // control is in the page and works without this script; hidden ones are still sent and simply not used.
+  function showWhatApplies(form) {
+    form.querySelectorAll("[data-show-when]").forEach(function (block) {
+      var rule = block.getAttribute("data-show-when").split("=");
+      var checked = form.querySelector('input[name="' + rule[0] + '"]:checked');
+      var values = rule[1].split(",");
+      block.hidden = !checked || values.indexOf(checked.value) === -1;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form && form.querySelector("[data-show-when]")) showWhatApplies(form);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    rememberVisitorZone();
+    document.querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector("[data-show-when]")) showWhatApplies(form);
+    });
     var exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);
 

@@ -37,6 +37,9 @@ def register_web(app: Flask) -> None:
     from supportnet.web import privacy  # confirm it's you, export, deletion, devices, two-factor, audit (issue 9)
 
     app.register_blueprint(privacy.bp)
+    from supportnet.web import home  # the member's home and meetings by time
+
+    app.register_blueprint(home.bp)
     if app.config["SUPPORTNET_ENV"] != "production":
         from supportnet.web import dev
 

@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from supportnet import accounts, notifications, twofactor
+from supportnet import accounts, notifications, passwords, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db, limiter
@@ -73,11 +73,30 @@ def _send_after_response(notification_id: int) -> None:
         return response
 
 
+def _field_problems(form: RegisterForm) -> None:
+    """Put every field's problem on the form at once, the domain's rules included, so one submit shows them all."""
+    checks = (
+        (form.email, accounts.normalize_email),
+        (form.password, passwords.check_policy),
+        (form.display_name, accounts.clean_display_name),
+    )
+    for field, check in checks:
+        if field.errors or not field.data:
+            continue
+        try:
+            check(field.data)
+        except DomainError as exc:
+            field.errors = [*field.errors, str(exc)]
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_auth_limit, methods=["POST"])
 def register():
     form = RegisterForm()
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if form.is_submitted():
+        _field_problems(form)
+    if valid and not form.errors:
         try:
             outcome = accounts.register(
                 form.email.data, form.password.data, form.display_name.data, form.timezone.data, now_utc()

@@ -6,7 +6,7 @@ import email
 from email import policy
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 
@@ -26,13 +26,37 @@ def mailbox():
     return render_template("dev/mailbox.html", messages=messages)
 
 
-@bp.get("/mailbox/<message_id>")
-def message(message_id: str):
+def _load(message_id: str):
     path = _folder() / f"{message_id}.eml"
     if not message_id.replace("-", "").isalnum() or not path.is_file():
         abort(404)
-    msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+@bp.get("/mailbox/<message_id>")
+def message(message_id: str):
+    msg = _load(message_id)
     body = msg.get_body(preferencelist=("plain",))
+    attachments = [
+        {"filename": part.get_filename() or f"attachment-{n}", "type": part.get_content_type(),
+         "size": len(part.get_payload(decode=True) or b"")}
+        for n, part in enumerate(msg.iter_attachments())
+    ]
     return render_template(
-        "dev/message.html", msg=msg, body=body.get_content() if body else "", subject=msg["Subject"]
+        "dev/message.html", msg=msg, body=body.get_content() if body else "", subject=msg["Subject"],
+        message_id=message_id, attachments=attachments,
+    )
+
+
+@bp.get("/mailbox/<message_id>/attachments/<int:index>")
+def attachment(message_id: str, index: int):
+    """One attachment as sent (the .ics of a reminder), to open it in a calendar app while developing."""
+    parts = list(_load(message_id).iter_attachments())
+    if index >= len(parts):
+        abort(404)
+    part = parts[index]
+    filename = (part.get_filename() or f"attachment-{index}").replace('"', "")
+    return Response(
+        part.get_payload(decode=True) or b"", mimetype=part.get_content_type(),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

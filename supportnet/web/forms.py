@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -19,6 +22,7 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
+from wtforms.fields.choices import Choice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -44,8 +48,33 @@ def options(pairs) -> list[SelectChoice]:
     return [SelectChoice(str(value), label) for value, label in pairs]
 
 
-def timezone_choices() -> list[SelectChoice]:
-    return options((name, name.replace("_", " ")) for name in sorted(timezone_names()))
+# Zones most people here live in, offered first; the rest follow alphabetically.
+COMMON_ZONES = (
+    "Europe/London", "Europe/Dublin", "Europe/Berlin", "Europe/Paris", "Europe/Madrid", "Europe/Amsterdam",
+    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Toronto",
+    "America/Mexico_City", "America/Sao_Paulo", "Australia/Sydney", "Pacific/Auckland", "Asia/Kolkata",
+    "Asia/Tokyo", "Africa/Johannesburg", "UTC",
+)
+
+
+@functools.cache
+def listed_zones() -> tuple[str, ...]:
+    """The zones the picker lists: tzdata's zone.tab (one name per place), without legacy aliases like
+    US/Eastern or Asia/Calcutta and without Etc/GMT+5, whose sign is the reverse of what people expect."""
+    table = (importlib.resources.files("tzdata") / "zoneinfo" / "zone.tab").read_text(encoding="utf-8")
+    names = {line.split("\t")[2] for line in table.splitlines() if line and not line.startswith("#")}
+    return tuple(sorted((names & timezone_names()) - set(COMMON_ZONES)))
+
+
+def _zone_label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def timezone_choices() -> dict[str, list[tuple[str, str]]]:
+    return {
+        "Common": [(name, _zone_label(name)) for name in COMMON_ZONES],
+        "All timezones": [(name, _zone_label(name)) for name in listed_zones()],
+    }
 
 
 class TimezoneField(SelectField):
@@ -56,9 +85,18 @@ class TimezoneField(SelectField):
         super().__init__(label, choices=timezone_choices, default="UTC", **kwargs)
 
     def pre_validate(self, form) -> None:
-        # A set look-up instead of WTForms' walk through 400 choices.
+        # A set look-up instead of WTForms' walk through 400 choices. Every IANA name is accepted (a member
+        # may have an older alias saved), though the list shows only current ones.
         if self.data not in timezone_names():
             raise ValidationError("Choose a timezone from the list.")
+
+    def iter_groups(self):
+        groups = list(super().iter_groups())
+        shown = set(COMMON_ZONES) | set(listed_zones())
+        if self.data and self.data in timezone_names() and self.data not in shown:
+            # A saved alias stays visible and selected, so saving the form never changes the zone silently.
+            groups.insert(0, ("Your current timezone", [Choice(self.data, _zone_label(self.data), True, {})]))
+        return groups
 
 
 def password_field(label: str, autocomplete: str) -> PasswordField:
@@ -184,7 +222,8 @@ VISIBILITY_LABELS = {
     Visibility.PRIVATE: "Private: only members (and people with an invite link) know it exists",
 }
 JOIN_POLICY_LABELS = {
-    JoinPolicy.OPEN: "Open: anyone can join",
+    # Not "Open": that is the Meeting Guide type for meetings anyone may attend, a different thing.
+    JoinPolicy.OPEN: "Anyone can join straight away",
     JoinPolicy.APPROVAL: "Approval: a facilitator approves each request",
     JoinPolicy.INVITE: "Invite: only through an invite link",
 }

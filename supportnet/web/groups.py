@@ -26,12 +26,13 @@ from supportnet.web.security import no_store
 bp = Blueprint("groups", __name__)
 
 
-def _filters_from_args() -> directory.Filters:
+def filters_from_args() -> directory.Filters:
     args = request.args
     kind = args.get("kind") or None
     weekday = args.get("weekday", type=int)
     return directory.Filters(
         q=(args.get("q") or "").strip()[:100],
+        where=(args.get("where") or "").strip()[:100],
         kind=GroupKind(kind) if kind in {k.value for k in GroupKind} else None,
         tags=[t for t in args.getlist("tag") if t][:5],
         weekday=weekday if weekday is not None and 0 <= weekday <= 6 else None,
@@ -42,7 +43,7 @@ def _filters_from_args() -> directory.Filters:
 
 @bp.get("/groups")
 def directory_page():
-    filters = _filters_from_args()
+    filters = filters_from_args()
     # Capped: a huge page number would overflow the database's OFFSET instead of showing an empty page.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     result = directory.search(filters, viewer(), now_utc(), page)

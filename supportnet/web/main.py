@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
+from flask_login import current_user
 from sqlalchemy import text
 
 from supportnet.extensions import db
@@ -12,6 +13,10 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 def index():
+    if current_user.is_authenticated:
+        from supportnet.web.home import render_home
+
+        return render_home()
     return render_template("main/index.html")
 
 

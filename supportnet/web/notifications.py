@@ -211,8 +211,8 @@ def stop(token: str):
             abort(400)
         notifications.stop_email(user, kind, now_utc())
         db.session.commit()
-        return render_template("notifications/stopped.html", label=KIND_LABELS[kind])
-    return render_template("notifications/stop.html", form=form, label=KIND_LABELS[kind])
+        return render_template("notifications/stopped.html", label=notices.STOP_LABELS[kind])
+    return render_template("notifications/stop.html", form=form, label=notices.STOP_LABELS[kind])
 
 
 @bp.route("/notifications/cant-make-it/<token>", methods=["GET", "POST"])

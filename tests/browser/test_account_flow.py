@@ -119,3 +119,33 @@ def test_the_register_page_fits_a_small_phone_and_starts_with_a_skip_link(new_pa
     expect(page.get_by_role("link", name="Skip to content")).to_be_in_viewport()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_quick_exit_signs_out_opens_a_neutral_tab_and_the_privacy_page_says_what_it_cannot_do(
+    new_page, live_server
+):
+    from tests.browser.test_rsvp_flow import sign_in
+    from tests.conftest import make_persona
+
+    mia = make_persona(live_server.app, "Mia M.")
+    page: Page = new_page()
+    sign_in(page, live_server.url, mia)
+    page.goto(f"{live_server.url}/privacy")
+    expect(page.get_by_text("no website can erase your browser's history")).to_be_visible()
+    page.evaluate("sessionStorage.setItem('x', '1')")
+    with page.context.expect_page() as new_tab:
+        page.get_by_role("link", name="Quick exit").click()
+    neutral = new_tab.value
+    neutral.wait_for_load_state()
+    assert neutral.url == live_server.app.config["QUICK_EXIT_URL"]
+    page.wait_for_url(live_server.app.config["QUICK_EXIT_URL"])
+    # Signed out: opening the site again later shows the welcome, not the member's home.
+    # (The sign-out is a beacon the browser sends as the page goes: give it a moment to arrive.)
+    again = page.context.new_page()
+    for _ in range(20):
+        again.goto(f"{live_server.url}/")
+        if again.get_by_role("heading", name="Hello, Mia M.").count() == 0:
+            break
+        again.wait_for_timeout(250)
+    expect(again.get_by_role("link", name="Create an account").first).to_be_visible()
+    expect(again.get_by_role("heading", name="Hello, Mia M.")).to_have_count(0)

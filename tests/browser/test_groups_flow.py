@@ -73,7 +73,7 @@ def test_a_facilitator_schedules_a_weekly_group_and_a_member_finds_and_joins_it(
     member.get_by_label("Day", exact=True).select_option("Thursday")
     member.get_by_label("Time of day").select_option("evening")
     member.get_by_label("Where", exact=True).select_option("in_person")
-    member.get_by_label("Type", exact=True).select_option("W")
+    member.get_by_role("checkbox", name="Women (W)").check()
     member.get_by_role("button", name="Show groups").click()
     card = member.locator(".group-card", has_text="Thursday Integration Circle")
     expect(card).to_be_visible()

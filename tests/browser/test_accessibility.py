@@ -1,0 +1,80 @@
+"""axe-core (vendored under static/vendor, injected by the test only) finds no violation on the pages a member
+and a facilitator use every day: home, meetings by time, the directory, a group, a meeting (on and cancelled),
+the roster and the inbox, at desktop width and at 390 px."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from supportnet import clock, scheduling
+from supportnet.extensions import db
+from supportnet.models import Occurrence
+from tests.browser.test_home_and_meetings import DESKTOP, PHONE, world  # noqa: F401 - a fixture
+from tests.browser.test_rsvp_flow import sign_in
+
+try:
+    from playwright.sync_api import Page
+except ImportError:  # the browser fixture skips these tests (or fails them in CI) and says why
+    Page = None
+
+pytestmark = pytest.mark.browser
+
+AXE = "/static/vendor/axe-core/axe.min.js"
+
+
+def violations(page: Page, base: str) -> list[dict]:
+    """The axe-core violations of the page as it is now (rule id, impact and the first offending elements)."""
+    page.add_script_tag(url=f"{base}{AXE}")
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"][:3]]} for v in found
+    ]
+
+
+def scan(page: Page, base: str, paths: list[str]) -> dict[str, list[dict]]:
+    problems = {}
+    for path in paths:
+        page.goto(f"{base}{path}")
+        found = violations(page, base)
+        if found:
+            problems[path] = found
+    return problems
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "390px"])
+def test_no_violations_on_the_everyday_pages(new_page, live_server, world, viewport):  # noqa: F811
+    base, occ = live_server.url, world["occ"]
+    with live_server.app.app_context():
+        slug = db.session.get(Occurrence, occ).series.group.slug
+    visitor = new_page(viewport=viewport, timezone_id="Europe/London")
+    problems = scan(visitor, base, ["/", "/meetings", "/groups", f"/groups/{slug}", "/meetings?where=nowhere"])
+
+    member = new_page(viewport=viewport, timezone_id="Europe/London")
+    sign_in(member, base, world["mia"])
+    problems |= {f"mia {k}": v for k, v in scan(member, base, ["/", f"/meetings/{occ}", "/notifications"]).items()}
+
+    newcomer = new_page(viewport=viewport, timezone_id="Europe/London")
+    sign_in(newcomer, base, world["nia"])
+    problems |= {f"nia {k}": v for k, v in scan(newcomer, base, ["/"]).items()}
+
+    fay = new_page(viewport=viewport, timezone_id="Europe/London")
+    sign_in(fay, base, world["fay"])
+    problems |= {f"fay {k}": v for k, v in scan(fay, base, ["/", f"/meetings/{occ}/roster", f"/groups/{slug}"]).items()}
+
+    # A cancelled meeting, as the member who was going sees it.
+    with live_server.app.app_context():
+        scheduling.cancel_occurrence(db.session.get(Occurrence, occ), "The room is closed", clock.now_utc())
+        db.session.commit()
+    problems |= {f"mia cancelled {k}": v for k, v in scan(member, base, [f"/meetings/{occ}", "/"]).items()}
+    assert not problems, json.dumps(problems, indent=1)
+
+
+def test_the_scan_does_find_a_violation(new_page, live_server):
+    # The check of the check: an image without a text alternative is reported.
+    page = new_page()
+    page.goto(f"{live_server.url}/privacy")
+    page.evaluate("() => { const img = document.createElement('img'); img.src = '/static/img/favicon.svg';"
+                  " document.querySelector('main').appendChild(img); }")
+    assert "image-alt" in {v["id"] for v in violations(page, live_server.url)}
