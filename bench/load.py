@@ -50,7 +50,6 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
@@ -64,6 +63,7 @@ from tests.http_harness import (  # noqa: E402
     Browser,
     form_values,
     free_port,
+    production_env,
     start_gunicorn,
     stop_gunicorn,
     wait_until_up,
@@ -462,23 +462,12 @@ def run_on(kind: str, clients: int, seconds: float, storm_size: int) -> bool:
         with database(kind, tmp) as (url, described):
             print(f"\n== {described}: gunicorn {WORKERS} workers x {THREADS} threads (gunicorn.conf.py) ==")
             port = free_port()
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("SUPPORTNET_", "WEB_CONCURRENCY"))},
-                "SUPPORTNET_ENV": "production",
-                "SUPPORTNET_DATABASE_URL": url,
-                "SUPPORTNET_SECRET_KEY": "bench-" + "k" * 40,
-                "SUPPORTNET_DATA_KEY": Fernet.generate_key().decode(),
-                "SUPPORTNET_BASE_URL": f"http://127.0.0.1:{port}",
-                "SUPPORTNET_BIND": f"127.0.0.1:{port}",
-                "WEB_CONCURRENCY": str(WORKERS),
-                "SUPPORTNET_WEB_THREADS": str(THREADS),
-                # Every client comes from 127.0.0.1: the per-IP limiter would stop the sign-ins, not the load.
-                "SUPPORTNET_RATELIMIT_ENABLED": "false",
-                "SUPPORTNET_LOG_LEVEL": "WARNING",
-                "SUPPORTNET_SESSION_TOUCH_SECONDS": str(TOUCH_SECONDS),
+            env = production_env(
+                url, port, WEB_CONCURRENCY=str(WORKERS), WEB_THREADS=str(THREADS), LOG_LEVEL="WARNING",
+                SESSION_TOUCH_SECONDS=str(TOUCH_SECONDS),
                 # The facilitator of the capacity phase signs in with a password alone (no authenticator app).
-                "SUPPORTNET_REQUIRE_2FA_FOR_STAFF": "false",
-            }
+                REQUIRE_2FA_FOR_STAFF="false",
+            )
             t0 = time.perf_counter()
             app = create_app({"ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "DATA_KEY": env["SUPPORTNET_DATA_KEY"],
                               "BASE_URL": env["SUPPORTNET_BASE_URL"]})

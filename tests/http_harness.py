@@ -8,7 +8,9 @@ gunicorn.conf.py, so what is tested is what production runs.
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -100,6 +102,30 @@ class Browser:
         if status != 302 or headers["Location"].startswith("/login"):
             raise AssertionError(f"sign-in of {email} answered {status}")
         self.read("/me/meetings")
+
+
+def production_env(database_url: str, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a production gunicorn on 127.0.0.1:port: this process's, less any SUPPORTNET_ setting,
+    plus fresh secrets, the database and `settings` (names without the SUPPORTNET_ prefix, except WEB_CONCURRENCY).
+
+    Every client of a test or benchmark comes from 127.0.0.1, so the per-IP limiter is off: it would stop the
+    sign-ins, not the load.
+    """
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPPORTNET_", "WEB_CONCURRENCY"))}
+    env.update({
+        "SUPPORTNET_ENV": "production",
+        "SUPPORTNET_DATABASE_URL": database_url,
+        "SUPPORTNET_SECRET_KEY": secrets.token_urlsafe(32),
+        "SUPPORTNET_DATA_KEY": Fernet.generate_key().decode(),
+        "SUPPORTNET_BASE_URL": f"http://127.0.0.1:{port}",
+        "SUPPORTNET_BIND": f"127.0.0.1:{port}",
+        "SUPPORTNET_RATELIMIT_ENABLED": "false",
+    })
+    for name, value in settings.items():
+        env[name if name == "WEB_CONCURRENCY" else f"SUPPORTNET_{name}"] = value
+    return env
 
 
 def free_port() -> int:

@@ -9,13 +9,11 @@ several at once and beside other writers.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from supportnet import accounts, clock, groups, scheduling
@@ -25,7 +23,7 @@ from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import _CSRF, PASSWORD, database_uri, login, make_app
 from tests.datacontrols import move_clock
-from tests.http_harness import Browser, free_port, start_gunicorn, stop_gunicorn, wait_until_up
+from tests.http_harness import Browser, free_port, production_env, start_gunicorn, stop_gunicorn, wait_until_up
 
 # Far below the 30 s busy timeout a stalled request waits for; a healthy answer takes milliseconds.
 PROMPT = 5.0
@@ -135,19 +133,7 @@ def test_through_gunicorn_idle_members_send_forms_at_once_beside_busy_writers(db
     idle_count, busy_count = 8, 4
     emails, meetings = _scene(app, idle_count + busy_count)
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SUPPORTNET_", "WEB_CONCURRENCY"))},
-        "SUPPORTNET_ENV": "production",
-        "SUPPORTNET_DATABASE_URL": url,
-        "SUPPORTNET_SECRET_KEY": "idle-" + "k" * 40,
-        "SUPPORTNET_DATA_KEY": Fernet.generate_key().decode(),
-        "SUPPORTNET_BASE_URL": f"http://127.0.0.1:{port}",
-        "SUPPORTNET_BIND": f"127.0.0.1:{port}",
-        "SUPPORTNET_RATELIMIT_ENABLED": "false",
-        "SUPPORTNET_SESSION_TOUCH_SECONDS": "1",
-        "WEB_CONCURRENCY": "2",
-        "SUPPORTNET_WEB_THREADS": "4",
-    }
+    env = production_env(url, port, SESSION_TOUCH_SECONDS="1", WEB_CONCURRENCY="2", WEB_THREADS="4")
     log_path = tmp_path / "gunicorn.log"
     process = start_gunicorn(env, log_path)
     try:
