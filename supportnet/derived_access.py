@@ -74,16 +74,27 @@ def release_future_answers(scope: Scope) -> None:
     """Seats and waitlist places for meetings that have not started are given up; the waitlist moves up."""
     from supportnet import rsvps
 
+    future = (
+        MeetingSeries.group_id == scope.group_id,
+        Rsvp.user_id.in_(scope.user_ids),
+        Rsvp.status.in_(rsvps.ACTIVE),
+        Occurrence.starts_at > scope.now,
+    )
+    # The meetings first, then the answers: the order every change of seats locks in, so a member clicking
+    # "going" while being removed cannot deadlock with the removal (PostgreSQL).
+    rsvps.lock_meetings(
+        db.session.scalars(
+            select(Occurrence)
+            .join(Rsvp, Rsvp.occurrence_id == Occurrence.id)
+            .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
+            .where(*future)
+        ).unique().all()
+    )
     rows = db.session.execute(
         select(Rsvp, Occurrence)
         .join(Occurrence, Rsvp.occurrence_id == Occurrence.id)
         .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
-        .where(
-            MeetingSeries.group_id == scope.group_id,
-            Rsvp.user_id.in_(scope.user_ids),
-            Rsvp.status.in_(rsvps.ACTIVE),
-            Occurrence.starts_at > scope.now,
-        )
+        .where(*future)
         # Waitlist places first, so a freed seat never goes to someone whose place is about to end too.
         .order_by(Rsvp.status != RsvpStatus.WAITLISTED, Occurrence.starts_at, Rsvp.id)
         .with_for_update(of=Rsvp)

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from supportnet import accounts, clock, groups, rsvps, scheduling
-from supportnet.errors import DomainError
+from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
-from supportnet.models import GroupKind, MeetingSeries, Occurrence, Rsvp, RsvpStatus, SiteRole, User
+from supportnet.models import GroupKind, MeetingSeries, Membership, Occurrence, Rsvp, RsvpStatus, SiteRole, User
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import PASSWORD, database_uri, make_app
@@ -42,7 +42,7 @@ def _worker(db_path: str, url: str, smtp_port: int, role: str, plan: list, barri
                 try:
                     report["outcomes"].append(_do(step, now))
                     db.session.commit()
-                except DomainError as exc:
+                except (DomainError, Forbidden, NotFound) as exc:
                     db.session.rollback()
                     report["outcomes"].append(f"refused: {exc}")
                 finally:
@@ -62,6 +62,13 @@ def _do(step: tuple, now) -> str:
     if kind == "cant go":
         rsvps.cancel(db.session.get(Occurrence, target), user, now)
         return "cancelled"
+    if kind == "remove":
+        group_id, member_id = target
+        membership = db.session.scalar(
+            select(Membership).where(Membership.group_id == group_id, Membership.user_id == member_id)
+        )
+        groups.remove(membership, now)
+        return "removed"
     if kind == "capacity":
         series_id, capacity = target
         series = db.session.get(MeetingSeries, series_id)
@@ -196,4 +203,51 @@ def test_lowering_capacity_while_rsvps_arrive_is_refused_with_a_message_or_done_
                 assert outcome == f"capacity {lowered}"
                 assert series.capacity == lowered and occ.capacity == lowered
                 assert going <= lowered and waiting == joiners - going
+        db.engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_member_saying_going_while_being_removed_never_deadlocks_and_keeps_no_seat(db_path, smtp_server):
+    clock.set_frozen(None)
+    url = database_uri(db_path)
+    app = make_app(db_path, smtp_server[0].port, SQLALCHEMY_DATABASE_URI=url)
+    rounds = 20
+    people, (series_id,), now = _scene(app, rounds + 1, capacity=3)
+    with app.app_context():
+        host_id = db.session.scalar(select(User.id).where(User.email == "host@example.org"))
+        group_id = db.session.get(MeetingSeries, series_id).group_id
+        meetings = _meetings(series_id, 4)
+        waiting = db.session.get(User, people[-1])
+        for person in people[:rounds]:  # every member has a seat in the first meetings...
+            for occurrence_id in meetings[:3]:
+                rsvps.rsvp(db.session.get(Occurrence, occurrence_id), db.session.get(User, person), now)
+        for occurrence_id in meetings[:3]:  # ...full, so one more member waits for each
+            rsvps.rsvp(db.session.get(Occurrence, occurrence_id), waiting, now)
+        db.session.commit()
+        db.engine.dispose()
+
+    # Each round, the facilitator removes one member at the moment that member says "going" again to a meeting
+    # she already has a seat in: the removal gives up her answers, her click locks the meeting first.
+    plans = {
+        "facilitator": [("remove", host_id, (group_id, person)) for person in people[:rounds]],
+        "member": [("going", person, meetings[n % 3]) for n, person in enumerate(people[:rounds])],
+    }
+    reports = _run(app, db_path, url, smtp_server[0].port, plans)
+
+    removals = next(r["outcomes"] for r in reports if r["role"] == "facilitator")
+    assert removals == ["removed"] * rounds
+    with app.app_context():
+        for occurrence_id in meetings[:3]:
+            occ = db.session.get(Occurrence, occurrence_id)
+            counts = _counts(occurrence_id)
+            going, waiting_count = counts.get(RsvpStatus.GOING, 0), counts.get(RsvpStatus.WAITLISTED, 0)
+            assert (occ.going_count, occ.waitlist_count) == (going, waiting_count)
+            active_removed = db.session.scalar(
+                select(func.count()).select_from(Rsvp).where(
+                    Rsvp.occurrence_id == occurrence_id, Rsvp.user_id.in_(people[:rounds]),
+                    Rsvp.status.in_((RsvpStatus.GOING, RsvpStatus.WAITLISTED)),
+                )
+            )
+            assert active_removed == 0  # nobody removed keeps a seat or a place
+            assert going == 1 and waiting_count == 0  # the member who waited got a seat
         db.engine.dispose()
