@@ -1169,8 +1169,10 @@ def test_a_tampered_or_forged_proof_token_answers_404(app, attended, member):
     with app.app_context():
         proof_id = db.session.scalar(select(AttendanceProof.id))
     forged = [
-        f"{payload}.{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}",  # one character of the signature
-        f"{payload[:-1]}{'A' if payload[-1] != 'A' else 'B'}.{signature}",  # one character of the payload
+        # One character of the signature, then of the payload: the first, since a last base64 character partly
+        # holds padding bits, where a change can decode to the very same bytes.
+        f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}",
+        f"{'A' if payload[0] != 'A' else 'B'}{payload[1:]}.{signature}",
         URLSafeSerializer("not-the-secret", salt=attendance.PROOF_SALT).dumps(proof_id),
         URLSafeSerializer(app.config["SECRET_KEY"], salt="another-salt").dumps(proof_id),
         URLSafeSerializer(app.config["SECRET_KEY"], salt=attendance.PROOF_SALT).dumps(proof_id + 1),
