@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager
 
 from supportnet import checkins, directory, notifications, rsvps, scheduling
 from supportnet.extensions import db
@@ -105,19 +105,9 @@ def checkin_today(user: User, now: datetime) -> CheckInToday:
 
 
 def unread_notices(user: User) -> tuple[list[Notification], int]:
-    """The newest unread in-app notices (with their meetings) and how many are unread in all."""
-    unread = notifications._inbox_query(user).where(Notification.read_at.is_(None))
-    rows = list(
-        db.session.scalars(
-            unread.options(
-                joinedload(Notification.occurrence).joinedload(Occurrence.series).joinedload(MeetingSeries.group)
-            )
-            .order_by(Notification.sent_at.desc(), Notification.id.desc())
-            .limit(UNREAD_SHOWN)
-        ).unique()
-    )
-    total = len(rows) if len(rows) < UNREAD_SHOWN else notifications.unread_count(user)
-    return rows, total
+    """The newest unread in-app notices the member may still see (with their meetings) and how many in all."""
+    rows = notifications.unread(user)
+    return rows[:UNREAD_SHOWN], len(rows)
 
 
 def facilitated(user: User, now: datetime) -> list[FacilitatedGroup]:

@@ -1587,14 +1587,20 @@ def inbox(user: User, limit: int = INBOX_PAGE) -> list[Notification]:
     return derived_access.visible_notices(user, rows)
 
 
-def unread_count(user: User) -> int:
-    """How many in-app notifications the member has not read (and may still see)."""
+def unread(user: User) -> list[Notification]:
+    """The member's unread in-app notifications they may still see, newest first (two inbox pages at most)."""
     rows = db.session.scalars(
         _inbox_query(user).where(Notification.read_at.is_(None))
-        .options(joinedload(Notification.occurrence).joinedload(Occurrence.series))
-        .order_by(Notification.id.desc()).limit(INBOX_PAGE * 2)
+        .options(joinedload(Notification.occurrence).joinedload(Occurrence.series).joinedload(MeetingSeries.group))
+        .order_by(Notification.sent_at.desc(), Notification.id.desc())
+        .limit(INBOX_PAGE * 2)
     ).unique().all()
-    return len(derived_access.visible_notices(user, list(rows)))
+    return derived_access.visible_notices(user, list(rows))
+
+
+def unread_count(user: User) -> int:
+    """How many in-app notifications the member has not read (and may still see)."""
+    return len(unread(user))
 
 
 def mark_read(user: User, now: datetime, notification_id: int | None = None) -> int:

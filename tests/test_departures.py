@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import attendance, calendars, checkins, clock, groups, notifications, rsvps, scheduling
+from supportnet import attendance, calendars, checkins, clock, groups, home, notifications, rsvps, scheduling
 from supportnet.checkins import CheckInSpec
 from supportnet.derived_access import DEPENDENTS
 from supportnet.extensions import db
@@ -329,6 +329,8 @@ def test_a_notice_written_before_the_removal_is_not_sent_or_shown_after_it(app, 
             Notification.dedupe_key.startswith("replayed:"))).all()
         assert emailed and all(n.status == NotificationStatus.CANCELLED for n in emailed)
         assert notifications.unread_count(scene.mia.user()) == 0
+        # Her home page, which lists unread notices, applies the same rule.
+        assert home.unread_notices(scene.mia.user()) == ([], 0)
 
 
 # --- only people who may take part answer, check in and get a proof ---
