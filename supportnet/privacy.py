@@ -411,8 +411,7 @@ def _give_up_seats(user: User, now: datetime) -> None:
 def _forget_in_other_peoples_notifications(
     user: User, membership_ids: list[int], group_ids: list[int], facilitated: list[int]
 ) -> None:
-    # Join requests name the requester; announcements their author; sharing notices the new facilitator.
-    # Payloads are JSON, so filter here.
+    # Join requests name the requester. Payloads are JSON, so filter here.
     if membership_ids:
         requests = db.session.scalars(
             select(Notification).where(Notification.kind == NotificationKind.JOIN_REQUEST,
@@ -422,25 +421,17 @@ def _forget_in_other_peoples_notifications(
             if (row.payload or {}).get("membership_id") in membership_ids:
                 db.session.delete(row)
     if facilitated:
-        announcements = db.session.scalars(
-            select(Notification).where(Notification.kind == NotificationKind.ANNOUNCEMENT,
-                                       Notification.group_id.in_(facilitated), Notification.user_id != user.id)
-        ).all()
-        for row in announcements:
-            payload = dict(row.payload or {})
-            if payload.get("author") == user.display_name:
-                payload["author"] = audit.DELETED_USER
-                row.payload = payload
-        # "X can now see what you share" names the new facilitator.
-        audience = db.session.scalars(
-            select(Notification).where(Notification.kind == NotificationKind.SHARING_AUDIENCE,
-                                       Notification.group_id.in_(facilitated), Notification.user_id != user.id)
-        ).all()
-        for row in audience:
-            payload = dict(row.payload or {})
-            if payload.get("name") == user.display_name:
-                payload["name"] = audit.DELETED_USER
-                row.payload = payload
+        # Announcements name their author; "X can now see what you share" names the new facilitator.
+        for kind, key in ((NotificationKind.ANNOUNCEMENT, "author"), (NotificationKind.SHARING_AUDIENCE, "name")):
+            rows = db.session.scalars(
+                select(Notification).where(Notification.kind == kind, Notification.group_id.in_(facilitated),
+                                           Notification.user_id != user.id)
+            ).all()
+            for row in rows:
+                payload = dict(row.payload or {})
+                if payload.get(key) == user.display_name:
+                    payload[key] = audit.DELETED_USER
+                    row.payload = payload
 
 
 def delete_account(user: User, now: datetime) -> str:
