@@ -64,8 +64,11 @@ def _send_after_response(notification_id: int) -> None:
             with app.app_context():
                 try:
                     notifications.send_now([notification_id])
-                except Exception:  # the scheduler retries it; never let this escape into the server
-                    current_app.logger.exception("could not send an account email now; the scheduler will")
+                except Exception as exc:  # the scheduler retries it; never let this escape into the server
+                    # The kind of error only: a mail or driver error's text can carry the recipient's address.
+                    current_app.logger.warning(
+                        "could not send an account email now (%s); the scheduler will", type(exc).__name__
+                    )
                 finally:
                     db.session.remove()
 
