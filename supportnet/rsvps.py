@@ -191,7 +191,7 @@ def _seat_or_queue(row: Rsvp, occ: Occurrence, now: datetime) -> None:
         row.queued_at = now
 
 
-def _release(row: Rsvp, occ: Occurrence, now: datetime, *, promote: bool = True) -> None:
+def release(row: Rsvp, occ: Occurrence, now: datetime, *, promote: bool = True) -> None:
     """Turn a going or waitlisted answer into "can't go", fixing the counters (and filling a freed seat)."""
     was_going = row.status == RsvpStatus.GOING
     row.status = RsvpStatus.CANCELLED
@@ -206,11 +206,6 @@ def _release(row: Rsvp, occ: Occurrence, now: datetime, *, promote: bool = True)
     _counters_changed(occ)
     if was_going and promote:
         promote_waitlist(occ, now)
-
-
-def release(row: Rsvp, occ: Occurrence, now: datetime) -> None:
-    """Give up a going or waitlisted answer as "can't go" would (for derived_access, when a membership ends)."""
-    _release(row, occ, now)
 
 
 # --- rows ---
@@ -295,7 +290,7 @@ def cancel(occ: Occurrence, user: User, now: datetime) -> Rsvp | None:
         _insert(occ, user.id, now, going=False)
         return None
     if row.status in ACTIVE:
-        _release(row, occ, now)
+        release(row, occ, now)
     return row
 
 
@@ -538,7 +533,7 @@ def stop_standing(series: MeetingSeries, user: User, now: datetime) -> int:
         .with_for_update(of=Rsvp)
     ).all()
     for row, occ in made:
-        _release(row, occ, now)
+        release(row, occ, now)
         # "No answer" again rather than "can't go": starting the standing RSVP later brings these back.
         db.session.delete(row)
     db.session.delete(standing)
@@ -622,7 +617,7 @@ def cancel_superseded(series: MeetingSeries, now: datetime) -> list[Rsvp]:
         .with_for_update(of=Rsvp)
     ).all()
     for row, occ in rows:
-        _release(row, occ, now, promote=False)
+        release(row, occ, now, promote=False)
     return [row for row, _occ in rows]
 
 
