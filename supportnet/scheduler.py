@@ -29,7 +29,7 @@ from flask import Flask
 
 from supportnet import accounts, mail, notifications, privacy, scheduling
 from supportnet.clock import now_utc
-from supportnet.db import database_unavailable, unavailable_reason
+from supportnet.db import database_unavailable, flush_erasure, unavailable_reason
 from supportnet.extensions import db
 
 log = logging.getLogger("supportnet.scheduler")
@@ -67,8 +67,10 @@ def retention_pass(app: Flask, now: datetime | None = None) -> int:
     now = now or now_utc()
     with app.app_context():
         removed = notifications.purge(now, timedelta(days=app.config["NOTIFY_RETENTION_DAYS"]))
-        privacy.purge(now, app.config)  # issue 9: old audit entries; check-ins where members chose a period
+        privacy.purge(now, app.config)  # old audit entries; check-ins older than the period their member chose
         db.session.commit()
+        # What was purged must not stay readable in the WAL either (as after a member's own deletion).
+        flush_erasure(db.engine)
         return removed
 
 

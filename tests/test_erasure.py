@@ -9,15 +9,16 @@ checkpoint) and greps every table, index and TOAST file of the database.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
-from supportnet import accounts, attendance, checkins, clock
+from supportnet import accounts, attendance, checkins, clock, scheduler
 from supportnet.checkins import CheckInSpec
 from supportnet.extensions import db
-from supportnet.models import Attendance, AttendanceHow, CheckIn, Occurrence, OwnTag
+from supportnet.models import Attendance, AttendanceHow, CheckIn, Occurrence, OwnTag, User
 from tests.conftest import PASSWORD, Persona, login, post
 from tests.test_notifications_world import going, make_world
 
@@ -110,3 +111,17 @@ def test_after_vacuum_a_deleted_account_leaves_no_bytes_in_postgresql_tables(app
                 data += segment.read_bytes()
     assert data, "no table files were read"
     assert _found(data, sentinels) == []
+
+
+@pytest.mark.sqlite_only("greps SQLite's files")
+def test_check_ins_the_retention_pass_deletes_leave_no_ciphertext_behind(app, db_path, facilitator):
+    mia, sentinels = _fill(app, facilitator)
+    note_and_tag = sentinels[4:]
+    with app.app_context():
+        db.session.get(User, mia.id).checkin_retention_months = 1  # the member keeps a month of check-ins
+        db.session.commit()
+    assert _found(_sqlite_bytes(db_path), note_and_tag) == note_and_tag
+    scheduler.retention_pass(app, clock.now_utc() + timedelta(days=62))
+    with app.app_context():
+        assert db.session.scalars(select(CheckIn)).all() == []
+    assert _found(_sqlite_bytes(db_path), note_and_tag) == []
