@@ -1,0 +1,141 @@
+"""The shape of the code, checked like behaviour: layers that depend only downward, no import cycles, no
+imports hidden inside functions, files a newcomer can read, and comments that stand on their own.
+
+The layers themselves are declared in `.importlinter` at the repository root and explained in
+docs/architecture.md; import-linter (a maintained tool for exactly this) checks them from the source.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "supportnet"
+
+# Where a lazy import is the convention rather than a shortcut: the app factory and the command line import
+# what they register when they register it (as Flask apps do), so importing `supportnet` stays cheap.
+LAZY_IMPORTS_ALLOWED = {
+    PACKAGE / "__init__.py",
+    PACKAGE / "cli.py",
+    PACKAGE / "web" / "__init__.py",
+}
+
+# A module longer than this is doing more than one thing; split it along its sections.
+MAX_MODULE_LINES = 750
+
+
+def _python_files(*folders: Path) -> list[Path]:
+    return sorted(path for folder in folders for path in folder.rglob("*.py") if "node_modules" not in path.parts)
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def test_layers_and_cycles_contracts_are_kept():
+    linter = Path(sys.executable).with_name("lint-imports")
+    if not linter.exists():
+        pytest.fail("import-linter is not installed: run `make dev-deps`")
+    done = subprocess.run(
+        [str(linter), "--no-cache", "--config", str(ROOT / ".importlinter")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def _function_local_imports(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    lines: list[int] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    lines.append(inner.lineno)
+    return sorted(set(lines))
+
+
+def test_no_imports_inside_functions_outside_the_app_factory_and_the_command_line():
+    found = [
+        f"{_relative(path)}:{line}"
+        for path in _python_files(PACKAGE)
+        if path not in LAZY_IMPORTS_ALLOWED
+        for line in _function_local_imports(path)
+    ]
+    assert found == [], "import at module level (move code to the right layer instead of hiding a cycle)"
+
+
+def test_the_scanner_finds_an_import_inside_a_function(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\n\n\ndef f():\n    from supportnet import rsvps\n    return rsvps\n")
+    assert _function_local_imports(sample) == [5]
+
+
+def test_no_module_is_longer_than_a_newcomer_can_read():
+    long = {
+        _relative(path): count
+        for path in _python_files(PACKAGE)
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def _test_module_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    imported: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            names = [module] if module else []
+            if node.level or module in {"tests", ""}:
+                names += [alias.name for alias in node.names]
+            imported += [name for name in names if name.rsplit(".", 1)[-1].startswith("test_")]
+        elif isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names if alias.name.rsplit(".", 1)[-1].startswith("test_")]
+    return imported
+
+
+def test_no_test_module_imports_another_test_module():
+    found = {
+        _relative(path): names
+        for path in _python_files(ROOT / "tests")
+        if (names := _test_module_imports(path))
+    }
+    assert found == {}, "move shared set-up into tests/worlds.py, tests/builders.py or a fixture"
+
+
+# "issue 9", "Issues 3-5", "DESIGN section 5", "the issue": pointers to texts that are not in the repository.
+# (Public standards such as RFC 5545 are fine to cite: anyone can read them.)
+OUTSIDE_REFERENCE = re.compile(r"(?i:\bissues? #?\d+|\bthe issue\b)|\bDESIGN\b")
+
+
+def _comments_and_docstrings(path: Path) -> list[tuple[int, str]]:
+    source = path.read_text(encoding="utf-8")
+    found = [
+        (number, line[line.index("#"):])
+        for number, line in enumerate(source.splitlines(), 1)
+        if "#" in line and OUTSIDE_REFERENCE.search(line[line.index("#"):])
+    ]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if doc and OUTSIDE_REFERENCE.search(doc):
+                found.append((getattr(node, "lineno", 1), doc.splitlines()[0]))
+    return found
+
+
+def test_comments_stand_on_their_own():
+    folders = [PACKAGE, ROOT / "tests", ROOT / "bench", ROOT / "migrations"]
+    found = [
+        f"{_relative(path)}:{line}: {text.strip()}"
+        for path in _python_files(*folders)
+        if path != Path(__file__).resolve()
+        for line, text in _comments_and_docstrings(path)
+    ]
+    assert found == [], "say why in the comment itself; the design lives in docs/"
