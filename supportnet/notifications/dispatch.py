@@ -66,12 +66,15 @@ from supportnet.models import (
 from supportnet.notifications import compose, outbox
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences, chunks, preferences_for, quiet_until
 
+# Named after the package, not this module: a log filter on supportnet.notifications sees the dispatcher's warnings.
 log = logging.getLogger("supportnet.notifications")
+
 Kind = NotificationKind
 PENDING, SENDING, SENT = NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.SENT
 CANCELLED, EXPIRED, FAILED = NotificationStatus.CANCELLED, NotificationStatus.EXPIRED, NotificationStatus.FAILED
 EMAIL, IN_APP = Channel.EMAIL, Channel.IN_APP
 _MEETING_KINDS = (Kind.REMINDER, Kind.STARTING_NOW, Kind.SEAT, Kind.DIGEST)
+
 _stop = threading.Event()
 
 

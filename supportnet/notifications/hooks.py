@@ -46,6 +46,10 @@ Kind = NotificationKind
 EMAIL, IN_APP = Channel.EMAIL, Channel.IN_APP
 
 
+# A member's own choices are a change that causes notices like any other: saving them cancels and rewrites
+# their rows through the outbox, whose row builders read preferences (so this cannot live in `preferences`).
+
+
 def save_preferences(user: User, prefs: Preferences, now: datetime) -> Preferences:
     """Store the member's choices, stop what they no longer want and write what they now want."""
     prefs = clean_preferences(prefs)
