@@ -8,7 +8,7 @@ Run from the project root:  .venv/bin/python bench/crash_window.py  [--db sqlite
 
 Each run copies a prepared database (SQLite: a file; PostgreSQL: CREATE DATABASE … TEMPLATE on a throwaway
 server started by tests/postgres.py), starts a worker process (its own app and connection) that runs
-`notifications.tick`, kills it with SIGKILL after a random delay within the time a whole tick takes, then
+`notifications.dispatch.tick`, kills it with SIGKILL after a random delay within the time a whole tick takes, then
 runs the recovery tick in this process and counts what the server received, by Message-ID. It checks that
 every message arrived at least once and that every row ends sent. `--server-delay` makes the SMTP server
 wait before it answers each message (its own processing time counts towards the window: it has the whole
@@ -40,9 +40,11 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
-from supportnet import clock, create_app, notifications  # noqa: E402
+from supportnet import clock, create_app  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import Notification, NotificationStatus  # noqa: E402
+from supportnet.notifications import dispatch as notif_dispatch  # noqa: E402
+from supportnet.notifications import planner as notif_planner  # noqa: E402
 
 NOW = dispatch_bench.NOW
 LEASE = 300
@@ -50,14 +52,15 @@ LEASE = 300
 WORKER = """
 import json, sys
 from datetime import datetime
-from supportnet import clock, create_app, notifications
+from supportnet import clock, create_app
+from supportnet.notifications import dispatch as notif_dispatch
 config, at = json.loads(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
 app = create_app(config)
 clock.set_frozen(at)
 with app.app_context():
     print("ready", flush=True)
     sys.stdin.readline()
-    report = notifications.tick(at)
+    report = notif_dispatch.tick(at)
     print(json.dumps(vars(report)), flush=True)
 """
 
@@ -114,7 +117,7 @@ class Databases:
             upgrade()
             with clock.frozen(NOW - timedelta(days=2)):
                 dispatch_bench.populate(members)
-                notifications.plan(NOW - timedelta(days=2))
+                notif_planner.plan(NOW - timedelta(days=2))
                 db.session.commit()
             db.session.execute(update(Notification).values(due_at=NOW - timedelta(minutes=1)))
             db.session.commit()
@@ -171,7 +174,7 @@ def recover(url: str, port: int, workdir: Path) -> None:
     app = create_app(config_for(url, port, workdir))
     at = NOW + timedelta(seconds=LEASE)
     with clock.frozen(at), app.app_context():
-        notifications.tick(at)
+        notif_dispatch.tick(at)
         db.engine.dispose()
 
 

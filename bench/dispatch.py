@@ -8,10 +8,10 @@ server on a free localhost port, in this process (its own thread). Two measureme
 plan taken in the same run:
 
 1. 10,000 due meeting reminders (1,000 members, 5 meetings each, the 24-hour and 1-hour reminders, email only)
-   delivered by `notifications.tick`: claiming, re-checking, rendering text + HTML + .ics, sending over one SMTP
-   connection per batch, and marking each row sent in its own transaction. Baseline: the same 10,000 messages,
+   delivered by `notifications.dispatch.tick`: claiming, re-checking, rendering text + HTML + .ics, sending over
+   one SMTP connection per batch, and marking each row sent in its own transaction. Baseline: the same 10,000 messages,
    byte for byte (as the server received them), sent again with plain `smtplib` over one connection.
-2. The idle tick: 1,000,000 pending rows all due in the future; the time of one `notifications.tick` (which
+2. The idle tick: 1,000,000 pending rows all due in the future; the time of one `notifications.dispatch.tick` (which
    finds nothing), and SQLite's plan for its due query, which must read the (status, due_at) index.
 """
 
@@ -36,7 +36,7 @@ from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
-from supportnet import accounts, clock, create_app, groups, notifications, scheduling  # noqa: E402
+from supportnet import accounts, clock, create_app, groups, scheduling  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import (  # noqa: E402
     GroupKind,
@@ -52,6 +52,8 @@ from supportnet.models import (  # noqa: E402
     SiteRole,
     User,
 )
+from supportnet.notifications import dispatch as notif_dispatch  # noqa: E402
+from supportnet.notifications import planner as notif_planner  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
 from supportnet.scheduling import SeriesSpec  # noqa: E402
 
@@ -178,7 +180,7 @@ def cpu() -> float:
 def bench_delivery(app: Flask, handler: CountingHandler, port: int, members: int) -> None:
     with clock.frozen(NOW - timedelta(days=2)), app.app_context():
         started = time.perf_counter()
-        report = notifications.plan(NOW - timedelta(days=2))
+        report = notif_planner.plan(NOW - timedelta(days=2))
         db.session.commit()
         planned = time.perf_counter() - started
         due = db.session.scalar(select(func.count()).select_from(Notification))
@@ -191,7 +193,7 @@ def bench_delivery(app: Flask, handler: CountingHandler, port: int, members: int
 
     with clock.frozen(NOW), app.app_context():
         wall0, cpu0 = time.perf_counter(), cpu()
-        result = notifications.tick(NOW)
+        result = notif_dispatch.tick(NOW)
         tick_wall, tick_cpu = time.perf_counter() - wall0, cpu() - cpu0
         sent = db.session.scalar(
             select(func.count()).select_from(Notification).where(Notification.status == NotificationStatus.SENT))
@@ -211,7 +213,7 @@ def bench_delivery(app: Flask, handler: CountingHandler, port: int, members: int
     n = len(received)
     size = statistics.mean(len(raw) for *_x, raw in received)
     print(f"   {'what':<52}{'msgs':>7}{'wall':>9}{'CPU*':>9}{'msgs/s':>9}")
-    print(f"   {'notifications.tick (claim, check, render, send, mark)':<52}{n:>7,}{tick_wall:>8.2f}s"
+    print(f"   {'dispatch.tick (claim, check, render, send, mark)':<52}{n:>7,}{tick_wall:>8.2f}s"
           f"{tick_cpu:>8.2f}s{n / tick_wall:>9.0f}")
     print(f"   {'baseline: smtplib, same bytes, one connection':<52}{n:>7,}{base_wall:>8.2f}s"
           f"{base_cpu:>8.2f}s{n / base_wall:>9.0f}")
@@ -228,7 +230,7 @@ def bench_idle(app: Flask, rows: int, ticks: int, rng: random.Random) -> None:
         total = db.session.scalar(select(func.count()).select_from(Notification))
         pending = db.session.scalar(select(func.count()).select_from(Notification)
                                     .where(Notification.status == NotificationStatus.PENDING))
-        statement = notifications.due_query(NOW, app.config["NOTIFY_BATCH_SIZE"]).compile(
+        statement = notif_dispatch.due_query(NOW, app.config["NOTIFY_BATCH_SIZE"]).compile(
             db.engine, compile_kwargs={"literal_binds": True})
         plan = [row[-1] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {statement}"))]
         lease = [row[-1] for row in db.session.execute(text(
@@ -244,10 +246,10 @@ def bench_idle(app: Flask, rows: int, ticks: int, rng: random.Random) -> None:
     times, cpus = [], []
     with clock.frozen(NOW), app.app_context():
         for _ in range(3):
-            notifications.tick(NOW)
+            notif_dispatch.tick(NOW)
         for _ in range(ticks):
             wall0, cpu0 = time.perf_counter(), cpu()
-            result = notifications.tick(NOW)
+            result = notif_dispatch.tick(NOW)
             times.append(time.perf_counter() - wall0)
             cpus.append(cpu() - cpu0)
             assert result.claimed == 0

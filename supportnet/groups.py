@@ -48,6 +48,7 @@ from supportnet.models import (
     User,
     Visibility,
 )
+from supportnet.notifications import hooks
 from supportnet.textsafety import has_invisible
 
 # Meeting Guide API meeting types (code4recovery spec), code -> label.
@@ -525,9 +526,7 @@ def join(group: Group, user: User, now: datetime, invite_token: str | None = Non
     db.session.flush()
     if status == MemberStatus.PENDING:
         # Notifications hook: the group's facilitators hear about the request.
-        from supportnet import notifications
-
-        notifications.join_requested(membership, now)
+        hooks.join_requested(membership, now)
     return membership
 
 
@@ -547,12 +546,10 @@ def approve(membership: Membership, now: datetime, by: User | None = None) -> Me
     membership.joined_at = now
     db.session.flush()
     # Notifications hook: they hear that they are in.
-    from supportnet import notifications
-
-    notifications.join_answered(membership, True, now)
+    hooks.join_answered(membership, True, now)
     if membership.role == MemberRole.FACILITATOR:
         # Back in as a facilitator: whoever shares with the group hears that they can see it again.
-        notifications.sharing_audience_grew(membership, now)
+        hooks.sharing_audience_grew(membership, now)
     return membership
 
 
@@ -564,9 +561,7 @@ def decline(membership: Membership, now: datetime) -> Membership:
     db.session.flush()
     derived_access.end_access(membership.group_id, [membership.user_id], now)
     # Notifications hook: they hear the answer (neutrally worded).
-    from supportnet import notifications
-
-    notifications.join_answered(membership, False, now)
+    hooks.join_answered(membership, False, now)
     return membership
 
 
@@ -637,9 +632,7 @@ def set_role(
     membership.role = role
     db.session.flush()
     if role == MemberRole.FACILITATOR:
-        from supportnet import notifications
-
-        notifications.sharing_audience_grew(membership, now or now_utc())
+        hooks.sharing_audience_grew(membership, now or now_utc())
     return membership
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
-from supportnet import checkins, directory, notifications, rsvps, scheduling
+from supportnet import checkins, directory, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
     CheckIn,
@@ -27,6 +27,7 @@ from supportnet.models import (
     Rsvp,
     User,
 )
+from supportnet.notifications import inbox, preferences
 
 NEXT_MEETINGS = 5
 UNREAD_SHOWN = 5
@@ -99,14 +100,14 @@ def checkin_today(user: User, now: datetime) -> CheckInToday:
     done = db.session.scalar(
         select(func.count()).select_from(CheckIn).where(CheckIn.user_id == user.id, CheckIn.local_date == today)
     )
-    prefs = notifications.preferences(user)
+    prefs = preferences.preferences(user)
     prompt_at = prefs.prompt_time if today.weekday() in prefs.prompt_days else None
     return CheckInToday(done=bool(done), prompt_at=prompt_at)
 
 
 def unread_notices(user: User) -> tuple[list[Notification], int]:
     """The newest unread in-app notices the member may still see (with their meetings) and how many in all."""
-    rows = notifications.unread(user)
+    rows = inbox.unread(user)
     return rows[:UNREAD_SHOWN], len(rows)
 
 

@@ -2,9 +2,9 @@
 
 Two ways to send:
 
-* the notification outbox (supportnet/notifications.py) opens one `Transport` per batch and sends every
+* the notification dispatcher (supportnet/notifications/dispatch.py) opens one `Transport` per batch and sends every
   message of the batch over that one SMTP connection, judging each failure with `SendError.temporary`;
-* sign-up confirmations and password resets are outbox rows too (notifications.account_email), sent right
+* sign-up confirmations and password resets are outbox rows too (notifications.hooks.account_email), sent right
   after the response and retried by the scheduler; the few emails to an address that is not the account's own
   (an email change's confirmation) go out one at a time with `send`, or `send_after_response` where the answer
   must not reveal whether an account exists.

@@ -15,7 +15,7 @@ Decisions worth knowing:
 * The last active facilitator of a group that is not archived must hand it over or archive it first, and the
   last admin must name another: a group or the site is never left without anyone to run it.
 * Retention: audit entries older than AUDIT_RETENTION_MONTHS go; check-ins go only for members who chose
-  "delete my check-ins after N months". Finished notifications are purged by notifications.purge.
+  "delete my check-ins after N months". Finished notifications are purged by notifications.outbox.purge.
 """
 
 from __future__ import annotations

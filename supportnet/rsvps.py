@@ -46,7 +46,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from supportnet import groups, notifications
+from supportnet import groups
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import (
@@ -64,6 +64,7 @@ from supportnet.models import (
     User,
     Visibility,
 )
+from supportnet.notifications import hooks
 
 ACTIVE = (RsvpStatus.GOING, RsvpStatus.WAITLISTED)
 _COUNTERS = ["going_count", "waitlist_count"]
@@ -184,7 +185,7 @@ def _seat_or_queue(row: Rsvp, occ: Occurrence, now: datetime) -> None:
     if _take_seat(occ):
         row.status = RsvpStatus.GOING
         # Notifications hook: the member's reminders are written in this same transaction.
-        notifications.rsvp_going(occ, row.user_id, now)
+        hooks.rsvp_going(occ, row.user_id, now)
     else:
         _shift(occ, waitlisted=1)
         row.status = RsvpStatus.WAITLISTED
@@ -197,7 +198,7 @@ def release(row: Rsvp, occ: Occurrence, now: datetime, *, promote: bool = True) 
     row.status = RsvpStatus.CANCELLED
     row.updated_at = now
     # Notifications hook: their pending reminders (and a pending "you have a seat") stop.
-    notifications.rsvp_released(occ, row.user_id, now)
+    hooks.rsvp_released(occ, row.user_id, now)
     if was_going:
         _shift(occ, going=-1)
     else:
@@ -328,7 +329,7 @@ def on_promoted(rsvp: Rsvp, now: datetime) -> None:
 
     Writes the "you have a seat" notice and the member's reminders, in the same transaction.
     """
-    notifications.seat_given(rsvp, now)
+    hooks.seat_given(rsvp, now)
 
 
 # --- reading ---

@@ -5,7 +5,7 @@ Jobs are thin: each opens an app context, calls domain functions, and commits.
 
 Three jobs, in UTC, in an in-memory job store (their state lives in the database, not in APScheduler):
 
-* dispatch, every SCHEDULER_DISPATCH_SECONDS (30 s): `notifications.tick` sends what is due;
+* dispatch, every SCHEDULER_DISPATCH_SECONDS (30 s): `notifications.dispatch.tick` sends what is due;
 * plan, every SCHEDULER_PLAN_SECONDS (5 min): meetings for the next 26 weeks, expired sessions, and the
   notifications that are due soon but missing (reminders, digests, check-in prompts, "we missed you");
 * retention, daily: deletes finished notifications older than NOTIFY_RETENTION_DAYS.
@@ -27,17 +27,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from supportnet import accounts, mail, notifications, privacy, scheduling
+from supportnet import accounts, mail, privacy, scheduling
 from supportnet.clock import now_utc
 from supportnet.db import database_unavailable, flush_erasure, unavailable_reason
 from supportnet.extensions import db
+from supportnet.notifications import dispatch, outbox, planner
 
 log = logging.getLogger("supportnet.scheduler")
 
 TICK_SECONDS = 30  # the default of SCHEDULER_DISPATCH_SECONDS
 
 
-def plan_pass(app: Flask, now: datetime | None = None) -> notifications.PlanReport:
+def plan_pass(app: Flask, now: datetime | None = None) -> planner.PlanReport:
     """Extend meeting horizons, purge expired sessions and write the notifications due soon; one commit."""
     now = now or now_utc()
     with app.app_context():
@@ -48,15 +49,15 @@ def plan_pass(app: Flask, now: datetime | None = None) -> notifications.PlanRepo
             failure_window=timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
             lifetime=timedelta(days=cfg["SESSION_LIFETIME_DAYS"]),
         )
-        report = notifications.plan(now)
+        report = planner.plan(now)
         db.session.commit()
         return report
 
 
-def dispatch_pass(app: Flask, now: datetime | None = None) -> notifications.TickReport:
-    """Send every notification that is due (see notifications.tick)."""
+def dispatch_pass(app: Flask, now: datetime | None = None) -> dispatch.TickReport:
+    """Send every notification that is due (see notifications.dispatch.tick)."""
     with app.app_context():
-        report = notifications.tick(now)
+        report = dispatch.tick(now)
         if report.claimed:
             log.info("dispatch: %s", report)
         return report
@@ -66,7 +67,7 @@ def retention_pass(app: Flask, now: datetime | None = None) -> int:
     """Delete finished notifications older than NOTIFY_RETENTION_DAYS."""
     now = now or now_utc()
     with app.app_context():
-        removed = notifications.purge(now, timedelta(days=app.config["NOTIFY_RETENTION_DAYS"]))
+        removed = outbox.purge(now, timedelta(days=app.config["NOTIFY_RETENTION_DAYS"]))
         privacy.purge(now, app.config)  # old audit entries; check-ins older than the period their member chose
         db.session.commit()
         # What was purged must not stay readable in the WAL either (as after a member's own deletion).
@@ -74,7 +75,7 @@ def retention_pass(app: Flask, now: datetime | None = None) -> int:
         return removed
 
 
-def run_pass(app: Flask, now: datetime | None = None) -> notifications.TickReport:
+def run_pass(app: Flask, now: datetime | None = None) -> dispatch.TickReport:
     """One pass of every periodic duty; safe to run as often as you like, from several processes."""
     plan_pass(app, now)
     report = dispatch_pass(app, now)
@@ -133,7 +134,7 @@ def _check_lease(app: Flask) -> None:
 
 def run_forever(app: Flask) -> None:
     """Run the scheduler until SIGTERM or Ctrl-C, then stop cleanly after the message in progress."""
-    notifications.allow_running()
+    dispatch.allow_running()
     scheduler = build_scheduler(app)
     stop_requested = False
 
@@ -153,6 +154,6 @@ def run_forever(app: Flask) -> None:
         time.sleep(0.2)
     log.info("scheduler stopping")
     # A dispatch in progress finishes the message it is sending and puts the rest of its batch back.
-    notifications.request_stop()
+    dispatch.request_stop()
     scheduler.shutdown(wait=True)
     log.info("scheduler stopped")

@@ -30,11 +30,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import contains_eager
 
-from supportnet import notifications
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility, StandingRsvp
+from supportnet.notifications import hooks
 from supportnet.recurrence import (
     Frequency,
     Recurrence,
@@ -500,14 +500,14 @@ def cancel_occurrence(occ: Occurrence, note: str, now: datetime) -> Occurrence:
     note = _clean_note(note)
     if occ.status == OccurrenceStatus.CANCELLED and occ.note == note:
         return occ
-    before = notifications.occurrence_snapshot(occ)
+    before = hooks.occurrence_snapshot(occ)
     occ.status = OccurrenceStatus.CANCELLED
     occ.note = note
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
     # Notifications hook: reminders stop, who answered gets a change notice.
-    notifications.occurrence_changed(occ, before, now)
+    hooks.occurrence_changed(occ, before, now)
     return occ
 
 
@@ -552,7 +552,7 @@ def move_occurrence(
     if not (effective_venue or effective_address or series.online_url):
         raise DomainError("Add a place or an online link.", field="venue")
     note = _clean_note(note)
-    before = notifications.occurrence_snapshot(occ)
+    before = hooks.occurrence_snapshot(occ)
     ends_at = starts_at + timedelta(minutes=duration_minutes)
     differs = (
         starts_at != occ.original_start
@@ -570,7 +570,7 @@ def move_occurrence(
     _touch_series(series, now)
     db.session.flush()
     # Notifications hook: reminders follow the new time, who answered gets a change notice.
-    notifications.occurrence_changed(occ, before, now)
+    hooks.occurrence_changed(occ, before, now)
     return occ
 
 
@@ -580,7 +580,7 @@ def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     series = _require_changeable(occ, now)
     if occ.original_start <= now:
         raise DomainError("Its usual time has already passed.")
-    before = notifications.occurrence_snapshot(occ)
+    before = hooks.occurrence_snapshot(occ)
     occ.status = OccurrenceStatus.SCHEDULED
     occ.starts_at = occ.original_start
     occ.ends_at = occ.original_start + series.duration
@@ -593,7 +593,7 @@ def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     _touch_series(series, now)
     db.session.flush()
     # Notifications hook: reminders come back, who answered hears the meeting is on again.
-    notifications.occurrence_changed(occ, before, now)
+    hooks.occurrence_changed(occ, before, now)
     # RSVP hook: the series' capacity may have grown while this meeting was cancelled.
     from supportnet import rsvps
 
@@ -686,10 +686,10 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     schedule = _schedule(spec)
     same_schedule = schedule == _series_schedule(series)
     # Notifications hook: who answered for coming meetings, and what they saw, before the change.
-    before = notifications.series_snapshot(series, now)
+    before = hooks.series_snapshot(series, now)
     if not same_schedule and _has_started(series, now):
         successor = _split(series, spec, schedule, now)
-        notifications.series_changed(before, successor, now)
+        hooks.series_changed(before, successor, now)
         return successor
     if not same_schedule:
         _require_future_start(spec, schedule, now)
@@ -715,7 +715,7 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     if changed or not same_schedule:
         _touch_series(series, now)
     db.session.flush()
-    notifications.series_changed(before, series, now)
+    hooks.series_changed(before, series, now)
     return series
 
 
@@ -819,7 +819,7 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
     """Stop a meeting series: its future meetings are cancelled, its past ones stay."""
     if series.ended_at is not None:
         return series
-    before = notifications.series_snapshot(series, now)  # notifications hook (see below)
+    before = hooks.series_snapshot(series, now)  # notifications hook (see below)
     # Keep every meeting that has started (one in progress included); the next one is the first to go.
     cut = now + timedelta(microseconds=1)
     for occ in _future_rows(series, now):
@@ -836,7 +836,7 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
     _touch_series(series, now)
     db.session.flush()
     # Notifications hook: one notice to each member who answered for a coming meeting; reminders stop.
-    notifications.series_changed(before, series, now, ended=True)
+    hooks.series_changed(before, series, now, ended=True)
     return series
 
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from supportnet import clock, notifications
+from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Notification, NotificationKind, NotificationStatus
+from supportnet.notifications import dispatch as notif_dispatch
 from tests.conftest import csrf_token
 
 NEW = {"email": "newcomer@example.org", "password": "tea by the window", "display_name": "Nora N.",
@@ -46,7 +47,7 @@ def test_a_sign_up_whose_connection_dropped_is_still_sent_by_the_scheduler(app, 
     assert "/account/confirm/" not in raw_payloads(app), "the link is stored only encrypted"
 
     with app.app_context():
-        notifications.tick()
+        notif_dispatch.tick()
     (message,) = mailbox.to(NEW["email"])
     assert message["Subject"] == "Confirm your email address"
     assert mailbox.link(message, "/account/confirm/")
@@ -67,7 +68,7 @@ def test_a_mail_server_outage_delays_a_reset_email_but_does_not_lose_it(app, cli
     app.config["MAIL_URL"] = working
     clock.set_frozen(clock.now_utc() + timedelta(minutes=5))
     with app.app_context():
-        notifications.tick()
+        notif_dispatch.tick()
     (message,) = mailbox.to(member.email)
     assert message["Subject"] == "Reset your password"
     assert account_rows(app)[0].payload == {}
@@ -80,7 +81,7 @@ def test_a_link_that_could_not_be_sent_in_time_is_deleted_with_a_warning_without
     client.post("/forgot-password", data={"csrf_token": csrf_token(client), "email": member.email})
     clock.set_frozen(clock.now_utc() + timedelta(hours=2))  # the reset link lived one hour
     with caplog.at_level(logging.WARNING, logger="supportnet.notifications"), app.app_context():
-        notifications.tick()
+        notif_dispatch.tick()
     (row,) = account_rows(app)
     assert row.status == NotificationStatus.EXPIRED and row.payload == {}
     warnings = [r.getMessage() for r in caplog.records if "password-reset email was not sent" in r.getMessage()]

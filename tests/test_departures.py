@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import attendance, calendars, checkins, clock, groups, home, notifications, rsvps, scheduling
+from supportnet import attendance, calendars, checkins, clock, groups, home, rsvps, scheduling
 from supportnet.checkins import CheckInSpec
 from supportnet.derived_access import DEPENDENTS
 from supportnet.extensions import db
@@ -36,6 +36,8 @@ from supportnet.models import (
     RsvpStatus,
     StandingRsvp,
 )
+from supportnet.notifications import announcements as notif_announcements
+from supportnet.notifications import inbox as notif_inbox
 from tests.builders import THURSDAY, weekly
 from tests.conftest import Persona, login, make_persona, post
 from tests.test_notifications_world import make_world, run
@@ -100,7 +102,7 @@ def scene(app, facilitator, member) -> Scene:
         thursday = _first(thursday_series.id)
         rsvps.rsvp(thursday, ben.user(), now)
         rsvps.rsvp(thursday, user, now)
-        notifications.announce(group, fac, "This week", f"The {DOOR_CODE} changed.", now)
+        notif_announcements.announce(group, fac, "This week", f"The {DOOR_CODE} changed.", now)
         membership = groups.membership_for(group, user)
         checkins.set_sharing(membership, CheckinSharing.SUMMARIES, True)
         checkins.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
@@ -328,7 +330,7 @@ def test_a_notice_written_before_the_removal_is_not_sent_or_shown_after_it(app, 
             Notification.user_id == scene.mia.id, Notification.channel == Channel.EMAIL,
             Notification.dedupe_key.startswith("replayed:"))).all()
         assert emailed and all(n.status == NotificationStatus.CANCELLED for n in emailed)
-        assert notifications.unread_count(scene.mia.user()) == 0
+        assert notif_inbox.unread_count(scene.mia.user()) == 0
         # Her home page, which lists unread notices, applies the same rule.
         assert home.unread_notices(scene.mia.user()) == ([], 0)
 

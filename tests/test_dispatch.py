@@ -24,9 +24,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
-from supportnet import clock, notifications
+from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, NotificationKind, NotificationStatus
+from supportnet.notifications import announcements as notif_announcements
+from supportnet.notifications import dispatch as notif_dispatch
 from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port, make_persona
 from tests.test_notifications_world import join, make_world, rows, tick
 
@@ -128,7 +130,7 @@ def announce_to(app, facilitator, count: int, body: str = "See you on Tuesday.")
     for person in people:
         join(world, person)
     with app.app_context():
-        notifications.announce(db.session.get(Group, world.group_id), facilitator.user(), "", body, NOW)
+        notif_announcements.announce(db.session.get(Group, world.group_id), facilitator.user(), "", body, NOW)
         db.session.commit()
     return [p.email for p in people]
 
@@ -254,10 +256,10 @@ def test_retries_back_off_exponentially_up_to_a_cap_then_give_up(app, facilitato
 
 
 def test_retry_delay_has_jitter_within_bounds():
-    delays = {notifications.retry_delay(3, 60, 3600).total_seconds() for _ in range(50)}
+    delays = {notif_dispatch.retry_delay(3, 60, 3600).total_seconds() for _ in range(50)}
     assert len(delays) > 1
     assert all(120 <= d <= 240 for d in delays)
-    assert all(1800 <= notifications.retry_delay(20, 60, 3600).total_seconds() <= 3600 for _ in range(20))
+    assert all(1800 <= notif_dispatch.retry_delay(20, 60, 3600).total_seconds() <= 3600 for _ in range(20))
 
 
 def test_a_reminder_that_cannot_be_sent_before_the_meeting_expires(app, facilitator, member):
@@ -277,14 +279,15 @@ def test_a_reminder_that_cannot_be_sent_before_the_meeting_expires(app, facilita
 WORKER = """
 import json, sys
 from datetime import datetime
-from supportnet import clock, create_app, notifications
+from supportnet import clock, create_app
+from supportnet.notifications import dispatch as notif_dispatch
 config, at, batch = json.loads(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
 app = create_app(config)
 clock.set_frozen(at)
 with app.app_context():
     print("ready", flush=True)
     sys.stdin.readline()
-    report = notifications.tick(at, batch_size=batch)
+    report = notif_dispatch.tick(at, batch_size=batch)
     print(json.dumps(vars(report)), flush=True)
 """
 
@@ -364,7 +367,7 @@ def test_the_at_least_once_window_a_crash_after_the_server_accepted(app, facilit
     def crash(*args):
         raise SystemExit("killed right after the server accepted")
 
-    monkeypatch.setattr(notifications, "_mark_sent", crash)
+    monkeypatch.setattr(notif_dispatch, "_mark_sent", crash)
     with pytest.raises(SystemExit):
         tick(app, NOW)
     monkeypatch.undo()
@@ -379,11 +382,11 @@ def test_a_stop_request_puts_the_rest_of_the_batch_back(app, facilitator, server
     server = servers(ScriptedHandler())
     use(app, server.port)
     announce_to(app, facilitator, 5)
-    server.handler.on_data = lambda: notifications.request_stop() if server.handler.data_calls == 2 else None
+    server.handler.on_data = lambda: notif_dispatch.request_stop() if server.handler.data_calls == 2 else None
     try:
         report = tick(app, NOW)
     finally:
-        notifications.allow_running()
+        notif_dispatch.allow_running()
     assert (report.sent, report.released) == (2, 3)
     assert Counter(r.status for r in email_rows(app)) == {SENT: 2, PENDING: 3}
     assert all(r.attempts == 0 for r in email_rows(app) if r.status == PENDING)
@@ -408,7 +411,7 @@ def test_in_app_rows_due_later_are_delivered_by_the_tick_without_smtp(app, facil
 @pytest.mark.sqlite_only("reads SQLite's query plan")
 def test_the_due_query_reads_the_status_due_index_without_sorting(app):
     with app.app_context():
-        statement = notifications.due_query(NOW, 100).compile(db.engine, compile_kwargs={"literal_binds": True})
+        statement = notif_dispatch.due_query(NOW, 100).compile(db.engine, compile_kwargs={"literal_binds": True})
         plan = " ".join(row[-1] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {statement}")))
     assert "ix_notification_status_due" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
@@ -421,10 +424,10 @@ def test_postgres_claims_skip_rows_another_claimer_holds(app, facilitator):
         other = db.engine.connect()
         try:
             locked = other.execute(
-                notifications.due_query(NOW, 2).with_for_update(skip_locked=True)
+                notif_dispatch.due_query(NOW, 2).with_for_update(skip_locked=True)
             ).scalars().all()
             assert len(locked) == 2
-            claimed = notifications.claim(NOW, 100)
+            claimed = notif_dispatch.claim(NOW, 100)
             assert set(claimed).isdisjoint(locked) and len(claimed) == 4
         finally:
             other.rollback()
@@ -434,11 +437,11 @@ def test_postgres_claims_skip_rows_another_claimer_holds(app, facilitator):
 def test_claimed_rows_are_not_claimed_again_until_the_lease_ends(app, facilitator):
     announce_to(app, facilitator, 3)
     with clock.frozen(NOW), app.app_context():
-        first = notifications.claim(NOW, 10)
+        first = notif_dispatch.claim(NOW, 10)
         assert len(first) == 3
-        assert notifications.claim(NOW + timedelta(seconds=1), 10) == []
+        assert notif_dispatch.claim(NOW + timedelta(seconds=1), 10) == []
         lease = app.config["NOTIFY_LEASE_SECONDS"]
-        assert notifications.claim(NOW + timedelta(seconds=lease), 10) == first
+        assert notif_dispatch.claim(NOW + timedelta(seconds=lease), 10) == first
 
 
 def test_killing_is_not_needed_for_a_hung_server_the_timeout_frees_the_batch(app, facilitator, servers):

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from supportnet import clock, notifications
+from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Notification
+from supportnet.notifications import dispatch as notif_dispatch
 from tests import test_dispatch
 from tests.conftest import BASE_URL, database_uri
 from tests.test_dispatch import SENDING, SENT, ScriptedHandler, announce_to, email_rows, use
@@ -35,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOOPING_WORKER = """
 import json, sys, time
 from sqlalchemy import func, select
-from supportnet import clock, create_app, notifications
+from supportnet import clock, create_app
+from supportnet.notifications import dispatch as notif_dispatch
 from supportnet.extensions import db
 from supportnet.models import Channel, Notification, NotificationStatus
 config, seconds = json.loads(sys.argv[1]), float(sys.argv[2])
@@ -47,7 +49,7 @@ with app.app_context():
     sys.stdin.readline()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        report = notifications.tick()
+        report = notif_dispatch.tick()
         for name, value in vars(report).items():
             totals[name] = totals.get(name, 0) + value
         open_rows = db.session.scalar(select(func.count()).select_from(Notification).where(
@@ -132,7 +134,7 @@ def test_a_scheduler_whose_claim_was_taken_over_sends_nothing_more_and_marks_not
 
     server.handler.on_data = another_scheduler_takes_the_rest
     with app.app_context():
-        report = notifications.tick()
+        report = notif_dispatch.tick()
     assert report.sent == 1 and report.lost == 3, report
     assert len(server.handler.accepted) == 1
     statuses = Counter(r.status for r in email_rows(app))

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups, notifications
+from supportnet import checkins, clock, groups
 from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
@@ -25,6 +25,7 @@ from supportnet.models import (
     UserSession,
     Visibility,
 )
+from supportnet.notifications import dispatch as notif_dispatch
 from tests.conftest import login, post
 from tests.datacontrols import (
     build_world,
@@ -162,7 +163,7 @@ def test_members_who_share_are_told_who_can_now_see_it_and_can_stop_in_one_click
         rows = db.session.scalars(select(Notification).where(
             Notification.kind == NotificationKind.SHARING_AUDIENCE)).all()
         assert {(n.user_id, n.channel.value) for n in rows} == {(world.peer.id, "email"), (world.peer.id, "in_app")}
-        notifications.tick()
+        notif_dispatch.tick()
     (email,) = mailbox.to(world.peer.email)
     assert email["Subject"] == "Who can see what you share"
     text = mailbox.text(email)

@@ -9,11 +9,12 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select, update
 
-from supportnet import checkins, clock, groups, mail, notifications, scheduling
+from supportnet import checkins, clock, groups, mail, scheduling
 from supportnet.checkins import CheckInSpec
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import CheckIn, MeetingSeries, OnlineVisibility, SiteRole
+from supportnet.notifications import announcements as notif_announcements
 from supportnet.textsafety import has_invisible, safe_meeting_url
 from tests.builders import weekly
 from tests.conftest import PASSWORD, login, make_persona, post
@@ -80,7 +81,7 @@ def test_meeting_titles_places_and_announcements_refuse_invisible_characters(app
             with pytest.raises(DomainError, match="invisible"):
                 scheduling.create_series(group, weekly(**changes), clock.now_utc())
         with pytest.raises(DomainError, match="invisible"):
-            notifications.announce(group, fac.user(), "Hello\u2066", "See you", clock.now_utc())
+            notif_announcements.announce(group, fac.user(), "Hello\u2066", "See you", clock.now_utc())
 
 
 @pytest.mark.parametrize("url", [

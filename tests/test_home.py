@@ -107,14 +107,15 @@ def test_todays_check_in_is_offered_until_done(app, member):
 
 
 def test_the_check_in_shows_the_time_the_member_chose(app, member):
-    from supportnet import notifications
+    from supportnet.notifications import hooks as notif_hooks
+    from supportnet.notifications import preferences as notif_preferences
 
     with app.app_context():
         user = member.user()
-        prefs = notifications.preferences(user)
+        prefs = notif_preferences.preferences(user)
         import dataclasses
 
-        notifications.save_preferences(
+        notif_hooks.save_preferences(
             user, dataclasses.replace(prefs, prompt_days=frozenset(range(7)), prompt_time=time(20, 30)),
             clock.now_utc(),
         )

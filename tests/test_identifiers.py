@@ -16,7 +16,7 @@ from flask_migrate import upgrade
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import select, text
 
-from supportnet import accounts, attendance, clock, groups, notifications
+from supportnet import accounts, attendance, clock, groups
 from supportnet.db import Base
 from supportnet.extensions import db
 from supportnet.models import (
@@ -30,6 +30,8 @@ from supportnet.models import (
     RsvpStatus,
     User,
 )
+from supportnet.notifications import links as notif_links
+from supportnet.notifications import preferences as notif_preferences
 from tests.conftest import Persona, login, make_app, make_persona, post
 from tests.test_notifications_world import going, make_world, run
 
@@ -79,7 +81,7 @@ def test_links_of_a_deleted_account_stay_dead_when_new_accounts_come(app, facili
         assert post(anyone, link).status_code == 400, link
     with app.app_context():
         assert db.session.scalar(select(Rsvp.status).where(Rsvp.user_id == bea.id)) == RsvpStatus.GOING
-        assert notifications.preferences(bea.user()).wants(NotificationKind.REMINDER, notifications.EMAIL)
+        assert notif_preferences.preferences(bea.user()).wants(NotificationKind.REMINDER, notif_preferences.EMAIL)
 
 
 def test_a_signed_link_needs_the_nonce_of_its_row(app, facilitator):
@@ -96,9 +98,9 @@ def test_a_signed_link_needs_the_nonce_of_its_row(app, facilitator):
             assert attendance.load_proof(URLSafeSerializer(secret, salt=attendance.PROOF_SALT).dumps(forged)) is None
         user = mia.user()
         stop = URLSafeSerializer(secret, salt="supportnet.notifications.stop")
-        assert notifications.read_stop_token(stop.dumps({"u": user.id, "k": "reminder"})) is None
-        assert notifications.read_stop_token(stop.dumps({"u": user.id, "n": "0" * 32, "k": "reminder"})) is None
-        assert notifications.read_stop_token(notifications.stop_token(user, NotificationKind.REMINDER)) == (
+        assert notif_links.read_stop_token(stop.dumps({"u": user.id, "k": "reminder"})) is None
+        assert notif_links.read_stop_token(stop.dumps({"u": user.id, "n": "0" * 32, "k": "reminder"})) is None
+        assert notif_links.read_stop_token(notif_links.stop_token(user, NotificationKind.REMINDER)) == (
             user, NotificationKind.REMINDER)
         nonce = user.link_nonce
     # Every row gets its own.

@@ -14,7 +14,7 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups, notifications, rsvps, scheduling
+from supportnet import checkins, clock, groups, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
@@ -28,7 +28,12 @@ from supportnet.models import (
     NotificationStatus,
     Occurrence,
 )
-from supportnet.notifications import Preferences
+from supportnet.notifications import announcements as notif_announcements
+from supportnet.notifications import dispatch as notif_dispatch
+from supportnet.notifications import hooks as notif_hooks
+from supportnet.notifications import inbox as notif_inbox
+from supportnet.notifications import preferences as notif_preferences
+from supportnet.notifications.preferences import Preferences
 from tests.builders import weekly
 from tests.conftest import BASE_URL, PINNED_NOW, make_persona
 from tests.test_notifications_world import (
@@ -59,11 +64,11 @@ def subjects(messages: list[EmailMessage]) -> list[str]:
 def set_prefs(app, persona, **changes) -> None:
     with app.app_context():
         user = persona.user()
-        current = notifications.preferences(user)
+        current = notif_preferences.preferences(user)
         channels = dict(current.channels)
         channels.update(changes.pop("channels", {}))
         prefs = Preferences(**{**current.__dict__, "channels": channels, **changes})
-        notifications.save_preferences(user, prefs, clock.now_utc())
+        notif_hooks.save_preferences(user, prefs, clock.now_utc())
         db.session.commit()
 
 
@@ -302,9 +307,9 @@ def test_announcement_reaches_every_member_once(app, world, facilitator, member,
     join(world, other)
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        nonce = notifications.new_nonce()
+        nonce = notif_announcements.new_nonce()
         for _ in range(2):  # the same form sent twice
-            notifications.announce(group, facilitator.user(), "Snacks", "Bring a friend.\n\nSee you Tuesday.",
+            notif_announcements.announce(group, facilitator.user(), "Snacks", "Bring a friend.\n\nSee you Tuesday.",
                                    clock.now_utc(), nonce)
             db.session.commit()
     run(app, PINNED_NOW)
@@ -375,7 +380,7 @@ def test_reminder_email_has_text_html_ics_unsubscribe_and_a_stable_message_id(ap
     assert str(event["summary"]) == "Meeting"
     (row,) = rows(app, kind=Kind.REMINDER, channel=Channel.EMAIL, status=SENT)
     with app.app_context():
-        assert message["Message-ID"] == notifications.message_id(row.dedupe_key, app.config["MAIL_FROM"])
+        assert message["Message-ID"] == notif_dispatch.message_id(row.dedupe_key, app.config["MAIL_FROM"])
 
 
 # --- quiet hours ---
@@ -386,12 +391,12 @@ def test_quiet_hours_hold_emails_until_they_end(app, world, member, mailbox):
     join(world, member)
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        notifications.announce(group, world.facilitator.user(), "", "Hello all.", clock.now_utc())
+        notif_announcements.announce(group, world.facilitator.user(), "", "Hello all.", clock.now_utc())
         db.session.commit()
     night = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # 23:00 in London
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        notifications.announce(group, world.facilitator.user(), "", "Late news.", night)
+        notif_announcements.announce(group, world.facilitator.user(), "", "Late news.", night)
         db.session.commit()
     run(app, PINNED_NOW)
     assert len(mailbox.to(member.email)) == 1  # the noon one
@@ -423,16 +428,16 @@ def test_a_reminder_that_would_be_too_late_after_quiet_hours_comes_on_time(app, 
 def test_quiet_hours_function_handles_spans_across_midnight_and_dst():
     prefs = Preferences(quiet_start=time(22, 0), quiet_end=time(7, 0))
     london = ZoneInfo("Europe/London")
-    assert notifications.quiet_until(prefs, london, datetime(2026, 11, 26, 21, 59, tzinfo=UTC)) is None
-    assert notifications.quiet_until(prefs, london, datetime(2026, 11, 26, 22, 0, tzinfo=UTC)) == datetime(
+    assert notif_preferences.quiet_until(prefs, london, datetime(2026, 11, 26, 21, 59, tzinfo=UTC)) is None
+    assert notif_preferences.quiet_until(prefs, london, datetime(2026, 11, 26, 22, 0, tzinfo=UTC)) == datetime(
         2026, 11, 27, 7, 0, tzinfo=UTC)
-    assert notifications.quiet_until(prefs, london, datetime(2026, 11, 27, 3, 0, tzinfo=UTC)) == datetime(
+    assert notif_preferences.quiet_until(prefs, london, datetime(2026, 11, 27, 3, 0, tzinfo=UTC)) == datetime(
         2026, 11, 27, 7, 0, tzinfo=UTC)
     # The night the clocks go back in London: quiet hours end at 07:00 GMT.
-    assert notifications.quiet_until(prefs, london, datetime(2027, 10, 30, 23, 0, tzinfo=UTC)) == datetime(
+    assert notif_preferences.quiet_until(prefs, london, datetime(2027, 10, 30, 23, 0, tzinfo=UTC)) == datetime(
         2027, 10, 31, 7, 0, tzinfo=UTC)
     daytime = Preferences(quiet_start=time(9, 0), quiet_end=time(17, 0))
-    assert notifications.quiet_until(daytime, london, datetime(2026, 7, 1, 8, 30, tzinfo=UTC)) == datetime(
+    assert notif_preferences.quiet_until(daytime, london, datetime(2026, 7, 1, 8, 30, tzinfo=UTC)) == datetime(
         2026, 7, 1, 16, 0, tzinfo=UTC)
 
 
@@ -570,15 +575,15 @@ def test_we_missed_you_is_opt_in_and_comes_once_per_streak(app, world, member, m
 def test_in_app_notifications_wait_for_their_time_and_count_as_unread(app, world, member):
     going(world, member, world.occurrence_id(0))
     with app.app_context():
-        assert notifications.unread_count(member.user()) == 0
+        assert notif_inbox.unread_count(member.user()) == 0
     run(app, DAY_BEFORE)
     with app.app_context():
         user = member.user()
-        assert notifications.unread_count(user) == 1
-        assert [n.kind for n in notifications.inbox(user)] == [Kind.REMINDER]
-        notifications.mark_read(user, DAY_BEFORE)
+        assert notif_inbox.unread_count(user) == 1
+        assert [n.kind for n in notif_inbox.inbox(user)] == [Kind.REMINDER]
+        notif_inbox.mark_read(user, DAY_BEFORE)
         db.session.commit()
-        assert notifications.unread_count(user) == 0
+        assert notif_inbox.unread_count(user) == 0
 
 
 def test_after_an_outage_only_the_nearest_reminder_is_sent(app, world, member, mailbox):

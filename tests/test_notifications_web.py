@@ -12,9 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, notifications
+from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Channel, NotificationKind, NotificationStatus, Occurrence, Rsvp, RsvpStatus
+from supportnet.notifications import announcements as notif_announcements
+from supportnet.notifications import preferences as notif_preferences
 from tests.conftest import login, make_persona, post
 from tests.test_notifications_world import FIRST, going, join, make_world, rows, run, user_id
 from tests.test_security import snapshot
@@ -63,7 +65,7 @@ def test_stop_link_shows_a_confirmation_and_only_a_post_stops_the_emails(app, cl
     done = post(client, url)
     assert done.status_code == 200 and "any more" in done.get_data(as_text=True)
     with app.app_context():
-        prefs = notifications.preferences(member.user())
+        prefs = notif_preferences.preferences(member.user())
     assert not prefs.wants(Kind.REMINDER, Channel.EMAIL)
     assert prefs.wants(Kind.REMINDER, Channel.IN_APP)
     assert prefs.wants(Kind.CHANGE, Channel.EMAIL)
@@ -167,7 +169,7 @@ def test_preferences_page_saves_every_choice(app, client, member):
     response = post(client, "/notifications/preferences", form)
     assert response.status_code == 302
     with app.app_context():
-        prefs = notifications.preferences(member.user())
+        prefs = notif_preferences.preferences(member.user())
     assert prefs.channels_for(Kind.REMINDER) == [Channel.IN_APP]
     assert prefs.channels_for(Kind.ANNOUNCEMENT) == []
     assert prefs.channels_for(Kind.MISSED_YOU) == [Channel.EMAIL]
@@ -217,7 +219,7 @@ def test_mark_all_read(app, client, world, member):
         from supportnet.models import Group
 
         for text in ("One", "Two"):
-            notifications.announce(db.session.get(Group, world.group_id), world.facilitator.user(), "", text,
+            notif_announcements.announce(db.session.get(Group, world.group_id), world.facilitator.user(), "", text,
                                    clock.now_utc())
         db.session.commit()
     login(client, member)
@@ -231,7 +233,7 @@ def test_members_cannot_open_someone_elses_notification(app, client, world, memb
     with app.app_context():
         from supportnet.models import Group
 
-        notifications.announce(db.session.get(Group, world.group_id), world.facilitator.user(), "", "Hi",
+        notif_announcements.announce(db.session.get(Group, world.group_id), world.facilitator.user(), "", "Hi",
                                clock.now_utc())
         db.session.commit()
     (row,) = rows(app, channel=Channel.IN_APP)

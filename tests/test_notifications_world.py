@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from sqlalchemy import select
 
-from supportnet import clock, groups, notifications, rsvps, scheduler, scheduling
+from supportnet import clock, groups, rsvps, scheduler, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
@@ -28,6 +28,7 @@ from supportnet.models import (
     Occurrence,
     User,
 )
+from supportnet.notifications import dispatch as notif_dispatch
 from tests.builders import weekly
 from tests.conftest import Persona
 
@@ -101,16 +102,16 @@ def cant_go(world: World, persona: Persona, occurrence_id: int) -> None:
         db.session.commit()
 
 
-def run(app: Flask, at: datetime) -> notifications.TickReport:
+def run(app: Flask, at: datetime) -> notif_dispatch.TickReport:
     """One scheduler pass (plan, dispatch, retention) at `at`, as `flask scheduler tick` would run it."""
     with clock.frozen(at):
         return scheduler.run_pass(app, at)
 
 
-def tick(app: Flask, at: datetime, **kwargs) -> notifications.TickReport:
+def tick(app: Flask, at: datetime, **kwargs) -> notif_dispatch.TickReport:
     """One dispatch tick at `at`."""
     with clock.frozen(at), app.app_context():
-        return notifications.tick(at, **kwargs)
+        return notif_dispatch.tick(at, **kwargs)
 
 
 def run_every(app: Flask, start: datetime, end: datetime, step: timedelta) -> None:

@@ -1,6 +1,6 @@
 """Several schedulers on PostgreSQL: three `flask scheduler run` processes share 2,000 due emails, each sent once.
 
-Claims use FOR UPDATE SKIP LOCKED (supportnet.notifications.claim), so scheduler processes on several hosts
+Claims use FOR UPDATE SKIP LOCKED (supportnet.notifications.dispatch.claim), so scheduler processes on several hosts
 can run at the same time: each due row goes to exactly one of them.
 """
 
@@ -19,9 +19,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from supportnet import accounts, clock, groups, notifications
+from supportnet import accounts, clock, groups
 from supportnet.extensions import db
 from supportnet.models import Channel, GroupKind, Notification, NotificationStatus, SiteRole
+from supportnet.notifications import announcements as notif_announcements
 from tests.conftest import PASSWORD, database_uri, make_app
 
 SCHEDULERS = 3
@@ -75,7 +76,7 @@ def _write_announcements(app) -> None:
             groups.join(group, accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now), now)
         db.session.commit()
         for n in range(ANNOUNCEMENTS):
-            notifications.announce(group, fay, f"Note {n}", f"Announcement number {n}.", clock.now_utc())
+            notif_announcements.announce(group, fay, f"Note {n}", f"Announcement number {n}.", clock.now_utc())
         db.session.commit()
         db.engine.dispose()
 

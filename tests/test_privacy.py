@@ -249,8 +249,8 @@ def test_deletion_needs_the_word_delete(app, world):
 
 
 def test_a_join_request_notice_loses_the_deleted_members_name(app, world):
-    from supportnet import notifications
     from supportnet.models import Notification, NotificationKind
+    from supportnet.notifications import hooks as notif_hooks
 
     outsider = world.persona("outsider")
     with app.app_context():
@@ -258,7 +258,7 @@ def test_a_join_request_notice_loses_the_deleted_members_name(app, world):
         membership = Membership(group=group, user=outsider.user(), status="pending", created_at=now_utc())
         db.session.add(membership)
         db.session.flush()
-        notifications.join_requested(membership, now_utc())
+        notif_hooks.join_requested(membership, now_utc())
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(Notification)
                                  .where(Notification.kind == NotificationKind.JOIN_REQUEST)) > 0
@@ -331,12 +331,12 @@ def test_the_schedulers_daily_retention_pass_purges(app, world):
 
 
 def test_announcements_lose_their_deleted_authors_name(app, world):
-    from supportnet import notifications
     from supportnet.models import Notification, NotificationKind
+    from supportnet.notifications import announcements as notif_announcements
 
     with app.app_context():
         groups.set_role(db.session.get(Membership, world.peer_membership_id), MemberRole.FACILITATOR)
-        notifications.announce(db.session.get(Group, world.group_id), world.persona("facilitator").user(),
+        notif_announcements.announce(db.session.get(Group, world.group_id), world.persona("facilitator").user(),
                                "Tuesday", "See you on Tuesday.", now_utc())
         db.session.commit()
     assert delete(member_client(app, world, "facilitator")).status_code == 302

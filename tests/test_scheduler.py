@@ -17,9 +17,11 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
-from supportnet import clock, notifications, scheduler
+from supportnet import clock, scheduler
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, Notification, NotificationKind, NotificationStatus
+from supportnet.notifications import announcements as notif_announcements
+from supportnet.notifications import dispatch as notif_dispatch
 from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port, make_persona
 from tests.test_dispatch import ScriptedHandler, Server
 from tests.test_notifications_world import FIRST, going, join, make_world, rows
@@ -59,8 +61,8 @@ def test_retention_deletes_finished_notifications_older_than_the_setting(app, fa
     join(world, member)
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        notifications.announce(group, facilitator.user(), "", "Old news", PINNED_NOW - timedelta(days=100))
-        notifications.announce(group, facilitator.user(), "", "Recent news", PINNED_NOW - timedelta(days=10))
+        notif_announcements.announce(group, facilitator.user(), "", "Old news", PINNED_NOW - timedelta(days=100))
+        notif_announcements.announce(group, facilitator.user(), "", "Recent news", PINNED_NOW - timedelta(days=10))
         db.session.commit()
     assert len(rows(app)) == 4  # two in-app (delivered) and two email (pending)
     removed = scheduler.retention_pass(app, PINNED_NOW)
@@ -75,7 +77,7 @@ def test_a_failed_job_does_not_stop_the_next(app, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(notifications, "tick", broken)
+    monkeypatch.setattr(notif_dispatch, "tick", broken)
     job = scheduler._safely(scheduler.dispatch_pass, app)
     job()  # logged, not raised
     assert "scheduler job dispatch_pass failed" in caplog.text
@@ -127,7 +129,7 @@ def test_stopping_and_restarting_the_scheduler_loses_and_duplicates_nothing(app,
             join(world, person)
         real_now = datetime.now(UTC) - timedelta(minutes=1)  # the process runs on the real clock
         with app.app_context():
-            notifications.announce(db.session.get(Group, world.group_id), facilitator.user(), "", "Hello",
+            notif_announcements.announce(db.session.get(Group, world.group_id), facilitator.user(), "", "Hello",
                                    real_now)
             db.session.commit()
         first = _start(db_path, server.port)

@@ -98,7 +98,7 @@ class Notification(Base):
 class NotificationSettings(Base):
     """A member's choices: which kinds arrive on which channel, reminder offsets, quiet hours, prompts.
 
-    A member without a row has the defaults (supportnet/notifications.py, DEFAULT_CHANNELS).
+    A member without a row has the defaults (supportnet/notifications/preferences.py, DEFAULT_CHANNELS).
     """
 
     __tablename__ = "notification_settings"

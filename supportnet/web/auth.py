@@ -18,11 +18,12 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from supportnet import accounts, notifications, passwords, twofactor
+from supportnet import accounts, passwords, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db, limiter
 from supportnet.models import TokenPurpose, User
+from supportnet.notifications import dispatch, hooks
 from supportnet.web.forms import (
     ConfirmForm,
     ForgotPasswordForm,
@@ -63,7 +64,7 @@ def _send_after_response(notification_id: int) -> None:
         def _send() -> None:
             with app.app_context():
                 try:
-                    notifications.send_now([notification_id])
+                    dispatch.send_now([notification_id])
                 except Exception as exc:  # the scheduler retries it; never let this escape into the server
                     # The kind of error only: a mail or driver error's text can carry the recipient's address.
                     current_app.logger.warning(
@@ -110,14 +111,14 @@ def register():
             user, now = outcome.user, now_utc()
             if outcome.confirm_token:
                 link = external_url("auth.confirm_email", token=outcome.confirm_token)
-                queued = notifications.account_email(
+                queued = hooks.account_email(
                     user, "confirm_email", "Confirm your email address", now,
                     accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL], link,
                 )
             else:
                 # The address has an account: its owner hears about the attempt, the requester does not.
-                queued = notifications.account_email(user, "account_exists", "About your sign-up", now,
-                                                     accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL])
+                queued = hooks.account_email(user, "account_exists", "About your sign-up", now,
+                                             accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL])
             db.session.commit()
             _send_after_response(queued)
             return redirect(url_for("auth.check_email"))
@@ -278,8 +279,8 @@ def forgot_password():
         if issued is not None:
             user, token = issued
             link = external_url("auth.reset_password", token=token)
-            queued = notifications.account_email(user, "reset_password", "Reset your password", now,
-                                                 accounts.TOKEN_LIFETIME[TokenPurpose.RESET_PASSWORD], link)
+            queued = hooks.account_email(user, "reset_password", "Reset your password", now,
+                                         accounts.TOKEN_LIFETIME[TokenPurpose.RESET_PASSWORD], link)
         db.session.commit()
         if queued is not None:
             _send_after_response(queued)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_login import current_user
 
-from supportnet import agenda, home, notices, notifications
+from supportnet import agenda, home
 from supportnet.clock import now_utc
+from supportnet.notifications import compose, inbox
 from supportnet.web.access import viewer
 from supportnet.web.filters import known_viewer_zone, viewer_zone
 from supportnet.web.forms import COMMON_TYPES, KIND_LABELS, WEEKDAYS
@@ -22,8 +23,8 @@ def render_home():
     user = current_user._get_current_object()
     now = now_utc()
     data = home.home_for(user, now)
-    groups_by_id = notifications.inbox_groups(data.unread)
-    notices_shown = [(n, notices.inbox_item(n, groups_by_id, data.zone, now)) for n in data.unread]
+    groups_by_id = inbox.inbox_groups(data.unread)
+    notices_shown = [(n, compose.inbox_item(n, groups_by_id, data.zone, now)) for n in data.unread]
     return render_template("main/home.html", home=data, notices_shown=notices_shown, now=now)
 
 

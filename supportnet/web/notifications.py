@@ -14,7 +14,7 @@ from sqlalchemy import select
 from wtforms import BooleanField, HiddenField, SelectField, StringField, SubmitField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional
 
-from supportnet import audit, groups, notices, notifications, rsvps
+from supportnet import audit, groups, rsvps
 from supportnet.checkins import member_zone
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
@@ -28,7 +28,10 @@ from supportnet.models import (
     Notification,
     NotificationKind,
 )
-from supportnet.notifications import KIND_LABELS, REMINDER_CHOICES, Preferences
+from supportnet.notifications import announcements, compose, hooks, links
+from supportnet.notifications import inbox as notif_inbox
+from supportnet.notifications import preferences as notif_preferences
+from supportnet.notifications.preferences import KIND_LABELS, REMINDER_CHOICES, Preferences
 from supportnet.web.access import get_group_for, viewer
 from supportnet.web.filters import viewer_zone
 from supportnet.web.forms import WEEKDAYS, MultiCheckboxField, PostForm, options
@@ -129,10 +132,10 @@ def _is_facilitator(user) -> bool:
 @login_required
 def inbox():
     user = current_user._get_current_object()
-    rows = notifications.inbox(user)
-    group_by_id = notifications.inbox_groups(rows)
+    rows = notif_inbox.inbox(user)
+    group_by_id = notif_inbox.inbox_groups(rows)
     now = now_utc()
-    items = [(n, notices.inbox_item(n, group_by_id, viewer_zone(), now)) for n in rows]
+    items = [(n, compose.inbox_item(n, group_by_id, viewer_zone(), now)) for n in rows]
     return render_template("notifications/inbox.html", items=items, unread=sum(1 for n in rows if not n.read_at))
 
 
@@ -141,7 +144,7 @@ def inbox():
 def read_all():
     if not PostForm().validate_on_submit():
         abort(400)
-    notifications.mark_read(current_user._get_current_object(), now_utc())
+    notif_inbox.mark_read(current_user._get_current_object(), now_utc())
     db.session.commit()
     return redirect(url_for("notifications.inbox"))
 
@@ -154,7 +157,7 @@ def open_item(notification_id: int):
         abort(404)
     if not PostForm().validate_on_submit():
         abort(400)
-    notifications.mark_read(current_user._get_current_object(), now_utc(), n.id)
+    notif_inbox.mark_read(current_user._get_current_object(), now_utc(), n.id)
     db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("notifications.inbox")))
 
@@ -166,14 +169,14 @@ def open_item(notification_id: int):
 @login_required
 def preferences():
     user = current_user._get_current_object()
-    current = notifications.preferences(user)
+    current = notif_preferences.preferences(user)
     facilitator = _is_facilitator(user)
     form = PreferencesForm()
     if request.method == "GET":
         _fill(form, current)
     if form.validate_on_submit():
         try:
-            notifications.save_preferences(user, _read(form, current, facilitator), now_utc())
+            hooks.save_preferences(user, _read(form, current, facilitator), now_utc())
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -201,7 +204,7 @@ def _invalid_link():
 
 @bp.route("/notifications/stop/<token>", methods=["GET", "POST"])
 def stop(token: str):
-    found = notifications.read_stop_token(token)
+    found = links.read_stop_token(token)
     if found is None:
         return _invalid_link()
     user, kind = found
@@ -209,21 +212,21 @@ def stop(token: str):
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        notifications.stop_email(user, kind, now_utc())
+        hooks.stop_email(user, kind, now_utc())
         db.session.commit()
-        return render_template("notifications/stopped.html", label=notices.STOP_LABELS[kind])
-    return render_template("notifications/stop.html", form=form, label=notices.STOP_LABELS[kind])
+        return render_template("notifications/stopped.html", label=compose.STOP_LABELS[kind])
+    return render_template("notifications/stop.html", form=form, label=compose.STOP_LABELS[kind])
 
 
 @bp.route("/notifications/cant-make-it/<token>", methods=["GET", "POST"])
 def cant_make_it(token: str):
-    found = notifications.read_cant_make_it_token(token)
+    found = links.read_cant_make_it_token(token)
     if found is None:
         return _invalid_link()
     user, occ = found
     form = PostForm()
     tz = member_zone(user)
-    when = notices.when_long(occ.starts_at, occ.ends_at, tz)
+    when = compose.when_long(occ.starts_at, occ.ends_at, tz)
     answer = rsvps.rsvp_for(occ, user)
     going = answer is not None and answer.status in rsvps.ACTIVE
     if request.method == "POST":
@@ -247,10 +250,10 @@ def cant_make_it(token: str):
 
 
 class AnnouncementForm(FlaskForm):
-    subject = StringField("Subject (optional)", validators=[Length(max=notifications.ANNOUNCEMENT_SUBJECT_MAX)])
+    subject = StringField("Subject (optional)", validators=[Length(max=announcements.ANNOUNCEMENT_SUBJECT_MAX)])
     body = TextAreaField(
         "Message",
-        validators=[InputRequired(message="Write a message."), Length(max=notifications.ANNOUNCEMENT_BODY_MAX)],
+        validators=[InputRequired(message="Write a message."), Length(max=announcements.ANNOUNCEMENT_BODY_MAX)],
         description="Every member of the group gets it, by email and in SupportNet, as each of them chose. "
         "Members' emails show it under a neutral subject unless they chose otherwise.",
     )
@@ -264,10 +267,10 @@ def announce(slug: str):
     group = get_group_for(slug, manage=True)
     form = AnnouncementForm()
     if request.method == "GET":
-        form.nonce.data = notifications.new_nonce()
+        form.nonce.data = announcements.new_nonce()
     if form.validate_on_submit():
         try:
-            count = notifications.announce(group, viewer(), form.subject.data or "", form.body.data or "",
+            count = announcements.announce(group, viewer(), form.subject.data or "", form.body.data or "",
                                            now_utc(), form.nonce.data)
         except DomainError as exc:
             db.session.rollback()
@@ -289,6 +292,6 @@ def announce(slug: str):
 def _unread():
     def unread_notifications() -> int:
         user = viewer()
-        return notifications.unread_count(user) if user is not None else 0
+        return notif_inbox.unread_count(user) if user is not None else 0
 
     return {"unread_notifications": unread_notifications}

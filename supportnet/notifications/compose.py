@@ -17,17 +17,11 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template
 from icalendar import Calendar, Event
 
-from supportnet import mail
+from supportnet import checkins, crypto, mail, rsvps
 from supportnet.clock import timezone_names
 from supportnet.models import Group, Notification, NotificationKind, Occurrence
-from supportnet.notifications import (
-    ALWAYS_SENT,
-    Preferences,
-    cant_make_it_token,
-    link,
-    path,
-    stop_token,
-)
+from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
+from supportnet.notifications.preferences import ALWAYS_SENT, Preferences
 from supportnet.textsafety import safe_meeting_url
 
 Kind = NotificationKind
@@ -256,8 +250,6 @@ def _join_request(ctx: _Ctx) -> Notice:
 
 
 def _digest(ctx: _Ctx) -> Notice:
-    from supportnet import checkins, rsvps
-
     occ = ctx.occ
     short = when_short(occ.starts_at, ctx.tz, ctx.now)
     subject = f"Who's coming: {occ.series.title}, {short}" if ctx.descriptive else f"Who's coming: {short}"
@@ -319,8 +311,6 @@ def _missed_you(ctx: _Ctx) -> Notice:
 
 
 def _sharing_audience(ctx: _Ctx) -> Notice:
-    from supportnet import checkins
-
     group = ctx.group
     named = not ctx.email or ctx.descriptive
     where = group.name if named and group is not None else "one of your groups"
@@ -354,8 +344,6 @@ _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
 
 def _account_email(n: Notification) -> mail.Mail:
     """A sign-up or password-reset email from the outbox: the link is decrypted only to be sent."""
-    from supportnet import crypto
-
     payload = n.payload
     context = {
         "link": str(crypto.decrypt(payload["link"])) if payload.get("link") else None,

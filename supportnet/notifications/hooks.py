@@ -1,0 +1,316 @@
+"""What domain functions call when their change causes notices, in their own transaction (flush only; the
+caller commits): an RSVP, a seat from the waitlist, a meeting or series changed, a join request and its
+answer, a new facilitator who can read shared check-ins, a member's own change of preferences, and the
+sign-up and password-reset emails. Rows a hook writes revive cancelled ones (see `outbox`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from supportnet import crypto
+from supportnet.extensions import db
+from supportnet.models import (
+    Channel,
+    CheckinSharing,
+    MeetingSeries,
+    MemberRole,
+    Membership,
+    MemberStatus,
+    Notification,
+    NotificationKind,
+    NotificationSettings,
+    Occurrence,
+    OccurrenceStatus,
+    Rsvp,
+    RsvpStatus,
+    User,
+)
+from supportnet.notifications import outbox
+from supportnet.notifications.outbox import LOOKAHEAD, MAX_OFFSET
+from supportnet.notifications.preferences import (
+    DEFAULT_CHANNELS,
+    Preferences,
+    chunks,
+    clean_preferences,
+    preferences,
+    preferences_for,
+)
+
+Kind = NotificationKind
+EMAIL, IN_APP = Channel.EMAIL, Channel.IN_APP
+
+
+# A member's own choices are a change that causes notices like any other: saving them cancels and rewrites
+# their rows through the outbox, whose row builders read preferences (so this cannot live in `preferences`).
+
+
+def save_preferences(user: User, prefs: Preferences, now: datetime) -> Preferences:
+    """Store the member's choices, stop what they no longer want and write what they now want."""
+    prefs = clean_preferences(prefs)
+    row = db.session.get(NotificationSettings, user.id)
+    if row is None:
+        row = NotificationSettings(user_id=user.id)
+        db.session.add(row)
+    row.channels = {kind.value: sorted(c.value for c in chans) for kind, chans in prefs.channels.items()}
+    row.reminder_offsets = list(prefs.reminder_offsets)
+    row.quiet_start, row.quiet_end = prefs.quiet_start, prefs.quiet_end
+    row.prompt_days = sum(1 << d for d in prefs.prompt_days)
+    row.prompt_time = prefs.prompt_time
+    row.missed_after = prefs.missed_after
+    row.descriptive_subjects = prefs.descriptive_subjects
+    row.updated_at = now
+    db.session.flush()
+    for kind in NotificationKind:
+        off = [c for c in Channel if not prefs.wants(kind, c)]
+        if off:
+            outbox.cancel(Notification.user_id == user.id, Notification.kind == kind, Notification.channel.in_(off))
+    # Offsets and prompt days may have changed: re-derive this member's pending reminders and prompts.
+    outbox.cancel(Notification.user_id == user.id, Notification.kind.in_([Kind.REMINDER, Kind.STARTING_NOW,
+                                                                           Kind.CHECKIN_PROMPT]))
+    outbox.write(outbox.reminder_rows(now, Rsvp.user_id == user.id), revive=True)
+    outbox.write(outbox.prompt_rows(now, NotificationSettings.user_id == user.id), revive=True)
+    return prefs
+
+
+def stop_email(user: User, kind: NotificationKind, now: datetime) -> None:
+    """Stop emails of one kind for the member (the unsubscribe link); the in-app inbox keeps them."""
+    prefs = preferences(user)
+    channels = dict(prefs.channels)
+    channels[kind] = frozenset(channels.get(kind, DEFAULT_CHANNELS[kind])) - {EMAIL}
+    save_preferences(user, replace(prefs, channels=channels), now)
+
+
+def rsvp_going(occ: Occurrence, user_id: int, now: datetime) -> None:
+    """The member now has a seat at the meeting: write the reminders that are due soon."""
+    if not outbox.going_ahead(occ) or occ.starts_at > now + LOOKAHEAD + MAX_OFFSET or occ.starts_at < now:
+        return
+    prefs = preferences_for([user_id])[user_id]
+    outbox.write(outbox.meeting_rows(user_id, occ.id, occ.starts_at, occ.ends_at, bool(occ.series.online_url), prefs,
+                                     now),
+                 revive=True)
+
+
+def rsvp_released(occ: Occurrence, user_id: int, now: datetime) -> None:
+    """The member gave up their seat or waitlist place: their pending reminders and seat notice stop."""
+    outbox.cancel(
+        Notification.occurrence_id == occ.id,
+        Notification.user_id == user_id,
+        Notification.kind.in_([Kind.REMINDER, Kind.STARTING_NOW, Kind.SEAT]),
+    )
+
+
+def seat_given(rsvp: Rsvp, now: datetime) -> None:
+    """Tell a member who got a seat from the waitlist, and write their reminders."""
+    occ = rsvp.occurrence
+    prefs = preferences_for([rsvp.user_id])[rsvp.user_id]
+    queued = outbox.utc_stamp(rsvp.queued_at or now)
+    rows = [
+        outbox.new_row(rsvp.user_id, Kind.SEAT, channel, f"seat:{occ.id}:{rsvp.user_id}:{queued}", now, now,
+                       expires=occ.starts_at, occurrence_id=occ.id, payload={"starts_at": occ.starts_at.isoformat()})
+        for channel in prefs.channels_for(Kind.SEAT)
+    ]
+    rows += outbox.meeting_rows(rsvp.user_id, occ.id, occ.starts_at, occ.ends_at, bool(occ.series.online_url), prefs,
+                                now)
+    outbox.write(rows, revive=True)
+
+
+@dataclass(frozen=True)
+class OccurrenceSnapshot:
+    """What members see of one meeting, taken before a change."""
+
+    cancelled: bool
+    starts_at: datetime
+    ends_at: datetime
+    venue: str
+    address: str
+
+
+def occurrence_snapshot(occ: Occurrence) -> OccurrenceSnapshot:
+    """Remember what members see of a meeting, before changing it."""
+    return OccurrenceSnapshot(
+        occ.status == OccurrenceStatus.CANCELLED, occ.starts_at, occ.ends_at, occ.effective_venue,
+        occ.effective_address,
+    )
+
+
+def occurrence_changed(occ: Occurrence, before: OccurrenceSnapshot, now: datetime) -> None:
+    """A meeting was cancelled, moved or restored: tell who answered, and redo its reminders and digests."""
+    after = occurrence_snapshot(occ)
+    _resync([occ.id], now)
+    if after == before or (before.cancelled and after.cancelled):
+        return  # e.g. only the reason of a cancelled meeting changed: no second notice
+    if after.cancelled:
+        change = "cancelled"
+    elif occ.status == OccurrenceStatus.SCHEDULED and occ.starts_at == occ.original_start and (
+        before.cancelled or before.starts_at != occ.starts_at or (before.venue, before.address) !=
+        (after.venue, after.address)
+    ):
+        change = "restored"
+    else:
+        change = "moved"
+    answered = db.session.execute(
+        select(Rsvp.user_id).where(Rsvp.occurrence_id == occ.id, Rsvp.status.in_([RsvpStatus.GOING,
+                                                                                 RsvpStatus.WAITLISTED]))
+    ).scalars().all()
+    if not answered:
+        return
+    sequence = db.session.scalar(select(Occurrence.sequence).where(Occurrence.id == occ.id))
+    prefs = preferences_for(answered)
+    payload = {"change": change, "starts_at": occ.starts_at.isoformat(), "old_starts_at": before.starts_at.isoformat()}
+    expires = max(before.ends_at, occ.ends_at)
+    rows = [
+        outbox.new_row(uid, Kind.CHANGE, channel, f"change:{occ.id}:{sequence}:{uid}", now, now, expires=expires,
+                       occurrence_id=occ.id, payload=payload)
+        for uid in answered
+        for channel in prefs[uid].channels_for(Kind.CHANGE)
+    ]
+    outbox.write(rows, revive=True)
+
+
+def _resync(occurrence_ids: Sequence[int], now: datetime) -> None:
+    """Cancel the pending reminders and digests of these meetings and write what now applies."""
+    if not occurrence_ids:
+        return
+    for chunk in chunks(list(occurrence_ids), 500):
+        outbox.cancel(Notification.occurrence_id.in_(chunk),
+                      Notification.kind.in_([Kind.REMINDER, Kind.STARTING_NOW, Kind.DIGEST]))
+        outbox.write(outbox.reminder_rows(now, Occurrence.id.in_(chunk)), revive=True)
+        outbox.write(outbox.digest_rows(now, Occurrence.id.in_(chunk)), revive=True)
+
+
+@dataclass(frozen=True)
+class SeriesSnapshot:
+    """What members see of a series, and who answered for its coming meetings, before a change."""
+
+    series_id: int
+    looks: tuple
+    people: frozenset[int]
+
+
+def _series_looks(series: MeetingSeries) -> tuple:
+    return (series.title, series.venue, series.address, series.online_url, series.online_phone,
+            series.dtstart_local, series.timezone, series.rrule, series.duration_minutes)
+
+
+def series_snapshot(series: MeetingSeries, now: datetime) -> SeriesSnapshot:
+    """Remember what members see of a series and who is going to or waiting for its coming meetings."""
+    people = db.session.scalars(
+        select(Rsvp.user_id)
+        .join(Occurrence, Rsvp.occurrence_id == Occurrence.id)
+        .where(
+            Occurrence.series_id == series.id,
+            Occurrence.starts_at > now,
+            Occurrence.status != OccurrenceStatus.CANCELLED,
+            Rsvp.status.in_([RsvpStatus.GOING, RsvpStatus.WAITLISTED]),
+        )
+        .distinct()
+    ).all()
+    return SeriesSnapshot(series.id, _series_looks(series), frozenset(people))
+
+
+def series_changed(before: SeriesSnapshot, series: MeetingSeries, now: datetime, *, ended: bool = False) -> None:
+    """A series was edited, split or ended: one notice per member who answered, and redone reminders."""
+    upcoming = db.session.scalars(
+        select(Occurrence.id).where(
+            Occurrence.series_id.in_({before.series_id, series.id}),
+            Occurrence.starts_at > now,
+            Occurrence.starts_at <= now + LOOKAHEAD + MAX_OFFSET,
+        )
+    ).all()
+    _resync(upcoming, now)
+    if not ended and _series_looks(series) == before.looks:
+        return
+    if not before.people:
+        return
+    db.session.flush()
+    sequence = db.session.scalar(select(MeetingSeries.sequence).where(MeetingSeries.id == series.id))
+    prefs = preferences_for(before.people)
+    payload = {"change": "series_ended" if ended else "series_changed", "series_id": series.id}
+    rows = [
+        outbox.new_row(uid, Kind.CHANGE, channel, f"series:{series.id}:{sequence}:{uid}", now, now,
+                       group_id=series.group_id, payload=payload)
+        for uid in sorted(before.people)
+        for channel in prefs[uid].channels_for(Kind.CHANGE)
+    ]
+    outbox.write(rows, revive=True)
+
+
+def join_requested(membership: Membership, now: datetime) -> None:
+    """Tell the group's active facilitators that someone asks to join."""
+    facilitators = db.session.scalars(
+        select(Membership.user_id).where(
+            Membership.group_id == membership.group_id,
+            Membership.role == MemberRole.FACILITATOR,
+            Membership.status == MemberStatus.ACTIVE,
+        )
+    ).all()
+    prefs = preferences_for(facilitators)
+    payload = {"membership_id": membership.id, "name": membership.user.display_name}
+    rows = [
+        outbox.new_row(uid, Kind.JOIN_REQUEST, channel, f"join-request:{membership.id}:{outbox.utc_stamp(now)}:{uid}",
+                       now, now, group_id=membership.group_id, payload=payload)
+        for uid in facilitators
+        for channel in prefs[uid].channels_for(Kind.JOIN_REQUEST)
+    ]
+    outbox.write(rows)
+
+
+def join_answered(membership: Membership, accepted: bool, now: datetime) -> None:
+    """Tell someone that their request to join was accepted or declined."""
+    prefs = preferences_for([membership.user_id])[membership.user_id]
+    answer = "accepted" if accepted else "declined"
+    rows = [
+        outbox.new_row(membership.user_id, Kind.JOIN_ANSWER, channel,
+                       f"join-answer:{membership.id}:{answer}:{outbox.utc_stamp(now)}", now, now,
+                       group_id=membership.group_id, payload={"answer": answer})
+        for channel in prefs.channels_for(Kind.JOIN_ANSWER)
+    ]
+    outbox.write(rows)
+
+
+def sharing_audience_grew(membership: Membership, now: datetime) -> int:
+    """Someone became a facilitator of the group: tell every member who shares check-ins with it, in the inbox
+    and by email, whatever their settings (it changes who reads what they share). Returns how many are told."""
+    sharers = db.session.scalars(
+        select(Membership.user_id).where(
+            Membership.group_id == membership.group_id,
+            Membership.status == MemberStatus.ACTIVE,
+            Membership.checkin_sharing != CheckinSharing.NONE,
+            Membership.user_id != membership.user_id,
+        )
+    ).all()
+    payload = {"name": membership.user.display_name}
+    rows = [
+        outbox.new_row(uid, Kind.SHARING_AUDIENCE, channel,
+                       f"sharing-audience:{membership.id}:{outbox.utc_stamp(now)}:{uid}", now, now,
+                       group_id=membership.group_id, payload=payload)
+        for uid in sharers
+        for channel in (EMAIL, IN_APP)
+    ]
+    outbox.write(rows)
+    return len(sharers)
+
+
+def account_email(user: User, template: str, subject: str, now: datetime, lifetime: timedelta,
+                  link_url: str | None = None) -> int:
+    """Queue a sign-up or password-reset email in the outbox; returns the row's id (for `send_now`).
+
+    The outbox makes it survive a dropped connection, a restart and a mail server outage (retried with backoff
+    until `lifetime`, the life of the link, has passed).
+    The one-time link is stored only encrypted with the data key, and deleted once the row is sent, fails for
+    good or expires (`scrub_account_links`).
+    """
+    payload = {"template": template, "subject": subject}
+    if link_url is not None:
+        payload["link"] = crypto.encrypt(link_url)
+    row = Notification(**outbox.new_row(user.id, Kind.ACCOUNT, EMAIL, f"account:{uuid.uuid4().hex}", now, now,
+                                        expires=now + lifetime, payload=payload))
+    db.session.add(row)
+    db.session.flush()
+    return row.id

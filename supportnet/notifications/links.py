@@ -1,0 +1,71 @@
+"""Signed links in notices ("stop these emails", "can't make it") and absolute or site-relative URLs that work
+without a request (the scheduler has none)."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from supportnet.extensions import db
+from supportnet.models import NotificationKind, Occurrence, User
+
+
+def _serializer(purpose: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"supportnet.notifications.{purpose}")
+
+
+def _link_user(data: dict) -> User | None:
+    # The account's own random nonce travels with its id: a link made for a deleted account never acts on
+    # another one, whatever id that one has.
+    user = db.session.get(User, int(data["u"]))
+    nonce = data["n"]
+    if user is None or not isinstance(nonce, str) or not hmac.compare_digest(user.link_nonce, nonce):
+        return None
+    return user
+
+
+def stop_token(user: User, kind: NotificationKind) -> str:
+    """The signed token of a "stop these emails" link."""
+    return _serializer("stop").dumps({"u": user.id, "n": user.link_nonce, "k": kind.value})
+
+
+def read_stop_token(token: str) -> tuple[User, NotificationKind] | None:
+    """The member and kind a stop link is for, or None if it was tampered with or its member is gone."""
+    try:
+        data = _serializer("stop").loads(token)
+        kind = NotificationKind(data["k"])
+        user = _link_user(data)
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    return (user, kind) if user is not None else None
+
+
+def cant_make_it_token(user: User, occurrence_id: int) -> str:
+    """The signed token of a reminder's "can't make it" link."""
+    return _serializer("cant-make-it").dumps({"u": user.id, "n": user.link_nonce, "o": occurrence_id})
+
+
+def read_cant_make_it_token(token: str) -> tuple[User, Occurrence] | None:
+    """The member and meeting a "can't make it" link is for, or None if it was tampered with or is stale."""
+    try:
+        data = _serializer("cant-make-it").loads(token)
+        user = _link_user(data)
+        occ = db.session.get(Occurrence, int(data["o"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if user is None or occ is None:
+        return None
+    return user, occ
+
+
+def link(endpoint: str, **values) -> str:
+    """An absolute link built from SUPPORTNET_BASE_URL; works without a request (the scheduler has none)."""
+    adapter = current_app.url_map.bind("localhost")
+    return current_app.config["BASE_URL"] + adapter.build(endpoint, values)
+
+
+def path(endpoint: str, **values) -> str:
+    """A site-relative link (for the in-app inbox); works without a request."""
+    return current_app.url_map.bind("localhost").build(endpoint, values)
