@@ -19,7 +19,7 @@ import icalendar
 import pytest
 from sqlalchemy import select, update
 
-from supportnet import clock, feeds, groups, rsvps, scheduling
+from supportnet import clock, feeds, groups, rsvps, scheduling, timezones
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -413,7 +413,7 @@ def test_vtimezones_are_standard_and_daylight_with_yearly_rules_for_every_tzid(c
 def test_a_vtimezone_gives_the_same_offsets_as_the_iana_data(zone):
     # icalendar turns the VTIMEZONE back into a tzinfo; every hour of 2025 to 2028 must agree with zoneinfo.
     calendar = icalendar.Calendar()
-    calendar.add_component(feeds.vtimezone(zone, 2026, 2027))
+    calendar.add_component(timezones.vtimezone(zone, 2026, 2027))
     parsed = icalendar.Calendar.from_ical(calendar.to_ical()).walk("VTIMEZONE")[0].to_tz()
     iana = ZoneInfo(zone)
     instant = datetime(2025, 1, 1, tzinfo=UTC)
