@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
-from supportnet import checkins, directory, notifications, rsvps, scheduling
+from supportnet import checkins, directory, notifications, rsvps, timetable
 from supportnet.extensions import db
 from supportnet.models import (
     CheckIn,
@@ -128,7 +128,7 @@ def facilitated(user: User, now: datetime) -> list[FacilitatedGroup]:
     if not groups:
         return []
     ids = [g.id for g in groups]
-    next_meetings = scheduling.next_occurrence_for_groups(ids, now)
+    next_meetings = timetable.next_occurrence_for_groups(ids, now)
     pending = dict(
         db.session.execute(
             select(Membership.group_id, func.count())

@@ -26,7 +26,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 from tests.conftest import PINNED_NOW, Persona, login, make_persona, post
 
 PERSONAS = ("anonymous", "outsider", "member", "other_facilitator", "facilitator", "admin")
