@@ -256,7 +256,8 @@ def _join_request(ctx: _Ctx) -> Notice:
 
 
 def _digest(ctx: _Ctx) -> Notice:
-    from supportnet import checkins, rsvps
+    from supportnet import rsvps
+    from supportnet.checkins import support as checkins_support
 
     occ = ctx.occ
     short = when_short(occ.starts_at, ctx.tz, ctx.now)
@@ -276,7 +277,7 @@ def _digest(ctx: _Ctx) -> Notice:
         paragraphs.append("Waitlist, in order: " + ", ".join(waiting))
     # Only members who share with this group, and only how many: who asked, and when, is on the support page
     # behind the facilitator's sign-in, not in a mailbox that may be read on a shared screen.
-    overview = checkins.support_overview(occ.series.group, ctx.n.user, ctx.now)
+    overview = checkins_support.support_overview(occ.series.group, ctx.n.user, ctx.now)
     if overview.requests:
         count = len({member.user_id for member, _checkin in overview.requests})
         people = "1 member who shares" if count == 1 else f"{count} members who share"
@@ -319,7 +320,7 @@ def _missed_you(ctx: _Ctx) -> Notice:
 
 
 def _sharing_audience(ctx: _Ctx) -> Notice:
-    from supportnet import checkins
+    from supportnet.checkins import sharing as checkins_sharing
 
     group = ctx.group
     named = not ctx.email or ctx.descriptive
@@ -332,7 +333,7 @@ def _sharing_audience(ctx: _Ctx) -> Notice:
     ]
     actions = [("See who can see what you share", ctx.url("checkins.sharing"))]
     if group is not None:
-        token = checkins.stop_sharing_token(ctx.n.user_id, group.id)
+        token = checkins_sharing.stop_sharing_token(ctx.n.user_id, group.id)
         actions.append(("Stop sharing with this group", ctx.url("checkins.stop_sharing", token=token)))
     return Notice("Who can see what you share", paragraphs, actions)
 
