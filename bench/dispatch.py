@@ -55,7 +55,7 @@ from supportnet.models import (  # noqa: E402
 from supportnet.notifications import dispatch as notif_dispatch  # noqa: E402
 from supportnet.notifications import planner as notif_planner  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
-from supportnet.scheduling import SeriesSpec  # noqa: E402
+from supportnet.series_spec import SeriesSpec  # noqa: E402
 
 # A Thursday noon; the meetings start two to four hours later.
 NOW = datetime(2027, 1, 7, 12, 0, tzinfo=UTC)

@@ -37,7 +37,7 @@ from supportnet import accounts, calendars, clock, create_app, feeds, groups, sc
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import Group, GroupKind, Occurrence, OccurrenceStatus, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
-from supportnet.scheduling import SeriesSpec  # noqa: E402
+from supportnet.series_spec import SeriesSpec  # noqa: E402
 from supportnet.web.feeds import WebLinks, uid_host  # noqa: E402
 
 NOW = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning

@@ -57,7 +57,7 @@ from supportnet import accounts, clock, create_app, groups, rsvps, scheduling  #
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import Group, GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
-from supportnet.scheduling import SeriesSpec  # noqa: E402
+from supportnet.series_spec import SeriesSpec  # noqa: E402
 from tests.http_harness import (  # noqa: E402
     HTTP_TIMEOUT,
     Browser,

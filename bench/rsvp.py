@@ -46,7 +46,7 @@ from supportnet import accounts, clock, create_app, groups, scheduling  # noqa: 
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import GroupKind, Occurrence, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
-from supportnet.scheduling import SeriesSpec  # noqa: E402
+from supportnet.series_spec import SeriesSpec  # noqa: E402
 from tests.http_harness import Browser, free_port, stop_gunicorn, wait_until_up  # noqa: E402
 
 PASSWORD = "a long and quiet river"  # noqa: S105 - the throwaway accounts of a throwaway database

@@ -27,7 +27,7 @@ from supportnet.models import (
     User,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 
 # Development-only passwords: seed-demo refuses to run in production.
 DEMO_USERS = [

@@ -9,7 +9,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from supportnet import scheduling
+from supportnet import timetable
 from supportnet.db import LIKE_ESCAPE, contains_pattern
 from supportnet.extensions import db
 from supportnet.models import (
@@ -147,5 +147,5 @@ def search(filters: Filters, viewer: User | None, now: datetime, page: int = 1) 
     pagination = db.paginate(public_groups_query(filters), page=page, per_page=PER_PAGE, error_out=False)
     mine = my_groups(viewer) if viewer is not None and page == 1 and not filters.active else []
     ids = [g.id for g in pagination.items] + [g.id for g in mine]
-    next_meetings = scheduling.next_occurrence_for_groups(ids, now)
+    next_meetings = timetable.next_occurrence_for_groups(ids, now)
     return DirectoryPage(pagination=pagination, next_meetings=next_meetings, mine=mine)

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import derived_access, scheduling
+from supportnet import derived_access, scheduling, timetable
 from supportnet.clock import now_utc, timezone_names
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
@@ -384,7 +384,7 @@ def archive_group(group: Group, now: datetime) -> None:
     """Archive a group: it leaves the directory, its meetings end, its invite link dies; history stays."""
     if group.archived_at is not None:
         return
-    for series in scheduling.active_series(group):
+    for series in timetable.active_series(group):
         scheduling.end_series(series, now)
     group.archived_at = now
     group.invite_token_hash = None

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
-from supportnet import checkins, directory, rsvps, scheduling
+from supportnet import directory, rsvps, timetable
+from supportnet.checkins import records as checkins_records
 from supportnet.extensions import db
 from supportnet.models import (
     CheckIn,
@@ -96,7 +97,7 @@ def todays_meetings(user: User, now: datetime, zone: ZoneInfo) -> list[Occurrenc
 
 def checkin_today(user: User, now: datetime) -> CheckInToday:
     """Whether the member has a check-in for their local today, and their prompt time if today is a prompt day."""
-    today = checkins.local_today(user, now)
+    today = checkins_records.local_today(user, now)
     done = db.session.scalar(
         select(func.count()).select_from(CheckIn).where(CheckIn.user_id == user.id, CheckIn.local_date == today)
     )
@@ -129,7 +130,7 @@ def facilitated(user: User, now: datetime) -> list[FacilitatedGroup]:
     if not groups:
         return []
     ids = [g.id for g in groups]
-    next_meetings = scheduling.next_occurrence_for_groups(ids, now)
+    next_meetings = timetable.next_occurrence_for_groups(ids, now)
     pending = dict(
         db.session.execute(
             select(Membership.group_id, func.count())
@@ -142,7 +143,7 @@ def facilitated(user: User, now: datetime) -> list[FacilitatedGroup]:
 
 def home_for(user: User, now: datetime) -> Home:
     """Everything the member's home shows, in a fixed number of queries."""
-    zone = checkins.member_zone(user)
+    zone = checkins_records.member_zone(user)
     upcoming = rsvps.my_upcoming(user, now)[:NEXT_MEETINGS]
     today = todays_meetings(user, now, zone)
     unread, unread_total = unread_notices(user)

@@ -33,7 +33,9 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import accounts, audit, calendars, checkins, derived_access, feeds, groups, rsvps, twofactor
+from supportnet import accounts, audit, calendars, derived_access, feeds, groups, rsvps, twofactor
+from supportnet.checkins import export as checkins_export
+from supportnet.checkins import records as checkins_records
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -271,7 +273,7 @@ def export_data(user: User, now: datetime) -> dict:
         "rsvps": _rsvps(user),
         "attendance": _attendance(user),
         "attendance_proofs": _proofs(user),
-        "checkins": checkins.export_records(user),
+        "checkins": checkins_export.export_records(user),
         "notification_settings": _notification_settings(user),
         "notifications": _notifications(user),
         "audit_log": _audit(user),
@@ -284,7 +286,7 @@ def _csv(rows: Sequence[dict], fields: Sequence[str] | None = None) -> str:
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: checkins._spreadsheet_safe(value) for key, value in row.items()})
+        writer.writerow({key: checkins_export._spreadsheet_safe(value) for key, value in row.items()})
     return out.getvalue()
 
 
@@ -329,7 +331,7 @@ def export_zip(user: User, now: datetime, links: feeds.Links, host: str) -> byte
         add("memberships.csv", _csv(data["memberships"]))
         add("rsvps.csv", _csv(data["rsvps"]))
         add("attendance.csv", _csv(data["attendance"]))
-        add("checkins.csv", checkins.export_csv(user))
+        add("checkins.csv", checkins_export.export_csv(user))
         add("notifications.csv", _csv(data["notifications"]))
         add("meetings.ics", _calendar(user, links, host))
     return buffer.getvalue()
@@ -450,7 +452,7 @@ def delete_account(user: User, now: datetime) -> str:
     _forget_in_other_peoples_notifications(
         user, [row[0] for row in memberships], [row[1] for row in memberships], facilitated
     )
-    checkins.delete_all(user)
+    checkins_records.delete_all(user)
     for model in (Rsvp, StandingRsvp, Attendance, AttendanceProof, Membership, AccountToken, UserSession,
                   Notification, NotificationSettings, RecoveryCode, TwoFactor):
         db.session.execute(delete(model).where(model.user_id == user_id).execution_options(synchronize_session=False))

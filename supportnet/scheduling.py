@@ -1,6 +1,8 @@
 """Scheduling: meeting series, their occurrences on a rolling horizon, and one-off changes.
 
-Functions here change models and flush; the caller (a view, a command, a scheduler job) commits.
+Functions here change models and flush; the caller (a view, a command, a scheduler job) commits. What a
+facilitator enters and how it is checked lives in supportnet/series_spec.py; read-only questions about meetings
+(what is coming up, which series run) in supportnet/timetable.py.
 
 A series is a rule in local wall time (DESIGN section 4); occurrences are its concrete meetings in UTC,
 created ("materialized") up to HORIZON ahead. Rows are never deleted: RSVPs, attendance, check-ins and
@@ -21,249 +23,51 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import contains_eager
 
-from supportnet.clock import timezone_names
+from supportnet import rsvps
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility, StandingRsvp
+from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, StandingRsvp
 from supportnet.notifications import hooks
 from supportnet.recurrence import (
     Frequency,
-    Recurrence,
-    RecurrenceError,
-    describe,
     expand,
-    first_occurrence_on_or_after,
     from_rrule,
     resolve_local,
     to_rrule,
 )
-from supportnet.textsafety import has_invisible, safe_meeting_url
+from supportnet.series_spec import (
+    _FAR,
+    MAX_YEARS_AHEAD,
+    SeriesSpec,
+    _check_dates,
+    _check_duration,
+    _check_timezone,
+    _rebase,
+    _require_future_start,
+    _Schedule,
+    _schedule,
+    _text,
+    clean_spec,
+    latest_date,
+    movable_date,
+)
 
 HORIZON = timedelta(weeks=26)
 # How far a series' horizon may fall behind before a pass extends it (so most passes do nothing).
 EXTEND_SLACK = timedelta(days=1)
 # Materializing starts a little in the past so that a meeting in progress still gets its row.
 LOOKBACK = timedelta(days=1)
-# Longer than the longest gap a rule can have (every 52 months), for "when is the next meeting" searches.
-_FAR = timedelta(days=366 * 5)
 SCHEDULE_CHANGED_NOTE = "The schedule changed."
 SERIES_ENDED_NOTE = "This meeting series has ended."
 MAX_NOTE = 500
-MAX_CAPACITY = 10_000
-# Dates further ahead are typing mistakes, and near the end of the calendar (9999-12-31) the arithmetic of
-# expanding a rule or converting to UTC would run off it.
-MAX_YEARS_AHEAD = 10
-EARLIEST_DATE = date(1970, 1, 1)
 _INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound parameters
-
-
-_ONCE = Recurrence(Frequency.ONCE)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SeriesSpec:
-    """What a facilitator says about a meeting series, in the words of the form."""
-
-    title: str
-    description: str = ""
-    first_date: date
-    start_time: time
-    duration_minutes: int
-    timezone: str
-    recurrence: Recurrence = _ONCE
-    venue: str = ""
-    address: str = ""
-    location_notes: str = ""
-    online_url: str = ""
-    online_phone: str = ""
-    online_notes: str = ""
-    online_visibility: OnlineVisibility = OnlineVisibility.MEMBERS
-    capacity: int | None = None
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    """The stored form of a schedule: DTSTART as local wall time, its zone, the RRULE and the duration."""
-
-    dtstart_local: datetime
-    timezone: str
-    rrule: str | None
-    duration_minutes: int
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def first_start(self) -> datetime:
-        return resolve_local(self.dtstart_local, self.tz).astimezone(UTC)
-
-
-# --- validation ---
-
-
-def _text(value: str, field: str, limit: int | None = None) -> str:
-    value = (value or "").strip()
-    if limit is not None and len(value) > limit:
-        raise DomainError(f"Keep this to {limit} characters.", field=field)
-    if has_invisible(value):
-        raise DomainError("Remove the invisible or direction-changing characters.", field=field)
-    return value
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_duration(minutes: object) -> int:
-    if not _is_int(minutes) or not 1 <= minutes <= 1440:
-        raise DomainError("A meeting lasts between 1 minute and 24 hours.", field="duration_minutes")
-    return minutes
-
-
-def _check_timezone(name: str) -> str:
-    if name not in timezone_names():
-        raise DomainError("Choose a timezone from the list.", field="timezone")
-    return name
-
-
-def _check_url(url: str) -> str:
-    url = _text(url, "online_url", 500)
-    if not url:
-        return url
-    # Only plain https links: a javascript: or data: URL shown to members would be an attack, not a meeting room,
-    # and quotes or spaces could break out of the places the link is written (see supportnet/textsafety.py).
-    if safe_meeting_url(url) is None:
-        raise DomainError("Enter a web link starting with https://.", field="online_url")
-    return url
-
-
-def clean_spec(spec: SeriesSpec) -> SeriesSpec:
-    """Return the spec tidied up, or raise DomainError naming the field that needs attention."""
-    title = " ".join((spec.title or "").split())
-    if not title:
-        raise DomainError("Give the meeting a title.", field="title")
-    if len(title) > 120:
-        raise DomainError("Keep the title to 120 characters.", field="title")
-    if has_invisible(title):
-        raise DomainError("Remove the invisible or direction-changing characters.", field="title")
-    if not isinstance(spec.first_date, date) or isinstance(spec.first_date, datetime):
-        raise DomainError("Choose the date of the first meeting.", field="first_date")
-    if not isinstance(spec.start_time, time):
-        raise DomainError("Choose a start time.", field="start_time")
-    _check_duration(spec.duration_minutes)
-    _check_timezone(spec.timezone)
-    if not isinstance(spec.recurrence, Recurrence):
-        raise DomainError("Choose how often the meeting repeats.", field="recurrence")
-    venue = _text(spec.venue, "venue", 200)
-    address = _text(spec.address, "address", 300)
-    online_url = _check_url(spec.online_url)
-    if not (venue or address or online_url):
-        raise DomainError("Add a place or an online link.", field="venue")
-    try:
-        online_visibility = OnlineVisibility(spec.online_visibility)
-    except ValueError as exc:
-        raise DomainError("Choose who can see the online link.", field="online_visibility") from exc
-    capacity = spec.capacity
-    if capacity is not None and (not _is_int(capacity) or not 1 <= capacity <= MAX_CAPACITY):
-        raise DomainError(f"Capacity is a number of people from 1 to {MAX_CAPACITY}, or empty.", field="capacity")
-    return dataclasses.replace(
-        spec,
-        title=title,
-        description=_text(spec.description, "description"),
-        start_time=spec.start_time.replace(second=0, microsecond=0, tzinfo=None),
-        venue=venue,
-        address=address,
-        location_notes=_text(spec.location_notes, "location_notes"),
-        online_url=online_url,
-        online_phone=_text(spec.online_phone, "online_phone", 50),
-        online_notes=_text(spec.online_notes, "online_notes"),
-        online_visibility=online_visibility,
-    )
-
-
-def latest_date(now: datetime) -> date:
-    """The last date a meeting, a first date or an end date may have."""
-    today = now.date()
-    try:
-        return today.replace(year=today.year + MAX_YEARS_AHEAD)
-    except ValueError:  # 29 February
-        return today.replace(year=today.year + MAX_YEARS_AHEAD, day=28)
-
-
-def movable_date(day: date, now: datetime) -> bool:
-    """Whether a meeting could be moved to this date: from about today up to the latest date."""
-    return now.date() - timedelta(days=2) <= day <= latest_date(now)
-
-
-def _check_dates(spec: SeriesSpec, now: datetime, stored_until: date | None = None) -> None:
-    if spec.first_date < EARLIEST_DATE:
-        # An edit form's first date in the past means "from now on", but year 1 is a typing mistake, and one
-        # that converting to UTC would run off the calendar with.
-        raise DomainError("Choose a first date from 1 Jan 1970 on.", field="first_date")
-    latest = latest_date(now)
-    if spec.first_date > latest:
-        raise DomainError(f"Choose a first date within {MAX_YEARS_AHEAD} years from today.", field="first_date")
-    until = spec.recurrence.until
-    if isinstance(until, date) and until > latest and until != stored_until:
-        raise DomainError(
-            f"Choose a last date within {MAX_YEARS_AHEAD} years from today, or let the meeting repeat with no end.",
-            field="until",
-        )
-
-
-def wall_time(naive: datetime, zone: str) -> datetime:
-    """The local wall time a meeting set for `naive` in this zone really starts at: a time the clocks skip
-    (01:30 on a spring-forward night) moves forward by the length of the gap."""
-    return resolve_local(naive, ZoneInfo(zone)).replace(tzinfo=None)
-
-
-def _schedule(spec: SeriesSpec) -> _Schedule:
-    tz = ZoneInfo(spec.timezone)
-    try:
-        # Stored DTSTART is the first day that matches the rule, so we and calendar apps agree (recurrence.py).
-        dtstart = first_occurrence_on_or_after(spec.recurrence, datetime.combine(spec.first_date, spec.start_time))
-        rrule = to_rrule(spec.recurrence, dtstart, tz)
-    except RecurrenceError as exc:
-        raise DomainError(str(exc), field="recurrence") from exc
-    return _Schedule(dtstart, spec.timezone, rrule, spec.duration_minutes)
-
-
-def _require_future_start(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> None:
-    if spec.first_date < now.astimezone(schedule.tz).date():
-        raise DomainError("The first meeting can't be in the past.", field="first_date")
-    if schedule.first_start <= now:
-        raise DomainError("That time has already passed today. Choose a later time or day.", field="start_time")
-
-
-def _rebase(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> _Schedule:
-    """The same schedule starting at its first meeting after now, keeping its rhythm and meetings left."""
-    tz = schedule.tz
-    upcoming = [t for t in expand(schedule.rrule, schedule.dtstart_local, tz, now, now + _FAR) if t > now]
-    if not upcoming:
-        if spec.recurrence.frequency is Frequency.ONCE:
-            raise DomainError("The meeting can't be in the past.", field="first_date")
-        raise DomainError("This schedule has no meetings left. Change its end or its first date.", field="recurrence")
-    dtstart = datetime.combine(upcoming[0].astimezone(tz).date(), schedule.dtstart_local.time())
-    # The schedule's own rule, not the form's: a schedule rebased once already counts its meetings from there.
-    rec = from_rrule(schedule.rrule, tz) if schedule.rrule else spec.recurrence
-    if rec.count is not None:
-        held = expand(schedule.rrule, schedule.dtstart_local, tz, schedule.first_start, upcoming[0])
-        rec = dataclasses.replace(rec, count=rec.count - len(held))
-    try:
-        rrule = to_rrule(rec, dtstart, tz)
-    except RecurrenceError as exc:  # unreachable for a rule that has a meeting left, but never store a bad one
-        raise DomainError(str(exc), field="recurrence") from exc
-    return _Schedule(dtstart, schedule.timezone, rrule, schedule.duration_minutes)
 
 
 # --- small helpers on stored series ---
@@ -412,8 +216,6 @@ def materialize(series: MeetingSeries, until: datetime, now: datetime, *, has_st
         # The rows were inserted without the ORM; a loaded `occurrences` list would not know about them.
         db.session.expire(series, ["occurrences"])
         # RSVP hook: standing RSVPs ("I come every week") answer for the new meetings.
-        from supportnet import rsvps
-
         if has_standing is None or has_standing:
             rsvps.apply_standing(series, now)
     return created
@@ -595,8 +397,6 @@ def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     # Notifications hook: reminders come back, who answered hears the meeting is on again.
     hooks.occurrence_changed(occ, before, now)
     # RSVP hook: the series' capacity may have grown while this meeting was cancelled.
-    from supportnet import rsvps
-
     rsvps.promote_waitlist(occ, now)
     return occ
 
@@ -620,8 +420,6 @@ def _lock_for_seats(series: MeetingSeries, rows: Iterable[Occurrence]) -> None:
     Always the series first: materializing locks the series and then answers standing RSVPs in its new meetings,
     so taking them the other way round here could make two transactions wait for each other.
     """
-    from supportnet import rsvps
-
     db.session.execute(select(MeetingSeries.id).where(MeetingSeries.id == series.id).with_for_update())
     rsvps.lock_meetings(rows)
 
@@ -702,8 +500,6 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     changed = _apply_details(series, spec)
     _propagate_capacity(series, rows)
     # RSVP hook: seats a higher capacity freed go to the waitlists.
-    from supportnet import rsvps
-
     rsvps.promote_waitlists(rows, now)
     if changed:
         # Feeds repeat the title and place in every changed meeting, so those move forward too.
@@ -742,8 +538,6 @@ def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[
                 occ.capacity = series.capacity
             _touch(occ, now)
             # RSVP hook: the capacity may be higher than when the meeting was replaced.
-            from supportnet import rsvps
-
             rsvps.promote_waitlist(occ, now)
         elif occ.status == OccurrenceStatus.SCHEDULED and occ.ends_at != occ.starts_at + duration:
             occ.ends_at = occ.starts_at + duration
@@ -791,8 +585,6 @@ def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: da
         if occ.original_start >= cut and not occ.superseded:
             _supersede(occ, now)
     # RSVP hook: the replaced meetings will never happen, so their RSVPs are cancelled (counters follow).
-    from supportnet import rsvps
-
     rsvps.cancel_superseded(series, now)
     series.rrule = old_rule
     series.ended_at = now
@@ -828,8 +620,6 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
             occ.note = SERIES_ENDED_NOTE
             _touch(occ, now)
     # RSVP hook: no new meetings will come, so the standing RSVPs go; answers for cancelled meetings stay.
-    from supportnet import rsvps
-
     rsvps.drop_standing(series)
     series.rrule = _rule_ending_before(series, cut)
     series.ended_at = now
@@ -838,105 +628,3 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
     # Notifications hook: one notice to each member who answered for a coming meeting; reminders stop.
     hooks.series_changed(before, series, now, ended=True)
     return series
-
-
-# --- reading ---
-
-
-def upcoming_occurrences(group: Group, now: datetime, limit: int = 8) -> list[Occurrence]:
-    """The group's next meetings (one in progress included), cancelled ones too so members see the notice."""
-    return list(
-        db.session.scalars(
-            select(Occurrence)
-            .join(Occurrence.series)
-            .options(contains_eager(Occurrence.series))
-            .where(
-                MeetingSeries.group_id == group.id,
-                Occurrence.ends_at > now,
-                Occurrence.superseded.is_(False),
-            )
-            .order_by(Occurrence.starts_at, Occurrence.id)
-            .limit(limit)
-        )
-    )
-
-
-def next_occurrence_for_groups(group_ids: Iterable[int], now: datetime) -> dict[int, Occurrence]:
-    """Each group's next meeting that is going ahead (one in progress included), in one query."""
-    ids = list(set(group_ids))
-    if not ids:
-        return {}
-    ranked = (
-        select(
-            Occurrence.id.label("occurrence_id"),
-            MeetingSeries.group_id.label("group_id"),
-            func.row_number()
-            .over(partition_by=MeetingSeries.group_id, order_by=(Occurrence.starts_at, Occurrence.id))
-            .label("rank"),
-        )
-        .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
-        .where(
-            MeetingSeries.group_id.in_(ids),
-            Occurrence.ends_at > now,
-            Occurrence.status != OccurrenceStatus.CANCELLED,
-        )
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(Occurrence, MeetingSeries, ranked.c.group_id)
-        .join(ranked, ranked.c.occurrence_id == Occurrence.id)
-        .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
-        .options(contains_eager(Occurrence.series))
-        .where(ranked.c.rank == 1)
-    ).all()
-    return {group_id: occ for occ, _series, group_id in rows}
-
-
-def active_series(group: Group) -> list[MeetingSeries]:
-    """The group's meeting series that have not ended, oldest first."""
-    return list(
-        db.session.scalars(
-            select(MeetingSeries)
-            .where(MeetingSeries.group_id == group.id, MeetingSeries.ended_at.is_(None))
-            .order_by(MeetingSeries.id)
-        )
-    )
-
-
-def zone_of(thing: Group | MeetingSeries) -> ZoneInfo:
-    """The ZoneInfo of a group's default timezone or a series' timezone."""
-    return ZoneInfo(thing.timezone)
-
-
-def in_progress(occ: Occurrence, now: datetime) -> bool:
-    """Return whether the meeting is happening right now."""
-    return occ.status != OccurrenceStatus.CANCELLED and occ.starts_at <= now < occ.ends_at
-
-
-def spec_for(series: MeetingSeries) -> SeriesSpec:
-    """The series as a SeriesSpec, to fill in an edit form."""
-    return SeriesSpec(
-        title=series.title,
-        description=series.description,
-        first_date=series.dtstart_local.date(),
-        start_time=series.dtstart_local.time(),
-        duration_minutes=series.duration_minutes,
-        timezone=series.timezone,
-        recurrence=from_rrule(series.rrule, series.tz),
-        venue=series.venue,
-        address=series.address,
-        location_notes=series.location_notes,
-        online_url=series.online_url,
-        online_phone=series.online_phone,
-        online_notes=series.online_notes,
-        online_visibility=series.online_visibility,
-        capacity=series.capacity,
-    )
-
-
-def describe_series(series: MeetingSeries) -> str:
-    """Say when the series meets, e.g. "Weekly on Thursday, 19:00 to 20:30 (Europe/London)" with a dash."""
-    start = series.dtstart_local
-    end = start + series.duration
-    rule = describe(from_rrule(series.rrule, series.tz), start)
-    return f"{rule}, {start:%H:%M}\u2013{end:%H:%M} ({series.timezone})"

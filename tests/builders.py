@@ -6,7 +6,7 @@ import dataclasses
 from datetime import date, time
 
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 
 TUESDAY, THURSDAY = 1, 3
 

@@ -11,8 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups, rsvps, scheduling, twofactor
-from supportnet.checkins import CheckInSpec
+from supportnet import clock, groups, rsvps, scheduling, twofactor
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins.records import CheckInSpec
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
@@ -26,7 +27,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 from tests.conftest import PINNED_NOW, Persona, login, make_persona, post
 
 PERSONAS = ("anonymous", "outsider", "member", "other_facilitator", "facilitator", "admin")
@@ -104,9 +105,9 @@ def build_world(app: Flask) -> World:
             db.session.add(Attendance(occurrence=past, user=persona.user(), how=AttendanceHow.FACILITATOR,
                                       marked_at=past.ends_at, marked_by=fac))
             rsvps.rsvp(upcoming, persona.user(), now)
-        checkin = checkins.record(member, CheckInSpec(mood=2, craving=6, note=NOTE, tags=["stress"],
+        checkin = checkins_records.record(member, CheckInSpec(mood=2, craving=6, note=NOTE, tags=["stress"],
                                                       new_tags=["payday"]), now)
-        checkins.record(peer.user(), CheckInSpec(mood=4, craving=1, note=PEER_NOTE), now)
+        checkins_records.record(peer.user(), CheckInSpec(mood=4, craving=1, note=PEER_NOTE), now)
         db.session.flush()
         proof = attendance.create_proof(member, shown_name="Mia Member", label="Weekly group", group=group, now=now)
         other = groups.create_group(personas["other_facilitator"].user(), name="Saturday Walkers",

@@ -15,8 +15,12 @@ from flask import Flask, render_template
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from supportnet import accounts, checkins, clock, groups, scheduling
-from supportnet.checkins import CheckInSpec
+from supportnet import accounts, clock, groups, scheduling
+from supportnet.checkins import history as checkins_history
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins import recovery as checkins_recovery
+from supportnet.checkins.records import CheckInSpec
+from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
     CheckIn,
@@ -32,7 +36,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 from tests.conftest import PINNED_NOW, Persona, login, make_persona, post
 
 LONDON = ZoneInfo("Europe/London")
@@ -72,7 +76,7 @@ def record(app: Flask, persona: Persona, at: datetime | None = None, **spec) -> 
     spec.setdefault("craving", 2)
     with app.app_context():
         now = at or clock.now_utc()
-        checkin = checkins.record(persona.user(), CheckInSpec(**spec), now)
+        checkin = checkins_records.record(persona.user(), CheckInSpec(**spec), now)
         db.session.commit()
         return checkin.id
 
@@ -174,8 +178,8 @@ def test_every_optional_part_is_kept(app, mia):
         assert row.note == "Rough day at work.\nCalled my sponsor."
         assert row.share_note and row.wants_support
         assert row.local_date == TODAY - timedelta(days=2)
-        assert sorted(checkins.tag_labels(row)) == ["Loneliness", "New job", "Stress", "payday"]
-        assert len(checkins.own_tags(mia.user())) == 2
+        assert sorted(checkins_records.tag_labels(row)) == ["Loneliness", "New job", "Stress", "payday"]
+        assert len(checkins_records.own_tags(mia.user())) == 2
     # Next time, the member's own tags are offered as checkboxes.
     assert "payday" in html(client.get("/me/checkins/new"))
 
@@ -184,7 +188,7 @@ def test_an_own_tag_typed_again_in_other_case_is_the_same_tag(app, mia):
     record(app, mia, new_tags=["Payday"])
     record(app, mia, new_tags=["payday"])
     with app.app_context():
-        assert [t.label for t in checkins.own_tags(mia.user())] == ["Payday"]
+        assert [t.label for t in checkins_records.own_tags(mia.user())] == ["Payday"]
 
 
 def test_the_day_is_the_members_own_calendar_day(app):
@@ -196,10 +200,10 @@ def test_the_day_is_the_members_own_calendar_day(app):
 
 
 def test_a_note_of_exactly_the_limit_is_accepted(app, mia):
-    response = post(browser(app, mia), "/me/checkins/new", checkin_form(note="x" * checkins.NOTE_MAX))
+    response = post(browser(app, mia), "/me/checkins/new", checkin_form(note="x" * checkins_records.NOTE_MAX))
     assert response.status_code == 302
     with app.app_context():
-        assert len(db.session.scalar(select(CheckIn)).note) == checkins.NOTE_MAX
+        assert len(db.session.scalar(select(CheckIn)).note) == checkins_records.NOTE_MAX
 
 
 BAD_INPUT = [
@@ -213,15 +217,15 @@ BAD_INPUT = [
     ({"craving": "2.5"}, "Choose your craving"),
     ({"energy": "9"}, "Choose your energy"),
     ({"sleep": "0"}, "Choose how you slept"),
-    ({"note": "x" * (checkins.NOTE_MAX + 1)}, "Keep the note to 5,000 characters"),
+    ({"note": "x" * (checkins_records.NOTE_MAX + 1)}, "Keep the note to 5,000 characters"),
     ({"day": (TODAY + timedelta(days=1)).isoformat()}, "hasn&#39;t happened yet"),
     ({"day": "2030-01-01"}, "hasn&#39;t happened yet"),
-    ({"day": (TODAY - timedelta(days=checkins.BACKDATE_DAYS + 1)).isoformat()}, "past year"),
+    ({"day": (TODAY - timedelta(days=checkins_records.BACKDATE_DAYS + 1)).isoformat()}, "past year"),
     ({"day": "26/11/2026"}, "Not a valid date"),
     ({"day": ""}, "Choose the day"),
     ({"tags": ["cocaine"]}, "Choose tags from the list"),
     ({"tags": ["own:999"]}, "Choose tags from the list"),
-    ({"new_tags": "y" * (checkins.OWN_TAG_MAX + 1)}, "Keep each tag to 40 characters"),
+    ({"new_tags": "y" * (checkins_records.OWN_TAG_MAX + 1)}, "Keep each tag to 40 characters"),
     ({"new_tags": "a,b,c,d,e,f"}, "at most 5 new tags"),
 ]
 
@@ -240,8 +244,10 @@ def test_a_future_day_is_refused_by_the_members_own_clock(app):
     tokyo = make_persona(app, "Taro T.", tz="Asia/Tokyo")
     clock.set_frozen(datetime(2026, 11, 26, 23, 30, tzinfo=UTC))
     assert post(browser(app, tokyo), "/me/checkins/new", checkin_form(day="2026-11-27")).status_code == 302
-    with app.app_context(), pytest.raises(checkins.DomainError, match="hasn't happened yet"):
-        checkins.record(make_persona(app, "Lou L.").user(), CheckInSpec(4, 2, day=date(2026, 11, 27)), clock.now_utc())
+    with app.app_context(), pytest.raises(DomainError, match="hasn't happened yet"):
+        checkins_records.record(
+            make_persona(app, "Lou L.").user(), CheckInSpec(4, 2, day=date(2026, 11, 27)), clock.now_utc()
+        )
 
 
 def test_another_members_own_tag_cannot_be_borrowed(app, mia):
@@ -378,7 +384,7 @@ def test_days_with_several_check_ins_are_averaged_in_the_chart(app, mia):
     record(app, mia, mood=2, craving=8)
     record(app, mia, mood=4, craving=2)
     with app.app_context():
-        [point] = checkins.daily_points(mia.user(), TODAY - timedelta(days=29), TODAY)
+        [point] = checkins_history.daily_points(mia.user(), TODAY - timedelta(days=29), TODAY)
     assert (point.mood, point.craving, point.count) == (3.0, 5.0, 2)
 
 
@@ -444,13 +450,13 @@ def test_weekday_patterns_name_the_hardest_day(app, mia):
 
 def test_streak_counts_consecutive_days_ending_today_or_yesterday():
     d = date(2026, 11, 26)
-    assert checkins.streak_of([], d) == checkins.Streak(0, 0, False)
-    assert checkins.streak_of([d, d - timedelta(1), d - timedelta(2)], d) == checkins.Streak(3, 3, True)
+    assert checkins_history.streak_of([], d) == checkins_history.Streak(0, 0, False)
+    assert checkins_history.streak_of([d, d - timedelta(1), d - timedelta(2)], d) == checkins_history.Streak(3, 3, True)
     # Not yet checked in today: yesterday's streak still counts.
-    assert checkins.streak_of([d - timedelta(1), d - timedelta(2)], d) == checkins.Streak(2, 2, False)
+    assert checkins_history.streak_of([d - timedelta(1), d - timedelta(2)], d) == checkins_history.Streak(2, 2, False)
     # A missed day ends it; the longest run is remembered.
     run = [d - timedelta(n) for n in (2, 3, 4, 5)]
-    assert checkins.streak_of(run, d) == checkins.Streak(0, 4, False)
+    assert checkins_history.streak_of(run, d) == checkins_history.Streak(0, 4, False)
 
 
 def test_a_streak_survives_the_clocks_going_back(app):
@@ -465,7 +471,7 @@ def test_a_streak_survives_the_clocks_going_back(app):
     with app.app_context():
         utc_days = {r.astimezone(UTC).date() for r in db.session.scalars(select(CheckIn.recorded_at))}
         assert date(2026, 10, 25) not in utc_days  # the naive way would break the streak
-        assert checkins.streak(night_owl.user(), clock.now_utc()) == checkins.Streak(6, 6, True)
+        assert checkins_history.streak(night_owl.user(), clock.now_utc()) == checkins_history.Streak(6, 6, True)
 
 
 def test_a_streak_survives_the_clocks_going_forward(app):
@@ -477,7 +483,7 @@ def test_a_streak_survives_the_clocks_going_forward(app):
         clock.set_frozen(at)
         record(app, early, at=at)
     with app.app_context():
-        assert checkins.streak(early.user(), clock.now_utc()) == checkins.Streak(4, 4, True)
+        assert checkins_history.streak(early.user(), clock.now_utc()) == checkins_history.Streak(4, 4, True)
 
 
 def test_a_streak_survives_a_move_to_another_timezone(app):
@@ -496,7 +502,7 @@ def test_a_streak_survives_a_move_to_another_timezone(app):
     with app.app_context():
         days = db.session.scalars(select(CheckIn.local_date).order_by(CheckIn.id)).all()
         assert days == [date(2026, 11, 25), date(2026, 11, 26)]  # the first stays the day it was
-        assert checkins.streak(traveller.user(), second) == checkins.Streak(2, 2, True)
+        assert checkins_history.streak(traveller.user(), second) == checkins_history.Streak(2, 2, True)
     assert "2 days" in text(browser(app, traveller).get("/me/checkins"))
 
 
@@ -509,7 +515,7 @@ def test_a_move_west_does_not_put_the_latest_day_in_the_future_of_the_streak(app
     with app.app_context():
         accounts.update_profile(traveller.user(), "Kai K.", "America/Los_Angeles")
         db.session.commit()
-        assert checkins.streak(traveller.user(), at + timedelta(hours=1)) == checkins.Streak(2, 2, True)
+        assert checkins_history.streak(traveller.user(), at + timedelta(hours=1)) == checkins_history.Streak(2, 2, True)
 
 
 # --- recovery date ---
@@ -560,7 +566,7 @@ def test_a_recovery_date_in_the_future_or_missing_is_refused(app, mia, value, me
 
 
 def test_milestones_follow_the_calendar():
-    marks = checkins.milestones(date(2024, 2, 29), date(2027, 3, 1))
+    marks = checkins_recovery.milestones(date(2024, 2, 29), date(2027, 3, 1))
     labels = {m.label: m.day for m in marks}
     assert labels["6 months"] == date(2024, 8, 29)
     assert labels["1 year"] == date(2025, 2, 28)
@@ -593,7 +599,7 @@ def test_a_member_edits_a_check_in(app, mia):
 
 
 def test_an_old_check_in_can_still_be_edited_without_moving_it(app, mia):
-    old = TODAY - timedelta(days=checkins.BACKDATE_DAYS + 30)
+    old = TODAY - timedelta(days=checkins_records.BACKDATE_DAYS + 30)
     with app.app_context():
         row = CheckIn(user=mia.user(), recorded_at=PINNED_NOW, local_date=old, mood=3, craving=3,
                       created_at=PINNED_NOW, updated_at=PINNED_NOW)
@@ -609,7 +615,7 @@ def test_export_gives_every_check_in_as_csv_and_json(app, mia):
            wants_support=True, day=TODAY - timedelta(days=1))
     record(app, mia, mood=5, craving=0)
     with app.app_context():
-        checkins.set_recovery_date(mia.user(), date(2026, 1, 1), PINNED_NOW)
+        checkins_recovery.set_recovery_date(mia.user(), date(2026, 1, 1), PINNED_NOW)
         db.session.commit()
     client = browser(app, mia)
     response = client.get("/me/checkins/export.csv")
@@ -642,7 +648,7 @@ def test_deleting_one_check_in_removes_it_for_good(app, mia):
     with app.app_context():
         assert db.session.get(CheckIn, gone) is None
         assert db.session.get(CheckIn, keep) is not None
-        assert [t.label for t in checkins.own_tags(mia.user())] == ["shared tag"]
+        assert [t.label for t in checkins_records.own_tags(mia.user())] == ["shared tag"]
         assert db.session.scalar(select(func.count()).select_from(CheckInTag)) == 1
 
 

@@ -13,7 +13,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy import text as sql
 
-from supportnet import checkins, create_app, crypto
+from supportnet import create_app, crypto
+from supportnet.checkins import records as checkins_records
 from supportnet.config import ConfigError, load_config
 from supportnet.extensions import db
 from supportnet.models import CheckIn, CheckinSharing, OwnTag
@@ -138,7 +139,7 @@ def test_no_log_record_contains_a_check_in_note(app, facilitator, caplog):
     assert refused.status_code == 400
     assert SENTINEL in text(browser(app, facilitator).get(f"/groups/{circle}/support"))
     with app.app_context():
-        assert checkins.rotate_encryption() == 1  # the edit dropped the own tag, so only the note is left
+        assert checkins_records.rotate_encryption() == 1  # the edit dropped the own tag, so only the note is left
         db.session.commit()
     assert SENTINEL in html(client.get(f"/me/checkins/{checkin_id}"))
 

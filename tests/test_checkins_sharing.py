@@ -8,7 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups
+from supportnet import clock, groups
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins import recovery as checkins_recovery
+from supportnet.checkins import sharing as checkins_sharing
+from supportnet.checkins import support as checkins_support
 from supportnet.extensions import db
 from supportnet.models import CheckinSharing, Group, MemberRole, Membership, Occurrence, SiteRole
 from tests.conftest import PINNED_NOW, Persona, make_persona, post
@@ -40,7 +44,7 @@ def mia(app, circle) -> Persona:
 def share(app, slug: str, persona: Persona, level: CheckinSharing | str, recovery: bool = False) -> None:
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == slug))
-        checkins.set_sharing(groups.membership_for(group, persona.user()), level, recovery)
+        checkins_sharing.set_sharing(groups.membership_for(group, persona.user()), level, recovery)
         db.session.commit()
 
 
@@ -181,12 +185,12 @@ def test_group_figures_appear_only_from_five_sharing_members(app, facilitator, c
 
 
 def test_the_aggregate_rule_in_the_domain():
-    member = checkins.SharedMember(1, "A", CheckinSharing.SUMMARIES, [
-        checkins.SharedCheckIn(TODAY, PINNED_NOW, 3, 4, True, None, None)
+    member = checkins_support.SharedMember(1, "A", CheckinSharing.SUMMARIES, [
+        checkins_support.SharedCheckIn(TODAY, PINNED_NOW, 3, 4, True, None, None)
     ])
-    many = [checkins.SharedMember(i, f"M{i}", member.level, member.checkins) for i in range(5)]
-    assert checkins._aggregate(many[:4], PINNED_NOW) is None
-    assert checkins._aggregate(many, PINNED_NOW) == checkins.Aggregate(5, 3.0, 4.0, 5)
+    many = [checkins_support.SharedMember(i, f"M{i}", member.level, member.checkins) for i in range(5)]
+    assert checkins_support._aggregate(many[:4], PINNED_NOW) is None
+    assert checkins_support._aggregate(many, PINNED_NOW) == checkins_support.Aggregate(5, 3.0, 4.0, 5)
 
 
 def test_a_check_in_about_another_groups_meeting_does_not_name_it(app, facilitator, circle, mia):
@@ -198,7 +202,9 @@ def test_a_check_in_about_another_groups_meeting_does_not_name_it(app, facilitat
     with app.app_context():
         for occurrence_id, mood in ((theirs, 3), (ours, 5)):
             occ = db.session.get(Occurrence, occurrence_id)
-            checkins.record(mia.user(), checkins.CheckInSpec(mood, 0, occurrence=occ, timing="after"), PINNED_NOW)
+            checkins_records.record(
+                mia.user(), checkins_records.CheckInSpec(mood, 0, occurrence=occ, timing="after"), PINNED_NOW
+            )
         db.session.commit()
     body = text(support_page(app, circle, facilitator))
     assert "Okay · craving 0" in body and "Very good · craving 0" in body
@@ -208,7 +214,7 @@ def test_a_check_in_about_another_groups_meeting_does_not_name_it(app, facilitat
 
 def test_the_recovery_day_count_is_shown_only_to_groups_it_is_shared_with(app, facilitator, circle, mia):
     with app.app_context():
-        checkins.set_recovery_date(mia.user(), TODAY - timedelta(days=45), PINNED_NOW)
+        checkins_recovery.set_recovery_date(mia.user(), TODAY - timedelta(days=45), PINNED_NOW)
         db.session.commit()
     assert "45 days" not in text(support_page(app, circle, facilitator))
     assert "45 days" not in text(browser(app, facilitator).get(f"/groups/{circle}"))
@@ -242,7 +248,7 @@ def test_sharing_is_off_by_default_and_the_member_chooses_per_group(app, facilit
                                             f"m{circle_id}-recovery": "y"})
     assert response.status_code == 302
     with app.app_context():
-        rows = {m.group.name: (m.checkin_sharing, m.shares_recovery_date) for m in checkins.sharing_memberships(
+        rows = {m.group.name: (m.checkin_sharing, m.shares_recovery_date) for m in checkins_sharing.sharing_memberships(
             mia.user())}
     assert rows == {"Thursday Circle": (CheckinSharing.NOTES, True), "Friday Coffee": (CheckinSharing.NONE, False)}
     assert "Thursday Circle: summaries and shared notes" in text(client.get("/me/checkins"))

@@ -17,8 +17,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import attendance, calendars, checkins, clock, groups, home, rsvps, scheduling
-from supportnet.checkins import CheckInSpec
+from supportnet import attendance, calendars, clock, groups, home, rsvps, scheduling
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins import sharing as checkins_sharing
+from supportnet.checkins import support as checkins_support
+from supportnet.checkins.records import CheckInSpec
 from supportnet.derived_access import DEPENDENTS
 from supportnet.extensions import db
 from supportnet.models import (
@@ -104,8 +107,8 @@ def scene(app, facilitator, member) -> Scene:
         rsvps.rsvp(thursday, user, now)
         notif_announcements.announce(group, fac, "This week", f"The {DOOR_CODE} changed.", now)
         membership = groups.membership_for(group, user)
-        checkins.set_sharing(membership, CheckinSharing.SUMMARIES, True)
-        checkins.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
+        checkins_sharing.set_sharing(membership, CheckinSharing.SUMMARIES, True)
+        checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
         db.session.commit()
         s = Scene(world.slug, world.group_id, mia, wendy, ben, tuesday.id, thursday.id, past.id, token)
@@ -129,7 +132,9 @@ def _assert_starting_point(app, s: Scene, facilitator: Persona) -> None:
         pending = db.session.scalars(select(Notification.kind).where(
             Notification.user_id == s.mia.id, Notification.status == NotificationStatus.PENDING)).all()
         assert NotificationKind.REMINDER in pending and NotificationKind.ANNOUNCEMENT in pending
-        overview = checkins.support_overview(db.session.get(Group, s.group_id), facilitator.user(), clock.now_utc())
+        overview = checkins_support.support_overview(
+            db.session.get(Group, s.group_id), facilitator.user(), clock.now_utc()
+        )
         assert [member.user_id for member, _ in overview.requests] == [s.mia.id]
     client = app.test_client()
     assert _feed_events(client, s) >= 2
@@ -162,7 +167,7 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
             assert membership is None
         else:
             assert membership.checkin_sharing == CheckinSharing.NONE and not membership.shares_recovery_date
-        overview = checkins.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
+        overview = checkins_support.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
         assert overview.requests == [], "the facilitators still see her check-ins"
         tuesday, thursday = db.session.get(Occurrence, s.tuesday), db.session.get(Occurrence, s.thursday)
         if archived:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from supportnet import accounts, attendance, checkins, clock, scheduler
-from supportnet.checkins import CheckInSpec
+from supportnet import accounts, attendance, clock, scheduler
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins.records import CheckInSpec
 from supportnet.extensions import db
 from supportnet.models import Attendance, AttendanceHow, CheckIn, Occurrence, OwnTag, User
 from tests.conftest import PASSWORD, Persona, login, post
@@ -45,7 +46,7 @@ def _fill(app, facilitator) -> tuple[Persona, list[bytes]]:
     going(world, mia, occ_id)
     with app.app_context():
         user = mia.user()
-        checkins.record(user, CheckInSpec(mood=2, craving=5, note=NOTE, new_tags=[OWN_TAG]), clock.now_utc())
+        checkins_records.record(user, CheckInSpec(mood=2, craving=5, note=NOTE, new_tags=[OWN_TAG]), clock.now_utc())
         occ = db.session.get(Occurrence, occ_id)
         db.session.add(Attendance(occurrence=occ, user_id=user.id, how=AttendanceHow.FACILITATOR,
                                   marked_at=occ.starts_at))

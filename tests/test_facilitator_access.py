@@ -11,7 +11,8 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups
+from supportnet import clock, groups
+from supportnet.checkins import sharing as checkins_sharing
 from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
@@ -45,7 +46,7 @@ def world(app):
 
 def share(app, membership_id: int, level=CheckinSharing.SUMMARIES) -> None:
     with app.app_context():
-        checkins.set_sharing(db.session.get(Membership, membership_id), level, False)
+        checkins_sharing.set_sharing(db.session.get(Membership, membership_id), level, False)
         db.session.commit()
 
 

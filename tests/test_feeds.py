@@ -19,7 +19,7 @@ import icalendar
 import pytest
 from sqlalchemy import select, update
 
-from supportnet import clock, feeds, groups, rsvps, scheduling
+from supportnet import clock, feeds, groups, rsvps, scheduling, timetable, timezones
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -32,7 +32,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 from tests.conftest import BASE_URL, PINNED_NOW, Persona, login, post
 
 LONDON, NEW_YORK, SYDNEY = "Europe/London", "America/New_York", "Australia/Sydney"
@@ -147,7 +147,7 @@ def build_feed_world(app, facilitator: Persona, member: Persona) -> FeedWorld:
         )
         # Titles the form would have tidied up, as older or imported data might hold them.
         evil.title, newline.title = EVIL_TITLE, NEWLINE_TITLE
-        later = scheduling.update_series(wednesday, dataclasses.replace(scheduling.spec_for(wednesday),
+        later = scheduling.update_series(wednesday, dataclasses.replace(timetable.spec_for(wednesday),
                                                                         start_time=time(17, 30)), now)
         assert later.id != wednesday.id and later.previous_id == wednesday.id  # split: the old one has begun
         scheduling.end_series(monday, now)
@@ -413,7 +413,7 @@ def test_vtimezones_are_standard_and_daylight_with_yearly_rules_for_every_tzid(c
 def test_a_vtimezone_gives_the_same_offsets_as_the_iana_data(zone):
     # icalendar turns the VTIMEZONE back into a tzinfo; every hour of 2025 to 2028 must agree with zoneinfo.
     calendar = icalendar.Calendar()
-    calendar.add_component(feeds.vtimezone(zone, 2026, 2027))
+    calendar.add_component(timezones.vtimezone(zone, 2026, 2027))
     parsed = icalendar.Calendar.from_ical(calendar.to_ical()).walk("VTIMEZONE")[0].to_tz()
     iana = ZoneInfo(zone)
     instant = datetime(2025, 1, 1, tzinfo=UTC)
@@ -531,7 +531,7 @@ def test_a_change_keeps_the_uid_and_moves_sequence_and_last_modified_forward(app
         lambda occ, now: scheduling.restore_occurrence(occ, now),
         lambda occ, now: scheduling.move_occurrence(occ, new_start_local=datetime(2027, 1, 13, 19), now=now),
         lambda occ, now: scheduling.update_series(
-            occ.series, dataclasses.replace(scheduling.spec_for(occ.series), title="Evening circle (new room)"), now
+            occ.series, dataclasses.replace(timetable.spec_for(occ.series), title="Evening circle (new room)"), now
         ),
     ]
     for number, step in enumerate(steps, 1):

@@ -28,7 +28,7 @@ import recurring_ical_events
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
 
-from supportnet import clock, demo, feeds, groups, scheduling
+from supportnet import clock, demo, feeds, groups, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -372,7 +372,7 @@ def test_every_meeting_of_a_groups_life_reads_the_same_in_every_parser(app, ical
     clock.set_frozen(SPLIT_WHEN[when])
     with app.app_context():
         old = db.session.get(MeetingSeries, thursday_id)
-        scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), **SPLIT_CHANGE[change]),
+        scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), **SPLIT_CHANGE[change]),
                                  clock.now_utc())
         db.session.commit()
     assert len(assert_whole_life_agrees(app, ical_js, slug)) > 100

@@ -13,7 +13,7 @@ import icalendar
 import recurring_ical_events
 from sqlalchemy import select
 
-from supportnet import clock, groups, rsvps, scheduling
+from supportnet import clock, groups, rsvps, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import GroupKind, MeetingSeries, Occurrence, User
 from supportnet.recurrence import Frequency, Recurrence
@@ -95,7 +95,7 @@ def test_every_kind_of_change_moves_sequence_forward_and_never_back(app, facilit
 
     def edit_title():
         series = db.session.get(MeetingSeries, weekly_id)
-        scheduling.update_series(series, dataclasses.replace(scheduling.spec_for(series), title="Evening circle"),
+        scheduling.update_series(series, dataclasses.replace(timetable.spec_for(series), title="Evening circle"),
                                  clock.now_utc())
 
     def move(series_id: int, n: int):
@@ -111,7 +111,7 @@ def test_every_kind_of_change_moves_sequence_forward_and_never_back(app, facilit
     def change_time():
         clock.set_frozen(datetime(2026, 12, 16, 12, tzinfo=UTC))  # after a few meetings: the series splits
         series = latest()
-        scheduling.update_series(series, dataclasses.replace(scheduling.spec_for(series), start_time=time(18)),
+        scheduling.update_series(series, dataclasses.replace(timetable.spec_for(series), start_time=time(18)),
                                  clock.now_utc())
 
     changes = [

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, scheduling, series_spec
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import (
@@ -151,7 +151,7 @@ def test_a_refused_edit_changes_nothing(app, group_id, facilitator):
 def test_an_archived_group_cannot_be_edited_and_its_meetings_end(app, group_id):
     with app.app_context():
         group = get_group(group_id)
-        spec = scheduling.SeriesSpec(
+        spec = series_spec.SeriesSpec(
             title="Circle",
             first_date=date(2026, 12, 3),
             start_time=time(19),

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, update
 from werkzeug.datastructures import MultiDict
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -581,7 +581,7 @@ def test_a_facilitator_starts_a_group_schedules_it_and_cancels_moves_and_restore
         group = group_by_slug("thursday-integration-circle")
         assert group.tag_codes == ["W", "O", "walking"]
         assert groups.membership_for(group, facilitator.user()).is_facilitator
-        (series,) = scheduling.active_series(group)
+        (series,) = timetable.active_series(group)
         assert len(occurrences_of(series.id)) == 26
         second = occurrence_id_at(series.id, london(2026, 12, 8, 19, 0))
         third = occurrence_id_at(series.id, london(2026, 12, 15, 19, 0))
@@ -634,7 +634,7 @@ def test_editing_a_series_after_some_meetings_happened_keeps_the_past_ones(app, 
         assert all(
             (occ.starts_at, occ.status) == before[occ.id] and not occ.superseded for occ in past
         )
-        (successor,) = scheduling.active_series(db.session.get(Group, world.public.id))
+        (successor,) = timetable.active_series(db.session.get(Group, world.public.id))
         assert successor.previous_id == old.id
         assert occurrences_of(successor.id)[0].starts_at == london(2026, 12, 15, 18, 0)
     assert "Tue 15 Dec 2026, 18:00\u201319:30" in text(client.get(f"/groups/{world.public.slug}"))
@@ -846,7 +846,7 @@ def test_an_archived_group_leaves_the_directory_and_stays_for_its_members(app, c
     with app.app_context():
         group = db.session.get(Group, world.public.id)
         assert group.archived_at == PINNED_NOW
-        assert scheduling.active_series(group) == []
+        assert timetable.active_series(group) == []
     # An archived group takes no new members: no invite link is offered, and asking for one says why.
     members_page = client.get(f"/groups/{world.public.slug}/members")
     assert "Make a new invite link" not in html(members_page)

@@ -9,8 +9,9 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select, update
 
-from supportnet import checkins, clock, groups, mail, scheduling
-from supportnet.checkins import CheckInSpec
+from supportnet import clock, groups, mail, scheduling
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins.records import CheckInSpec
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import CheckIn, MeetingSeries, OnlineVisibility, SiteRole
@@ -28,7 +29,7 @@ def checkin_count(app, user_id: int) -> int:
 
 def test_deleting_all_check_ins_from_a_stale_session_needs_confirming_it_is_you(app, client, member):
     with app.app_context():
-        checkins.record(member.user(), CheckInSpec(mood=3, craving=2), clock.now_utc())
+        checkins_records.record(member.user(), CheckInSpec(mood=3, craving=2), clock.now_utc())
         db.session.commit()
     login(client, member)
     clock.set_frozen(clock.now_utc() + timedelta(minutes=30))  # someone else at her unlocked computer

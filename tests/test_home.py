@@ -7,7 +7,8 @@ from datetime import date, time
 
 from sqlalchemy import event
 
-from supportnet import checkins, clock, rsvps, scheduling
+from supportnet import clock, rsvps, scheduling
+from supportnet.checkins import records as checkins_records
 from supportnet.extensions import db
 from supportnet.models import JoinPolicy, MemberRole, Occurrence, Visibility
 from supportnet.recurrence import Frequency, Recurrence
@@ -100,7 +101,7 @@ def test_todays_check_in_is_offered_until_done(app, member):
     client = browser(app, member)
     assert "Check in now" in text(client.get("/"))
     with app.app_context():
-        checkins.record(member.user(), checkins.CheckInSpec(mood=4, craving=1), clock.now_utc())
+        checkins_records.record(member.user(), checkins_records.CheckInSpec(mood=4, craving=1), clock.now_utc())
         db.session.commit()
     body = text(client.get("/"))
     assert "Done for today" in body and "Check in now" not in body

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, OccurrenceStatus
 from tests.builders import weekly
@@ -112,7 +112,7 @@ def test_an_end_date_saved_before_dates_were_limited_may_stay(app, facilitator):
     clock.set_frozen(datetime(2026, 11, 20, tzinfo=UTC))  # from here, 24 November 2036 is more than 10 years ahead
     with app.app_context():
         series = db.session.get(MeetingSeries, series_id)
-        spec = scheduling.spec_for(series)
+        spec = timetable.spec_for(series)
         scheduling.update_series(series, dataclasses.replace(spec, title="Longer circle"), clock.now_utc())
         db.session.commit()
         assert db.session.get(MeetingSeries, series_id).title == "Longer circle"

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from sqlalchemy import select
 
-from supportnet import demo, groups, scheduling
+from supportnet import demo, groups, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import Group, MeetingSeries, User
 from tests.conftest import BASE_URL, PINNED_NOW
@@ -198,7 +198,7 @@ def test_a_listing_keeps_its_slug_when_the_schedule_is_edited_or_the_group_renam
         group = db.session.scalar(select(Group).where(Group.slug == world.slugs["london"]))
         groups.update_group(group, now=PINNED_NOW, name="Renamed circle", slug="renamed-circle")
         evening = db.session.get(MeetingSeries, world.series["evening"])
-        spec = dataclasses.replace(scheduling.spec_for(evening), title="Evening circle (moved on)")
+        spec = dataclasses.replace(timetable.spec_for(evening), title="Evening circle (moved on)")
         db.session.commit()
     with app.app_context():  # a new time too (the series has not begun yet, so it is edited in place)
         later = PINNED_NOW.replace(day=27)
@@ -284,7 +284,7 @@ def test_a_split_that_starts_later_lists_both_schedules_while_both_have_meetings
     clock.set_frozen(datetime(2026, 12, 9, 12, tzinfo=PINNED_NOW.tzinfo))
     with app.app_context():
         old = db.session.get(MeetingSeries, series_id)
-        thursdays = dataclasses.replace(scheduling.spec_for(old), first_date=date(2027, 1, 7), start_time=time(18),
+        thursdays = dataclasses.replace(timetable.spec_for(old), first_date=date(2027, 1, 7), start_time=time(18),
                                         recurrence=Recurrence(Frequency.WEEKLY, weekdays=(3,)))
         scheduling.update_series(old, thursdays, clock.now_utc())
         db.session.commit()

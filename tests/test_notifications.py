@@ -14,7 +14,9 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups, rsvps, scheduling
+from supportnet import clock, groups, rsvps, scheduling
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins import sharing as checkins_sharing
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
@@ -514,8 +516,8 @@ def test_facilitator_digest_the_evening_before_lists_who_comes_and_who_asked_for
     with app.app_context():
         for person, level in ((sharer, CheckinSharing.SUMMARIES), (private, CheckinSharing.NONE)):
             membership = db.session.scalars(select(Membership).where(Membership.user_id == person.id)).one()
-            checkins.set_sharing(membership, level, False)
-            checkins.record(person.user(), checkins.CheckInSpec(
+            checkins_sharing.set_sharing(membership, level, False)
+            checkins_records.record(person.user(), checkins_records.CheckInSpec(
                 mood=2, craving=6, wants_support=True, note=f"secret note of {person.display_name}",
             ), clock.now_utc())
         db.session.commit()

@@ -15,8 +15,9 @@ from cryptography.fernet import Fernet
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, inspect, select, text
 
-from supportnet import checkins, clock, crypto
-from supportnet.checkins import CheckInSpec
+from supportnet import clock, crypto
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins.records import CheckInSpec
 from supportnet.db import Base
 from supportnet.extensions import db
 from supportnet.models import CheckIn, LoginFailure
@@ -111,7 +112,7 @@ def test_notes_and_own_tags_are_fernet_tokens_in_postgresql_columns(app):
     mia = make_persona(app, "Mia M.")
     note, tag = "NOTE-SENTINEL-7f3a in PostgreSQL", "TAG-SENTINEL-c41d"
     with app.app_context():
-        checkins.record(mia.user(), CheckInSpec(mood=3, craving=2, note=note, new_tags=[tag]), clock.now_utc())
+        checkins_records.record(mia.user(), CheckInSpec(mood=3, craving=2, note=note, new_tags=[tag]), clock.now_utc())
         db.session.commit()
         raw_note = db.session.execute(text("SELECT note FROM checkin")).scalar_one()
         raw_tag = db.session.execute(text("SELECT label FROM checkin_own_tag")).scalar_one()

@@ -12,8 +12,9 @@ import icalendar
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import audit, checkins, groups, privacy, rsvps
-from supportnet.checkins import CheckInSpec
+from supportnet import audit, groups, privacy, rsvps
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins.records import CheckInSpec
 from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import (
@@ -278,9 +279,13 @@ def test_a_member_chooses_to_have_old_checkins_deleted(app, world):
     with app.app_context():
         member = world.persona("member").user()
         assert member.checkin_retention_months == 3
-        old = checkins.record(member, CheckInSpec(mood=3, craving=2, note="old", day=date(2026, 7, 1)), now_utc())
-        recent = checkins.record(member, CheckInSpec(mood=3, craving=2, day=date(2026, 9, 1)), now_utc())
-        peer_old = checkins.record(world.peer.user(), CheckInSpec(mood=3, craving=2, day=date(2026, 1, 1)), now_utc())
+        old = checkins_records.record(
+            member, CheckInSpec(mood=3, craving=2, note="old", day=date(2026, 7, 1)), now_utc()
+        )
+        recent = checkins_records.record(member, CheckInSpec(mood=3, craving=2, day=date(2026, 9, 1)), now_utc())
+        peer_old = checkins_records.record(
+            world.peer.user(), CheckInSpec(mood=3, craving=2, day=date(2026, 1, 1)), now_utc()
+        )
         ids = (old.id, recent.id, peer_old.id)
         db.session.commit()
         report = privacy.purge(now_utc(), app.config)

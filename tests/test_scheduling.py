@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, scheduling, timetable
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import Group, GroupKind, MeetingSeries, Occurrence, OccurrenceStatus
@@ -215,7 +215,7 @@ def test_a_meeting_that_has_started_can_no_longer_be_changed(app, group_id):
         occ = occurrence_at(series, london(2026, 12, 1, 19, 0))
         during = london(2026, 12, 1, 19, 45)
 
-        assert scheduling.in_progress(occ, during)
+        assert timetable.in_progress(occ, during)
         for change in (
             lambda: scheduling.cancel_occurrence(occ, "", during),
             lambda: scheduling.move_occurrence(occ, new_start_local=datetime(2026, 12, 2, 19, 0), now=during),
@@ -240,7 +240,7 @@ def test_editing_the_time_of_a_running_series_keeps_the_past_and_continues_in_a_
     with app.app_context():
         now = clock.now_utc()
         old = db.session.get(MeetingSeries, old_id)
-        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), start_time=time(18)), now)
+        new = scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), start_time=time(18)), now)
         db.session.commit()
 
         assert new.id != old.id
@@ -283,12 +283,12 @@ def test_a_split_series_keeps_its_every_other_week_rhythm_and_meetings_left(app,
     with app.app_context():
         now = clock.now_utc()
         old = db.session.get(MeetingSeries, old_id)
-        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), start_time=time(18)), now)
+        new = scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), start_time=time(18)), now)
 
         starts = [row.starts_at for row in occurrences(new)]
         assert starts[0] == london(2026, 12, 15, 18, 0)  # not 8 or 22 December
         assert len(starts) == 5  # six meetings in all, one already held
-        assert scheduling.spec_for(new).recurrence.count == 5
+        assert timetable.spec_for(new).recurrence.count == 5
 
 
 def test_a_new_first_date_in_the_future_keeps_the_old_meetings_until_then(app, group_id):
@@ -302,7 +302,7 @@ def test_a_new_first_date_in_the_future_keeps_the_old_meetings_until_then(app, g
         now = clock.now_utc()
         old = db.session.get(MeetingSeries, old_id)
         thursdays = dataclasses.replace(
-            scheduling.spec_for(old),
+            timetable.spec_for(old),
             first_date=date(2027, 1, 7),
             recurrence=Recurrence(Frequency.WEEKLY, weekdays=(THURSDAY,)),
         )
@@ -460,10 +460,10 @@ def test_upcoming_meetings_show_cancellations_but_not_replaced_meetings(app, gro
         scheduling.cancel_occurrence(occurrence_at(series, london(2026, 12, 1, 19, 0)), "Snow.", now)
         scheduling.update_series(series, weekly(THURSDAY), now)
 
-        upcoming = scheduling.upcoming_occurrences(group, now, limit=3)
+        upcoming = timetable.upcoming_occurrences(group, now, limit=3)
 
         assert [row.starts_at for row in upcoming] == [london(2026, 12, d, 19, 0) for d in (3, 10, 17)]
-        assert scheduling.next_occurrence_for_groups([group.id], now)[group.id].starts_at == london(2026, 12, 3, 19)
+        assert timetable.next_occurrence_for_groups([group.id], now)[group.id].starts_at == london(2026, 12, 3, 19)
 
 
 def test_the_directory_gets_the_next_meeting_of_every_group_in_one_query(app, facilitator):
@@ -480,13 +480,13 @@ def test_the_directory_gets_the_next_meeting_of_every_group_in_one_query(app, fa
         for some in (ids[:2], [*ids, quiet.id]):
             db.session.expunge_all()
             with counting_selects() as selects:
-                nexts = scheduling.next_occurrence_for_groups(some, now)
+                nexts = timetable.next_occurrence_for_groups(some, now)
                 titles = {occ.series.title for occ in nexts.values()}
             assert len(selects) == 1
             assert set(nexts) == set(some) - {quiet.id}
             assert titles == {"Integration circle"}
 
-        nexts = scheduling.next_occurrence_for_groups(ids, now)
+        nexts = timetable.next_occurrence_for_groups(ids, now)
         # 1 December is a Tuesday: each group's first date is a day later, so its first Tuesday differs.
         assert nexts[ids[0]].starts_at == london(2026, 12, 1, 19)
         assert nexts[ids[1]].starts_at == london(2026, 12, 8, 19)
@@ -548,7 +548,7 @@ def test_an_online_only_meeting_needs_no_place(app, group_id):
         series = scheduling.create_series(db.session.get(Group, group_id), spec, clock.now_utc())
 
         assert series.online_url == "https://meet.example.org/circle"
-        assert scheduling.describe_series(series) == "Weekly on Tuesday, 19:00\u201320:30 (Europe/London)"
+        assert timetable.describe_series(series) == "Weekly on Tuesday, 19:00\u201320:30 (Europe/London)"
 
 
 def test_the_directory_can_find_series_by_local_weekday_and_time_of_day(app, group_id):
@@ -572,6 +572,6 @@ def test_the_directory_can_find_series_by_local_weekday_and_time_of_day(app, gro
         db.session.flush()
 
         assert twice_weekly.day_mask == 0b1111111  # the 15th can be any weekday
-        assert scheduling.active_series(group) == [twice_weekly, once]
+        assert timetable.active_series(group) == [twice_weekly, once]
         scheduling.end_series(once, now)
-        assert scheduling.active_series(group) == [twice_weekly]
+        assert timetable.active_series(group) == [twice_weekly]

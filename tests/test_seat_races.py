@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import accounts, clock, groups, rsvps, scheduling
+from supportnet import accounts, clock, groups, rsvps, scheduling, timetable
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import GroupKind, MeetingSeries, Membership, Occurrence, Rsvp, RsvpStatus, SiteRole, User
@@ -72,7 +72,7 @@ def _do(step: tuple, now) -> str:
     if kind == "capacity":
         series_id, capacity = target
         series = db.session.get(MeetingSeries, series_id)
-        scheduling.update_series(series, dataclasses.replace(scheduling.spec_for(series), capacity=capacity), now)
+        scheduling.update_series(series, dataclasses.replace(timetable.spec_for(series), capacity=capacity), now)
         return f"capacity {capacity}"
     raise AssertionError(kind)
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, scheduling, timetable
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import GroupKind, MeetingSeries, Occurrence, OccurrenceStatus
@@ -72,7 +72,7 @@ def test_a_from_now_on_edit_leaves_at_most_one_meeting_per_day(app, facilitator,
     with app.app_context():
         now = clock.now_utc()
         old = db.session.get(MeetingSeries, old_id)
-        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), **CHANGES[change]), now)
+        new = scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), **CHANGES[change]), now)
         db.session.commit()
         old = db.session.get(MeetingSeries, old_id)
         zone = new.tz
@@ -101,7 +101,7 @@ def test_an_edit_during_a_meeting_keeps_it_and_starts_the_new_time_the_week_afte
     with app.app_context():
         now = clock.now_utc()
         old = db.session.get(MeetingSeries, old_id)
-        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), start_time=time(19, 30)), now)
+        new = scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), start_time=time(19, 30)), now)
         db.session.commit()
         old = db.session.get(MeetingSeries, old_id)
         assert rule_instants(old)[-1] == datetime(2026, 12, 10, 19, tzinfo=UTC)
@@ -114,7 +114,7 @@ def test_an_edit_the_day_before_replaces_that_days_meeting_with_the_new_time(app
     with app.app_context():
         now = clock.now_utc()
         old = db.session.get(MeetingSeries, old_id)
-        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), start_time=time(19, 30)), now)
+        new = scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), start_time=time(19, 30)), now)
         db.session.commit()
         old = db.session.get(MeetingSeries, old_id)
         assert rule_instants(old)[-1] == datetime(2026, 12, 3, 19, tzinfo=UTC)
@@ -133,7 +133,7 @@ def test_an_edit_during_a_meeting_of_a_counted_series_keeps_the_number_of_meetin
     clock.set_frozen(WHEN["during_the_meeting"])
     with app.app_context():
         old = db.session.get(MeetingSeries, old_id)
-        new = scheduling.update_series(old, dataclasses.replace(scheduling.spec_for(old), start_time=time(19, 30)),
+        new = scheduling.update_series(old, dataclasses.replace(timetable.spec_for(old), start_time=time(19, 30)),
                                        clock.now_utc())
         db.session.commit()
         old = db.session.get(MeetingSeries, old_id)
@@ -150,7 +150,7 @@ def test_a_first_date_at_the_start_of_the_calendar_is_refused_with_a_message(app
     with app.app_context():
         old = db.session.get(MeetingSeries, old_id)
         year_one = dataclasses.replace(
-            scheduling.spec_for(old), first_date=date(1, 1, 1), start_time=time(0, 30), timezone="Asia/Tokyo"
+            timetable.spec_for(old), first_date=date(1, 1, 1), start_time=time(0, 30), timezone="Asia/Tokyo"
         )
         with pytest.raises(DomainError) as refused:
             scheduling.update_series(old, year_one, clock.now_utc())

@@ -148,7 +148,7 @@ class Membership(Base):
     status: Mapped[MemberStatus] = mapped_column(enum_column(MemberStatus, "member_status"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Check-ins are private unless the member chooses otherwise, per group (see supportnet/checkins.py).
+    # Check-ins are private unless the member chooses otherwise, per group (see supportnet/checkins/sharing.py).
     checkin_sharing: Mapped[CheckinSharing] = mapped_column(
         enum_column(CheckinSharing, "checkin_sharing"), default=CheckinSharing.NONE, server_default="none"
     )

@@ -63,7 +63,7 @@ class User(UserMixin, Base):
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
-    # Optional and private: the day the member counts from. Shown only where they share it (checkins.py).
+    # Optional and private: the day the member counts from. Shown only where they share it (checkins/sharing.py).
     recovery_date: Mapped[date | None] = mapped_column(Date)
     # The private calendar feed (supportnet/calendars.py): only the sha256 of the token in its address is kept,
     # and None means the member has no feed. Discreet titles ("Group · Tue 19:00", no descriptions) by default,

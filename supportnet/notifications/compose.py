@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template
 from icalendar import Calendar, Event
 
-from supportnet import checkins, crypto, mail, rsvps
+from supportnet import crypto, mail, rsvps
+from supportnet.checkins import sharing as checkins_sharing
+from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
 from supportnet.models import Group, Notification, NotificationKind, Occurrence
 from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
@@ -268,7 +270,7 @@ def _digest(ctx: _Ctx) -> Notice:
         paragraphs.append("Waitlist, in order: " + ", ".join(waiting))
     # Only members who share with this group, and only how many: who asked, and when, is on the support page
     # behind the facilitator's sign-in, not in a mailbox that may be read on a shared screen.
-    overview = checkins.support_overview(occ.series.group, ctx.n.user, ctx.now)
+    overview = checkins_support.support_overview(occ.series.group, ctx.n.user, ctx.now)
     if overview.requests:
         count = len({member.user_id for member, _checkin in overview.requests})
         people = "1 member who shares" if count == 1 else f"{count} members who share"
@@ -322,7 +324,7 @@ def _sharing_audience(ctx: _Ctx) -> Notice:
     ]
     actions = [("See who can see what you share", ctx.url("checkins.sharing"))]
     if group is not None:
-        token = checkins.stop_sharing_token(ctx.n.user_id, group.id)
+        token = checkins_sharing.stop_sharing_token(ctx.n.user_id, group.id)
         actions.append(("Stop sharing with this group", ctx.url("checkins.stop_sharing", token=token)))
     return Notice("Who can see what you share", paragraphs, actions)
 

@@ -14,8 +14,16 @@ from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, DateField, HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from supportnet import checkins, groups
-from supportnet.checkins import CheckInSpec, DayPoint, HistoryFilter
+from supportnet import groups
+from supportnet.checkins import export as checkins_export
+from supportnet.checkins import history as checkins_history
+from supportnet.checkins import patterns as checkins_patterns
+from supportnet.checkins import records as checkins_records
+from supportnet.checkins import recovery as checkins_recovery
+from supportnet.checkins import sharing as checkins_sharing
+from supportnet.checkins import support as checkins_support
+from supportnet.checkins.history import DayPoint, HistoryFilter
+from supportnet.checkins.records import CheckInSpec
 from supportnet.clock import now_utc
 from supportnet.db import flush_erasure
 from supportnet.errors import DomainError, Forbidden
@@ -52,13 +60,13 @@ def scale_field(label: str, labels: dict[int, str], description: str = "", optio
 
 
 class CheckInEntryForm(FlaskForm):
-    mood = scale_field("How are you feeling?", checkins.MOOD_LABELS)
+    mood = scale_field("How are you feeling?", checkins_records.MOOD_LABELS)
     craving = scale_field(
-        "Craving", {n: str(n) for n in range(checkins.CRAVING_MIN, checkins.CRAVING_MAX + 1)},
+        "Craving", {n: str(n) for n in range(checkins_records.CRAVING_MIN, checkins_records.CRAVING_MAX + 1)},
         description="0 is none at all, 10 is overwhelming.",
     )
-    energy = scale_field("Energy (optional)", checkins.ENERGY_LABELS, optional=True)
-    sleep = scale_field("How did you sleep? (optional)", checkins.SLEEP_LABELS, optional=True)
+    energy = scale_field("Energy (optional)", checkins_records.ENERGY_LABELS, optional=True)
+    sleep = scale_field("How did you sleep? (optional)", checkins_records.SLEEP_LABELS, optional=True)
     tags = MultiCheckboxField("What's going on? (optional)", choices=[], validate_choice=False)
     new_tags = StringField(
         "Your own tags (optional)", validators=[Length(max=300, message="Keep your tags shorter.")],
@@ -66,8 +74,8 @@ class CheckInEntryForm(FlaskForm):
         render_kw={"autocomplete": "off", "maxlength": 300},
     )
     note = TextAreaField(
-        "Note (optional)", description=f"Up to {checkins.NOTE_MAX:,} characters. Stored encrypted.",
-        render_kw={"maxlength": checkins.NOTE_MAX, "rows": 3},
+        "Note (optional)", description=f"Up to {checkins_records.NOTE_MAX:,} characters. Stored encrypted.",
+        render_kw={"maxlength": checkins_records.NOTE_MAX, "rows": 3},
     )
     share_note = BooleanField(
         "Share this note",
@@ -81,8 +89,8 @@ class CheckInEntryForm(FlaskForm):
 
     def offer_tags(self, user: User) -> None:
         """The common tags and the member's own as checkboxes."""
-        own = [(f"{checkins.OWN_TAG_PREFIX}{tag.id}", tag.label) for tag in checkins.own_tags(user)]
-        self.tags.choices = options([*checkins.COMMON_TAGS.items(), *own])
+        own = [(f"{checkins_records.OWN_TAG_PREFIX}{tag.id}", tag.label) for tag in checkins_records.own_tags(user)]
+        self.tags.choices = options([*checkins_records.COMMON_TAGS.items(), *own])
 
     def to_spec(self, occ: Occurrence | None) -> CheckInSpec:
         """What the member entered, as the domain takes it."""
@@ -99,7 +107,7 @@ class CheckInEntryForm(FlaskForm):
         for name in ("mood", "craving", "energy", "sleep", "note", "share_note", "wants_support"):
             getattr(self, name).data = getattr(checkin, name)
         self.day.data = checkin.local_date
-        self.tags.data = checkins.tag_values(checkin)
+        self.tags.data = checkins_records.tag_values(checkin)
 
 
 class DeleteAllForm(FlaskForm):
@@ -119,7 +127,8 @@ class RecoveryForm(FlaskForm):
 
 class SharingForm(FlaskForm):
     level = RadioField(
-        "Your check-ins", choices=options((level.value, label) for level, label in checkins.SHARING_LABELS.items()),
+        "Your check-ins",
+        choices=options((level.value, label) for level, label in checkins_sharing.SHARING_LABELS.items()),
         default=CheckinSharing.NONE.value,
     )
     recovery = BooleanField("My day count (from my recovery date)")
@@ -139,7 +148,7 @@ def me() -> User:
 
 def get_checkin_for(checkin_id: int) -> CheckIn:
     """The viewer's own check-in (404 for anybody else's, exactly as for one that does not exist)."""
-    checkin = checkins.checkin_of(me(), checkin_id)
+    checkin = checkins_records.checkin_of(me(), checkin_id)
     if checkin is None:
         abort(404)
     return checkin
@@ -172,7 +181,7 @@ def new():
     form.offer_tags(user)
     occ = _meeting_from(request.values.get("occurrence"))
     if request.method == "GET":
-        form.day.data = checkins.local_today(user, now)
+        form.day.data = checkins_records.local_today(user, now)
         if occ is not None:
             form.occurrence.data = str(occ.id)
             form.timing.data = request.args.get("when") if request.args.get("when") in ("before", "after") else ""
@@ -180,7 +189,7 @@ def new():
         try:
             if form.occurrence.data and occ is None:
                 raise DomainError("That meeting isn't available to you.")
-            checkin = checkins.record(user, form.to_spec(occ), now)
+            checkin = checkins_records.record(user, form.to_spec(occ), now)
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -196,12 +205,12 @@ def new():
 def saved(checkin_id: int):
     checkin = get_checkin_for(checkin_id)
     user, now = me(), now_utc()
-    support = checkins.needs_support_response(checkin)
+    support = checkins_records.needs_support_response(checkin)
     return render_template(
-        "checkins/saved.html", checkin=checkin, support=support, streak=checkins.streak(user, now),
-        reach_out=checkins.reach_out_options(user) if support else [],
-        crisis_resources=current_app.config["CRISIS_RESOURCES"], moods=checkins.MOOD_LABELS,
-        tags=checkins.tag_labels(checkin),
+        "checkins/saved.html", checkin=checkin, support=support, streak=checkins_history.streak(user, now),
+        reach_out=checkins_sharing.reach_out_options(user) if support else [],
+        crisis_resources=current_app.config["CRISIS_RESOURCES"], moods=checkins_records.MOOD_LABELS,
+        tags=checkins_records.tag_labels(checkin),
     )
 
 
@@ -215,7 +224,7 @@ def edit(checkin_id: int):
         form.fill_from(checkin)
     if form.validate_on_submit():
         try:
-            checkins.update(checkin, form.to_spec(None), now_utc())
+            checkins_records.update(checkin, form.to_spec(None), now_utc())
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -226,7 +235,7 @@ def edit(checkin_id: int):
             return redirect(url_for("checkins.history"))
     status = 400 if form.errors or form.form_errors else 200
     return render_template("checkins/edit.html", form=form, checkin=checkin, delete_form=PostForm(formdata=None),
-                           moods=checkins.MOOD_LABELS), status
+                           moods=checkins_records.MOOD_LABELS), status
 
 
 @bp.post("/me/checkins/<int:checkin_id>/delete")
@@ -235,7 +244,7 @@ def delete(checkin_id: int):
     checkin = get_checkin_for(checkin_id)
     if not PostForm().validate_on_submit():
         abort(400)
-    checkins.delete_checkin(checkin)
+    checkins_records.delete_checkin(checkin)
     db.session.commit()
     flash("The check-in is deleted.", "info")
     return redirect(url_for("checkins.history"))
@@ -250,7 +259,7 @@ def delete_all():
     if not form.validate_on_submit() or (form.confirm.data or "").strip().lower() != "delete":
         flash("Nothing was deleted: type DELETE in the box to confirm.", "error")
         return redirect(url_for("checkins.history", _anchor="delete-all")), 303
-    count = checkins.delete_all(me())
+    count = checkins_records.delete_all(me())
     db.session.commit()
     flush_erasure(db.engine)  # the deleted notes leave the WAL too
     flash(f"All your check-ins are deleted ({count}).", "info")
@@ -279,19 +288,21 @@ def history():
     user, now = me(), now_utc()
     filters, period = _history_filter()
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
-    today = checkins.local_today(user, now)
+    today = checkins_records.local_today(user, now)
     chart_days = filters.days or 365
     start = today - timedelta(days=chart_days - 1)
-    points = checkins.daily_points(user, start, today)
+    points = checkins_history.daily_points(user, start, today)
     return render_template(
         "checkins/history.html",
-        page=checkins.history(user, filters, now, page), filters=filters, period=period,
-        chart=build_chart(points, start, today, "trend"), streak=checkins.streak(user, now),
+        page=checkins_history.history(user, filters, now, page), filters=filters, period=period,
+        chart=build_chart(points, start, today, "trend"), streak=checkins_history.streak(user, now),
         chart_title="Mood and craving, " + ("the last year" if chart_days == 365 else f"the last {chart_days} days"),
-        patterns=checkins.patterns(user, checkins.period_start(user, now, filters.days), today),
-        recovery=checkins.recovery(user, now), own_tags=checkins.own_tags(user), common_tags=checkins.COMMON_TAGS,
-        moods=checkins.MOOD_LABELS, tag_labels=checkins.tag_labels, delete_all_form=DeleteAllForm(formdata=None),
-        sharing=[m for m in checkins.sharing_memberships(user) if m.checkin_sharing != CheckinSharing.NONE],
+        patterns=checkins_patterns.patterns(user, checkins_history.period_start(user, now, filters.days), today),
+        recovery=checkins_recovery.recovery(user, now), own_tags=checkins_records.own_tags(user),
+        common_tags=checkins_records.COMMON_TAGS,
+        moods=checkins_records.MOOD_LABELS, tag_labels=checkins_records.tag_labels,
+        delete_all_form=DeleteAllForm(formdata=None),
+        sharing=[m for m in checkins_sharing.sharing_memberships(user) if m.checkin_sharing != CheckinSharing.NONE],
     )
 
 
@@ -405,9 +416,9 @@ def _chart_summary(points: list[DayPoint], days: int) -> str:
     )
 
 
-def shared_points(shared: list[checkins.SharedCheckIn]) -> list[DayPoint]:
+def shared_points(shared: list[checkins_support.SharedCheckIn]) -> list[DayPoint]:
     """Per-day averages of what a member shared, for the facilitator's small chart."""
-    by_day: dict[date, list[checkins.SharedCheckIn]] = {}
+    by_day: dict[date, list[checkins_support.SharedCheckIn]] = {}
     for checkin in shared:
         by_day.setdefault(checkin.day, []).append(checkin)
     return [
@@ -420,7 +431,7 @@ def shared_points(shared: list[checkins.SharedCheckIn]) -> list[DayPoint]:
 
 
 def _download(body: str, mimetype: str, extension: str) -> Response:
-    name = f"checkins-{checkins.local_today(me(), now_utc()).isoformat()}.{extension}"
+    name = f"checkins-{checkins_records.local_today(me(), now_utc()).isoformat()}.{extension}"
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -430,14 +441,14 @@ def _download(body: str, mimetype: str, extension: str) -> Response:
 @login_required
 @fresh_login_required()  # issue 9: exporting health data needs a recent "confirm it's you"
 def export_csv():
-    return _download(checkins.export_csv(me()), "text/csv", "csv")
+    return _download(checkins_export.export_csv(me()), "text/csv", "csv")
 
 
 @bp.get("/me/checkins/export.json")
 @login_required
 @fresh_login_required()  # issue 9: exporting health data needs a recent "confirm it's you"
 def export_json():
-    return _download(checkins.export_json(me(), now_utc()), "application/json", "json")
+    return _download(checkins_export.export_json(me(), now_utc()), "application/json", "json")
 
 
 # --- recovery date -----------------------------------------------------------------------------------------------
@@ -454,13 +465,13 @@ def recovery():
         if form.clear.data:
             day = None
         elif form.restart.data:
-            day = checkins.local_today(user, now)
+            day = checkins_records.local_today(user, now)
         else:
             day = form.recovery_date.data
         try:
             if day is None and not form.clear.data:
                 raise DomainError("Choose a date, or remove your recovery date.", field="recovery_date")
-            checkins.set_recovery_date(user, day, now)
+            checkins_recovery.set_recovery_date(user, day, now)
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -469,7 +480,7 @@ def recovery():
             flash("Saved.", "success")
             return redirect(url_for("checkins.recovery"))
     status = 400 if form.errors or form.form_errors else 200
-    return render_template("checkins/recovery.html", form=form, recovery=checkins.recovery(user, now)), status
+    return render_template("checkins/recovery.html", form=form, recovery=checkins_recovery.recovery(user, now)), status
 
 
 # --- sharing -----------------------------------------------------------------------------------------------------
@@ -489,7 +500,7 @@ def _sharing_form(membership, formdata=None) -> SharingForm:
 @login_required
 def sharing():
     user = me()
-    memberships = checkins.sharing_memberships(user)
+    memberships = checkins_sharing.sharing_memberships(user)
     forms = {m.id: _sharing_form(m) for m in memberships}
     status = 200
     if request.method == "POST":
@@ -501,7 +512,7 @@ def sharing():
         try:
             if not form.validate_on_submit():
                 raise DomainError("Choose what to share.", field="level")
-            checkins.set_sharing(chosen, form.level.data, form.recovery.data)
+            checkins_sharing.set_sharing(chosen, form.level.data, form.recovery.data)
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -511,14 +522,15 @@ def sharing():
             flash(f"Saved what {chosen.group.name} sees.", "success")
             return redirect(url_for("checkins.sharing"))
     return render_template("checkins/sharing.html", memberships=memberships, forms=forms,
-                           shared_days=checkins.SHARED_DAYS, readers=checkins.who_can_see(memberships)), status
+                           shared_days=checkins_support.SHARED_DAYS,
+                           readers=checkins_sharing.who_can_see(memberships)), status
 
 
 @bp.route("/notifications/stop-sharing/<token>", methods=["GET", "POST"])
 def stop_sharing(token: str):
     """The one-click "stop sharing" of the notice that someone new can see what a member shares: a signed link,
     a confirmation page and a POST, working signed out like the other links in emails."""
-    membership = checkins.membership_for_stop_token(token)
+    membership = checkins_sharing.membership_for_stop_token(token)
     if membership is None:
         return render_template("auth/invalid_link.html",
                                message="This link is invalid, or you are no longer a member of that group."), 400
@@ -526,7 +538,7 @@ def stop_sharing(token: str):
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        checkins.stop_sharing(membership)
+        checkins_sharing.stop_sharing(membership)
         db.session.commit()
         return render_template("checkins/stop_sharing.html", done=True, form=form)
     return render_template("checkins/stop_sharing.html", done=False, form=form)
@@ -541,18 +553,19 @@ def group_support(slug: str):
     group = get_group_for(slug, manage=True)
     now = now_utc()
     try:
-        overview = checkins.support_overview(group, me(), now)
+        overview = checkins_support.support_overview(group, me(), now)
     except Forbidden:
         abort(403)
     charts = {
         member.user_id: build_chart(
-            shared_points(member.checkins), overview.since, checkins.local_today(me(), now), f"member-{member.user_id}"
+            shared_points(member.checkins), overview.since, checkins_records.local_today(me(), now),
+            f"member-{member.user_id}"
         )
         for member in overview.members
     }
     return render_template(
-        "checkins/support.html", group=group, overview=overview, charts=charts, moods=checkins.MOOD_LABELS,
-        minimum=checkins.AGGREGATE_MIN, shared_days=checkins.SHARED_DAYS, Sharing=CheckinSharing,
+        "checkins/support.html", group=group, overview=overview, charts=charts, moods=checkins_records.MOOD_LABELS,
+        minimum=checkins_support.AGGREGATE_MIN, shared_days=checkins_support.SHARED_DAYS, Sharing=CheckinSharing,
     )
 
 

@@ -40,7 +40,7 @@ from supportnet.models import (
 )
 from supportnet.passwords import MAX_LENGTH
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 
 
 def options(pairs) -> list[SelectChoice]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from supportnet import audit, directory, groups, rsvps, scheduling
+from supportnet import audit, directory, groups, rsvps, timetable
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -98,10 +98,10 @@ def show(slug: str):
     now = now_utc()
     membership = groups.membership_for(group, user)
     manager = groups.can_manage(group, user)
-    upcoming = scheduling.upcoming_occurrences(group, now)
+    upcoming = timetable.upcoming_occurrences(group, now)
     my_rsvps = rsvps.rsvps_for_user(user, [o.id for o in upcoming]) if user else {}
     active = membership is not None and membership.status == MemberStatus.ACTIVE
-    series = scheduling.active_series(group) if manager or active else []
+    series = timetable.active_series(group) if manager or active else []
     return render_template(
         "groups/show.html",
         group=group,

@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from supportnet import attendance, audit, groups, rsvps, scheduling
+from supportnet import attendance, audit, groups, rsvps, scheduling, series_spec, timetable
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -28,7 +28,7 @@ def new_series(slug: str):
     if request.method == "GET":
         form.timezone.data = group.timezone
         form.venue.data, form.address.data = group.venue, group.address
-        form.first_date.data = now_utc().astimezone(scheduling.zone_of(group)).date()
+        form.first_date.data = now_utc().astimezone(timetable.zone_of(group)).date()
     if form.validate_on_submit():
         try:
             scheduling.create_series(group, form.to_spec(), now_utc())
@@ -52,7 +52,7 @@ def edit_series(slug: str, series_id: int):
         abort(404)
     form = SeriesForm()
     if request.method == "GET":
-        form.fill_from(scheduling.spec_for(series))
+        form.fill_from(timetable.spec_for(series))
     if form.validate_on_submit():
         try:
             scheduling.update_series(series, form.to_spec(), now_utc())
@@ -119,7 +119,7 @@ def occurrence(occurrence_id: int):
         can_answer=rsvps.can_answer(series.group, user),
         checkin_open=checkin_open, checkin_form=CheckInForm(formdata=None),
         attended=checkin_open and attendance.has_attended(occ, user),
-        schedule=describe(from_rrule(series.rrule, scheduling.zone_of(series)), series.dtstart_local),
+        schedule=describe(from_rrule(series.rrule, timetable.zone_of(series)), series.dtstart_local),
         cancel_form=CancelOccurrenceForm(formdata=None), now=now, Status=OccurrenceStatus,
     )
 
@@ -148,7 +148,7 @@ def cancel(occurrence_id: int):
 @login_required
 def move(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id, manage=True)
-    tz = scheduling.zone_of(occ.series)
+    tz = timetable.zone_of(occ.series)
     form = MoveOccurrenceForm()
     if request.method == "GET":
         local = occ.starts_at.astimezone(tz)
@@ -187,9 +187,9 @@ def move(occurrence_id: int):
 def _unconfirmed_shift(form: MoveOccurrenceForm, requested: datetime, zone: str) -> str | None:
     """What to tell the facilitator before moving a meeting to a wall time the clocks skip, unless the form
     already confirms the time it really becomes."""
-    if not scheduling.movable_date(requested.date(), now_utc()):
+    if not series_spec.movable_date(requested.date(), now_utc()):
         return None  # the domain refuses it with its own message
-    actual = scheduling.wall_time(requested, zone)
+    actual = series_spec.wall_time(requested, zone)
     confirmed = f"{actual:%Y-%m-%dT%H:%M}"
     if actual == requested or form.confirm_start.data == confirmed:
         return None

@@ -15,7 +15,7 @@ from wtforms import BooleanField, HiddenField, SelectField, StringField, SubmitF
 from wtforms.validators import InputRequired, Length, Optional
 
 from supportnet import audit, groups, rsvps
-from supportnet.checkins import member_zone
+from supportnet.checkins.records import member_zone
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db

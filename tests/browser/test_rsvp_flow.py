@@ -13,7 +13,7 @@ from supportnet import clock, groups, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, SiteRole
 from supportnet.recurrence import Frequency, Recurrence
-from supportnet.scheduling import SeriesSpec
+from supportnet.series_spec import SeriesSpec
 from tests.conftest import PASSWORD, Persona, make_persona
 
 try:
