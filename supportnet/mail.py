@@ -294,16 +294,6 @@ def open_transport(config) -> Transport:
     return DevMailbox(Path(config["DEV_MAILBOX_DIR"]), config["BASE_URL"])
 
 
-def send_smtp(messages: list[Message], settings: SmtpSettings) -> None:
-    """Deliver messages over one SMTP connection; raises SendError for the caller to judge."""
-    transport = SmtpTransport(settings)
-    try:
-        for msg in messages:
-            transport.send(msg)
-    finally:
-        transport.close()
-
-
 def save_to_dev_mailbox(msg: Message, folder: Path) -> Path:
     """Keep a message as an .eml file for the development mailbox page."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,6 @@ from supportnet.extensions import db
 
 log = logging.getLogger("supportnet.scheduler")
 
-TICK_SECONDS = 30  # the default of SCHEDULER_DISPATCH_SECONDS
-
 
 def plan_pass(app: Flask, now: datetime | None = None) -> notifications.PlanReport:
     """Extend meeting horizons, purge expired sessions and write the notifications due soon; one commit."""
