@@ -27,7 +27,6 @@ from supportnet.web.forms import (
     ConfirmForm,
     ForgotPasswordForm,
     LoginForm,
-    PostForm,
     RegisterForm,
     ResetPasswordForm,
 )
@@ -257,8 +256,6 @@ def two_factor():
 @bp.post("/logout")
 @login_required
 def logout():
-    if not PostForm().validate_on_submit():
-        abort(400)
     accounts.end_session(current_user.session_token or "")
     db.session.commit()
     logout_user()

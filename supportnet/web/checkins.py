@@ -233,8 +233,6 @@ def edit(checkin_id: int):
 @login_required
 def delete(checkin_id: int):
     checkin = get_checkin_for(checkin_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     checkins.delete_checkin(checkin)
     db.session.commit()
     flash("The check-in is deleted.", "info")
@@ -524,8 +522,6 @@ def stop_sharing(token: str):
                                message="This link is invalid, or you are no longer a member of that group."), 400
     form = PostForm()
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         checkins.stop_sharing(membership)
         db.session.commit()
         return render_template("checkins/stop_sharing.html", done=True, form=form)

@@ -290,8 +290,6 @@ def sessions():
 def end_session(session_id: int):
     current = current_session_row()
     current_id = current.id if current is not None else None
-    if not PostForm().validate_on_submit():
-        abort(400)
     if not devices.end(_me(), session_id):
         abort(404)
     db.session.commit()
@@ -307,8 +305,6 @@ def end_session(session_id: int):
 @bp.post("/account/sessions/end-all")
 @login_required
 def end_all_sessions():
-    if not PostForm().validate_on_submit():
-        abort(400)
     accounts.end_all_sessions(_me())
     db.session.commit()
     logout_user()
@@ -340,8 +336,6 @@ def two_factor():
 @login_required
 @fresh_login_required(back="privacy.two_factor")
 def two_factor_setup():
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         twofactor.begin_setup(_me(), now_utc())
     except DomainError as exc:
@@ -385,8 +379,6 @@ def two_factor_confirm():
 @fresh_login_required(back="privacy.two_factor")
 def recovery_codes():
     user = _me()
-    if not PostForm().validate_on_submit():
-        abort(400)
     if not twofactor.is_enabled(user):
         return redirect(url_for("privacy.two_factor")), 303
     codes = twofactor.new_recovery_codes(user, now_utc())
@@ -399,8 +391,6 @@ def recovery_codes():
 @fresh_login_required(back="privacy.two_factor")
 def two_factor_disable():
     user = _me()
-    if not PostForm().validate_on_submit():
-        abort(400)
     if twofactor.is_required(user, current_app.config):
         flash("Facilitators and admins must keep two-factor authentication on.", "error")  # group ones too
         return redirect(url_for("privacy.two_factor")), 303
