@@ -22,7 +22,7 @@ from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import CheckIn, CheckinSharing, MeetingSeries, Occurrence, OccurrenceStatus, User
 from supportnet.web.access import get_group_for, viewer
-from supportnet.web.forms import MultiCheckboxField, PostForm, options
+from supportnet.web.forms import MultiCheckboxField, options
 from supportnet.web.helpers import put_error
 from supportnet.web.privacy import fresh_login_required
 
@@ -225,7 +225,7 @@ def edit(checkin_id: int):
             flash("Your check-in is saved.", "success")
             return redirect(url_for("checkins.history"))
     status = 400 if form.errors or form.form_errors else 200
-    return render_template("checkins/edit.html", form=form, checkin=checkin, delete_form=PostForm(formdata=None),
+    return render_template("checkins/edit.html", form=form, checkin=checkin,
                            moods=checkins.MOOD_LABELS), status
 
 
@@ -520,12 +520,11 @@ def stop_sharing(token: str):
     if membership is None:
         return render_template("auth/invalid_link.html",
                                message="This link is invalid, or you are no longer a member of that group."), 400
-    form = PostForm()
     if request.method == "POST":
         checkins.stop_sharing(membership)
         db.session.commit()
-        return render_template("checkins/stop_sharing.html", done=True, form=form)
-    return render_template("checkins/stop_sharing.html", done=False, form=form)
+        return render_template("checkins/stop_sharing.html", done=True)
+    return render_template("checkins/stop_sharing.html", done=False)
 
 
 # --- a group's support page, for its facilitators ----------------------------------------------------------------

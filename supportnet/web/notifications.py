@@ -31,7 +31,7 @@ from supportnet.models import (
 from supportnet.notifications import KIND_LABELS, REMINDER_CHOICES, Preferences
 from supportnet.web.access import get_group_for, viewer
 from supportnet.web.filters import viewer_zone
-from supportnet.web.forms import WEEKDAYS, MultiCheckboxField, PostForm, options
+from supportnet.web.forms import WEEKDAYS, MultiCheckboxField, options
 from supportnet.web.helpers import put_error
 from supportnet.web.security import safe_next
 
@@ -201,12 +201,11 @@ def stop(token: str):
     if found is None:
         return _invalid_link()
     user, kind = found
-    form = PostForm()
     if request.method == "POST":
         notifications.stop_email(user, kind, now_utc())
         db.session.commit()
         return render_template("notifications/stopped.html", label=notices.STOP_LABELS[kind])
-    return render_template("notifications/stop.html", form=form, label=notices.STOP_LABELS[kind])
+    return render_template("notifications/stop.html", label=notices.STOP_LABELS[kind])
 
 
 @bp.route("/notifications/cant-make-it/<token>", methods=["GET", "POST"])
@@ -215,7 +214,6 @@ def cant_make_it(token: str):
     if found is None:
         return _invalid_link()
     user, occ = found
-    form = PostForm()
     tz = member_zone(user)
     when = notices.when_long(occ.starts_at, occ.ends_at, tz)
     answer = rsvps.rsvp_for(occ, user)
@@ -226,12 +224,12 @@ def cant_make_it(token: str):
                 rsvps.cancel(occ, user, now_utc())
             except DomainError as exc:
                 db.session.rollback()
-                return render_template("notifications/cant_make_it.html", form=form, when=when, going=going,
+                return render_template("notifications/cant_make_it.html", when=when, going=going,
                                        error=str(exc), done=False), 409
             db.session.commit()
-        return render_template("notifications/cant_make_it.html", form=form, when=when, going=False, done=True,
+        return render_template("notifications/cant_make_it.html", when=when, going=False, done=True,
                                error=None)
-    return render_template("notifications/cant_make_it.html", form=form, when=when, going=going, done=False,
+    return render_template("notifications/cant_make_it.html", when=when, going=going, done=False,
                            error=None)
 
 

@@ -31,7 +31,7 @@ from supportnet.extensions import db, limiter
 from supportnet.models import AuditAction
 from supportnet.web.access import get_group_for
 from supportnet.web.admin import admin_required
-from supportnet.web.forms import PostForm, options, password_field
+from supportnet.web.forms import options, password_field
 from supportnet.web.helpers import put_error
 from supportnet.web.security import safe_next
 from supportnet.web.sessions import session_limits
@@ -206,7 +206,7 @@ def _staff_set_up_two_factor_first():
 def data():
     user = _me()
     form = RetentionForm(formdata=None, months=str(user.checkin_retention_months or ""))
-    return render_template("privacy/data.html", retention_form=form, export_form=PostForm(formdata=None))
+    return render_template("privacy/data.html", retention_form=form)
 
 
 @bp.post("/account/data/export")
@@ -246,7 +246,7 @@ def delete_account_page():
     user = _me()
     return render_template(
         "privacy/delete.html", form=DeleteAccountForm(formdata=None), hand_over=privacy.groups_to_hand_over(user),
-        last_admin=privacy._is_last_admin(user), archive_form=PostForm(formdata=None),
+        last_admin=privacy._is_last_admin(user),
     )
 
 
@@ -282,7 +282,7 @@ def delete_account():
 @login_required
 def sessions():
     listed = devices.list_for(_me(), current_user.session_token, now_utc(), *session_limits())
-    return render_template("privacy/sessions.html", devices=listed, form=PostForm(formdata=None))
+    return render_template("privacy/sessions.html", devices=listed)
 
 
 @bp.post("/account/sessions/<int:session_id>/end")
@@ -328,7 +328,6 @@ def two_factor():
     return render_template(
         "privacy/two_factor.html", row=row, enabled=row is not None and row.is_active,
         required=twofactor.is_required(user, current_app.config), codes_left=twofactor.recovery_codes_left(user),
-        form=PostForm(formdata=None),
     )
 
 
