@@ -1,4 +1,4 @@
-"""The one place that reads the clock, plus helpers between UTC and local wall time."""
+"""The one place that reads the clock, and the IANA time zones the app accepts."""
 
 from __future__ import annotations
 
