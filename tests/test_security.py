@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -226,6 +227,17 @@ def test_a_forged_post_on_real_things_is_refused_before_any_view_acts(app, db_pa
                 assert response.status_code == 400, (url, persona, token, response.status_code)
                 assert "Reload the page and try again" in response.get_data(as_text=True), url
         assert snapshot(app) == before, url
+
+
+def test_templates_write_the_csrf_field_only_through_the_form_macros():
+    # One way to write a POST form's token: a hand-written copy is where a form without one would slip in.
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    by_hand = [
+        str(path.relative_to(templates))
+        for path in sorted(templates.rglob("*.html"))
+        if path.name != "_forms.html" and 'name="csrf_token"' in path.read_text(encoding="utf-8")
+    ]
+    assert not by_hand, f"use post_button (templates/_forms.html) or form.hidden_tag() in {by_hand}"
 
 
 def test_no_get_route_changes_the_database(app, client, admin, member):
