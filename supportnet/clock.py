@@ -1,4 +1,4 @@
-"""The one place that reads the clock, plus helpers between UTC and local wall time."""
+"""The one place that reads the clock, and the IANA time zones the app accepts."""
 
 from __future__ import annotations
 
@@ -52,8 +52,3 @@ def zone(name: str) -> ZoneInfo:
     if name not in timezone_names():
         raise ValueError(f"Unknown timezone {name!r}.")
     return ZoneInfo(name)
-
-
-def to_local(instant: datetime, tz: ZoneInfo) -> datetime:
-    """Show an aware UTC instant as wall time in `tz`."""
-    return instant.astimezone(tz)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from flask import current_app, render_template
+from flask import after_this_request, current_app, render_template
 
 
 @dataclass
@@ -71,7 +71,7 @@ def render(to: str, subject: str, template: str, **context) -> Mail:
 
 def sender_domain(sender: str) -> str:
     """The domain of a sender like "Notifications <no-reply@example.org>" (for Message-IDs)."""
-    return sender.rsplit("@", 1)[-1].rstrip(">").strip() or "localhost"
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
 # SMTP wants CRLF line ends (smtplib only fixes them in str messages, not bytes); headers are not folded
@@ -294,16 +294,6 @@ def open_transport(config) -> Transport:
     return DevMailbox(Path(config["DEV_MAILBOX_DIR"]), config["BASE_URL"])
 
 
-def send_smtp(messages: list[Message], settings: SmtpSettings) -> None:
-    """Deliver messages over one SMTP connection; raises SendError for the caller to judge."""
-    transport = SmtpTransport(settings)
-    try:
-        for msg in messages:
-            transport.send(msg)
-    finally:
-        transport.close()
-
-
 def save_to_dev_mailbox(msg: Message, folder: Path) -> Path:
     """Keep a message as an .eml file for the development mailbox page."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -344,8 +334,6 @@ def send_after_response(mail: Mail) -> None:
     Used where an answer must look the same whether or not an account exists and the message cannot wait in the
     outbox (it goes to an address that is not yet the account's, like an email change's confirmation).
     """
-    from flask import after_this_request
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     @after_this_request

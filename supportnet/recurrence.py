@@ -21,12 +21,12 @@ No Flask and no database in here: everything is a pure function.
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from dateutil import rrule as _rr
+from icalendar import vRecur, vWeekday
 
 __all__ = [
     "Frequency",
@@ -256,10 +256,6 @@ def to_rrule(rec: Recurrence, first_local: datetime, tz: tzinfo) -> str | None:
     return ";".join(parts)
 
 
-_BYDAY_RE = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
-_UNTIL_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
-
-
 @dataclass(frozen=True)
 class _Parsed:
     """A parsed RRULE: the friendly spec plus the exact UNTIL instant (when there is one)."""
@@ -268,32 +264,48 @@ class _Parsed:
     until_utc: datetime | None
 
 
-def _parse_until(value: str, tz: tzinfo) -> datetime:
-    """Return the UTC instant of an RRULE UNTIL value."""
-    m = _UNTIL_RE.match(value)
-    if not m:
-        raise RecurrenceError(f"This repeat rule has an unreadable end date: {value!r}.")
-    y, mo, d, hh, mm, ss, z = m.groups()
-    try:
-        day = date(int(y), int(mo), int(d))
-        if hh is None:
-            # A DATE-only UNTIL (not what we write, but other tools do) means "through that local day".
-            return _end_of_local_day_utc(day, tz)
-        moment = datetime.combine(day, time(int(hh), int(mm), int(ss)))
-    except ValueError as exc:
-        raise RecurrenceError(f"This repeat rule has an unreadable end date: {value!r}.") from exc
-    if z:
-        return moment.replace(tzinfo=UTC)
-    # Floating local time (RFC-invalid with a TZID DTSTART, but unambiguous enough to honour).
-    return resolve_local(moment, tz).astimezone(UTC)
+_PART_NAMES = {"INTERVAL": "interval", "COUNT": "count", "UNTIL": "end date", "BYMONTHDAY": "day of the month"}
 
 
-def _parse_int(value: str, what: str) -> int:
-    """Parse a decimal RRULE integer or raise RecurrenceError naming the part."""
+def _read(values: dict[str, str], key: str, default: int | None = None) -> date | int | None:
+    """Return RRULE part key read with icalendar's type for it (default if the rule doesn't set it)."""
+    if key not in values:
+        return default
     try:
+        value = vRecur.types[key].from_ical(values[key])
+    except ValueError:
+        value = None
+    # UNTIL's type (vDDDTypes) also reads times, durations and periods, none of which ends a series.
+    if key == "UNTIL" and isinstance(value, date):
+        return value
+    if key != "UNTIL" and isinstance(value, int):
         return int(value)
-    except ValueError as exc:
-        raise RecurrenceError(f"This repeat rule has an unreadable {what}: {value!r}.") from exc
+    raise RecurrenceError(f"This repeat rule has an unreadable {_PART_NAMES[key]}: {values[key]!r}.")
+
+
+def _until_utc(until: date | None, tz: tzinfo) -> datetime | None:
+    """Return the UTC instant an UNTIL value (a UTC or floating local time, or a date) stands for."""
+    if until is None:
+        return None
+    if not isinstance(until, datetime):
+        # A DATE-only UNTIL (not what we write, but other tools do) means "through that local day".
+        return _end_of_local_day_utc(until, tz)
+    if until.tzinfo is None:
+        # Floating local time (RFC-invalid with a TZID DTSTART, but unambiguous enough to honour).
+        until = resolve_local(until, tz)
+    return until.astimezone(UTC)
+
+
+def _weekday(text: str, kind: str, *, ordinal: bool) -> vWeekday:
+    """Read one BYDAY entry: a bare 'TU' in weekly rules, '+2TU' or '-1SU' in monthly ones."""
+    try:
+        day = vWeekday.from_ical(text)
+    except ValueError:
+        day = None
+    # vWeekday reads '+TU' and '0TU' as a bare Tuesday, so a bare day must also be spelled bare.
+    if day is None or (day.relative is not None) != ordinal or (not ordinal and day != day.weekday):
+        raise RecurrenceError(f"This {kind} repeat rule has an unreadable weekday: {text!r}.")
+    return day
 
 
 def _parse(text: str | None, tz: tzinfo) -> _Parsed:
@@ -303,6 +315,8 @@ def _parse(text: str | None, tz: tzinfo) -> _Parsed:
     body = text.strip()
     if body.upper().startswith("RRULE:"):
         body = body[len("RRULE:") :]
+    # Split here rather than with vRecur.from_ical, which skips a part without '=' and lets a repeated
+    # part overwrite the first in silence; icalendar's types then read each value.
     values: dict[str, str] = {}
     for part in body.split(";"):
         if not part.strip():
@@ -324,10 +338,10 @@ def _parse(text: str | None, tz: tzinfo) -> _Parsed:
         raise RecurrenceError("SupportNet only supports weeks starting on Monday (WKST=MO).")
 
     freq_text = values.get("FREQ")
-    interval = _parse_int(values.get("INTERVAL", "1"), "interval")
-    count = _parse_int(values["COUNT"], "count") if "COUNT" in values else None
-    until_utc = _parse_until(values["UNTIL"], tz) if "UNTIL" in values else None
-    until = until_utc.astimezone(tz).date() if until_utc is not None else None
+    interval = _read(values, "INTERVAL", 1)
+    count = _read(values, "COUNT")
+    until_utc = _until_utc(_read(values, "UNTIL"), tz)
+    ends = {"until": until_utc and until_utc.astimezone(tz).date(), "count": count}
     byday = values.get("BYDAY")
     bymonthday = values.get("BYMONTHDAY")
 
@@ -336,36 +350,18 @@ def _parse(text: str | None, tz: tzinfo) -> _Parsed:
             raise RecurrenceError("This weekly repeat rule doesn't say which weekdays.")
         if bymonthday is not None:
             raise RecurrenceError("SupportNet can't edit weekly rules restricted to days of the month.")
-        days = []
-        for item in byday.split(","):
-            m = _BYDAY_RE.match(item.strip())
-            if not m or m.group(1) is not None:
-                raise RecurrenceError(f"This weekly repeat rule has an unreadable weekday: {item!r}.")
-            days.append(_DAY_CODES.index(m.group(2)))
-        rec = Recurrence(Frequency.WEEKLY, interval, tuple(days), until=until, count=count)
+        days = [_DAY_CODES.index(_weekday(item.strip(), "weekly", ordinal=False).weekday) for item in byday.split(",")]
+        rec = Recurrence(Frequency.WEEKLY, interval, tuple(days), **ends)
     elif freq_text == "MONTHLY":
         if (byday is None) == (bymonthday is None):
             raise RecurrenceError("A monthly repeat rule needs exactly one of BYDAY or BYMONTHDAY.")
         if byday is not None:
-            m = _BYDAY_RE.match(byday)
-            if not m or m.group(1) is None:
-                raise RecurrenceError(f"This monthly repeat rule has an unreadable weekday: {byday!r}.")
+            day = _weekday(byday, "monthly", ordinal=True)
             rec = Recurrence(
-                Frequency.MONTHLY_WEEKDAY,
-                interval,
-                nth=int(m.group(1)),
-                weekday=_DAY_CODES.index(m.group(2)),
-                until=until,
-                count=count,
+                Frequency.MONTHLY_WEEKDAY, interval, nth=day.relative, weekday=_DAY_CODES.index(day.weekday), **ends
             )
         else:
-            rec = Recurrence(
-                Frequency.MONTHLY_DAY,
-                interval,
-                month_day=_parse_int(bymonthday, "day of the month"),
-                until=until,
-                count=count,
-            )
+            rec = Recurrence(Frequency.MONTHLY_DAY, interval, month_day=_read(values, "BYMONTHDAY"), **ends)
     else:
         raise RecurrenceError(f"SupportNet can't edit repeat rules with FREQ={freq_text}.")
     _check_shape(rec)

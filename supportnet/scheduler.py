@@ -35,8 +35,6 @@ from supportnet.notifications import dispatch, outbox, planner
 
 log = logging.getLogger("supportnet.scheduler")
 
-TICK_SECONDS = 30  # the default of SCHEDULER_DISPATCH_SECONDS
-
 
 def plan_pass(app: Flask, now: datetime | None = None) -> planner.PlanReport:
     """Extend meeting horizons, purge expired sessions and write the notifications due soon; one commit."""

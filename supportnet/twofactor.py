@@ -213,11 +213,6 @@ def _use_recovery_code(user: User, code: str, now: datetime) -> bool:
     return True
 
 
-def current_code(row: TwoFactor, now: datetime) -> str:
-    """The code the app shows at this instant (for tests and the demo; never shown on a page)."""
-    return pyotp.TOTP(str(row.secret), digits=DIGITS, interval=STEP_SECONDS).at(now)
-
-
 def verify(user: User, code: str, now: datetime, limit: int, window: timedelta) -> str:
     """Check an authenticator code or a recovery code for a member who has two-factor on.
 

@@ -548,6 +548,91 @@ def test_reading_an_unsupported_rule_raises_a_recurrence_error(text):
         from_rrule(text, LONDON)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FREQ=WEEKLY;BYDAY=TU,TH;INTERVAL=2",
+        "interval=2;byday=tu,th;freq=weekly",
+        "rrule:Freq=Weekly;ByDay=Th,Tu;Interval=2;",
+        " FREQ = WEEKLY ; BYDAY = TU, TH ; INTERVAL = 2 ;;",
+        "FREQ=WEEKLY;BYDAY=TU,TH;INTERVAL=+2;WKST=mo",
+    ],
+)
+def test_reading_a_rule_tolerates_case_order_spaces_and_empty_parts(text):
+    assert from_rrule(text, LONDON) == weekly(TUE, THU, interval=2)
+
+
+def test_reading_the_ends_of_a_rule_written_by_another_tool():
+    # An UNTIL in floating local time means that wall time in the series' zone.
+    floating = from_rrule("FREQ=MONTHLY;BYMONTHDAY=-1;UNTIL=20270131T235959", NEW_YORK)
+    utc_until = from_rrule("freq=monthly;bymonthday=-1;until=20270201t045959z", NEW_YORK)
+
+    assert floating == utc_until == monthly_day(-1, until=date(2027, 1, 31))
+    assert from_rrule("FREQ=MONTHLY;BYDAY=-1SU;COUNT=1000", LONDON) == monthly_nth(-1, SUN, count=1000)
+    assert from_rrule("FREQ=MONTHLY;BYDAY=02TU", LONDON) == monthly_nth(2, TUE)
+    assert from_rrule("FREQ=WEEKLY;BYDAY=MO,TU,MO", LONDON) == weekly(MON, TUE)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nonsense", "This repeat rule can't be read: 'nonsense'."),
+        ("FREQ=WEEKLY;BYDAY", "This repeat rule can't be read: 'FREQ=WEEKLY;BYDAY'."),
+        ("FREQ=;BYDAY=MO", "This repeat rule can't be read: 'FREQ=;BYDAY=MO'."),
+        ("FREQ=WEEKLY;freq=weekly;BYDAY=MO", "This repeat rule sets FREQ twice."),
+        ("FREQ=WEEKLY;BYDAY=MO;X-FOO=1;BYSETPOS=x", "SupportNet can't edit repeat rules using BYSETPOS, X-FOO."),
+        ("FREQ=YEARLY;BYMONTH=3", "SupportNet can't edit repeat rules using BYMONTH."),
+        ("FREQ=WEEKLY;BYDAY=MO;WKST=SU", "SupportNet only supports weeks starting on Monday (WKST=MO)."),
+        ("FREQ=WEEKLY;BYDAY=MO;INTERVAL=x", "This repeat rule has an unreadable interval: 'X'."),
+        ("FREQ=WEEKLY;BYDAY=MO;INTERVAL=1,2", "This repeat rule has an unreadable interval: '1,2'."),
+        ("FREQ=WEEKLY;BYDAY=MO;INTERVAL=0", "Repeat every 1 to 52 weeks."),
+        ("FREQ=MONTHLY;BYDAY=1MO;INTERVAL=53", "Repeat every 1 to 52 months."),
+        ("FREQ=WEEKLY;BYDAY=MO;COUNT=ten", "This repeat rule has an unreadable count: 'TEN'."),
+        ("FREQ=WEEKLY;BYDAY=MO;COUNT=1001", "The number of meetings must be between 1 and 1000."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=tomorrow", "This repeat rule has an unreadable end date: 'TOMORROW'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20270230", "This repeat rule has an unreadable end date: '20270230'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20271215T240000Z", "unreadable end date: '20271215T240000Z'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20271215T120000+0100", "unreadable end date: '20271215T120000+0100'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=P1W", "This repeat rule has an unreadable end date: 'P1W'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=190000", "This repeat rule has an unreadable end date: '190000'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20271215/P1D", "unreadable end date: '20271215/P1D'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20271215,20271216", "unreadable end date: '20271215,20271216'."),
+        ("FREQ=WEEKLY;BYDAY=MO;COUNT=2;UNTIL=20271215", "Choose either an end date or a number of meetings, not both."),
+        ("FREQ=DAILY;COUNT=x", "This repeat rule has an unreadable count: 'X'."),
+        ("FREQ=DAILY", "SupportNet can't edit repeat rules with FREQ=DAILY."),
+        ("FREQ=FORTNIGHTLY", "SupportNet can't edit repeat rules with FREQ=FORTNIGHTLY."),
+        ("BYDAY=MO", "SupportNet can't edit repeat rules with FREQ=None."),
+        ("FREQ=WEEKLY", "This weekly repeat rule doesn't say which weekdays."),
+        ("FREQ=WEEKLY;BYDAY=MO;BYMONTHDAY=1", "SupportNet can't edit weekly rules restricted to days of the month."),
+        ("FREQ=WEEKLY;BYDAY=MO,2TU", "This weekly repeat rule has an unreadable weekday: '2TU'."),
+        ("FREQ=WEEKLY;BYDAY=+MO", "This weekly repeat rule has an unreadable weekday: '+MO'."),
+        ("FREQ=WEEKLY;BYDAY=0MO", "This weekly repeat rule has an unreadable weekday: '0MO'."),
+        ("FREQ=WEEKLY;BYDAY=MO,,TU", "This weekly repeat rule has an unreadable weekday: ''."),
+        ("FREQ=WEEKLY;BYDAY=MONDAY", "This weekly repeat rule has an unreadable weekday: 'MONDAY'."),
+        ("FREQ=MONTHLY", "A monthly repeat rule needs exactly one of BYDAY or BYMONTHDAY."),
+        ("FREQ=MONTHLY;BYDAY=1MO;BYMONTHDAY=1", "A monthly repeat rule needs exactly one of BYDAY or BYMONTHDAY."),
+        ("FREQ=MONTHLY;BYDAY=TU", "This monthly repeat rule has an unreadable weekday: 'TU'."),
+        ("FREQ=MONTHLY;BYDAY=+TU", "This monthly repeat rule has an unreadable weekday: '+TU'."),
+        ("FREQ=MONTHLY;BYDAY=1MO,3MO", "This monthly repeat rule has an unreadable weekday: '1MO,3MO'."),
+        ("FREQ=MONTHLY;BYDAY=100MO", "This monthly repeat rule has an unreadable weekday: '100MO'."),
+        ("FREQ=MONTHLY;BYDAY=5TU", "Choose the 1st, 2nd, 3rd, 4th or last weekday of the month."),
+        ("FREQ=MONTHLY;BYDAY=-2TU", "Choose the 1st, 2nd, 3rd, 4th or last weekday of the month."),
+        ("FREQ=MONTHLY;BYMONTHDAY=x", "This repeat rule has an unreadable day of the month: 'X'."),
+        ("FREQ=MONTHLY;BYMONTHDAY=1,15", "This repeat rule has an unreadable day of the month: '1,15'."),
+        ("FREQ=MONTHLY;BYMONTHDAY=32", "Choose a day of the month from 1 to 31, or the last day."),
+        ("FREQ=MONTHLY;BYMONTHDAY=-2", "Choose a day of the month from 1 to 31, or the last day."),
+        # RFC 5545 digits are ASCII: an Arabic-Indic "2" is not a 2nd Tuesday nor part of a date.
+        ("FREQ=MONTHLY;BYDAY=\u0662TU", "This monthly repeat rule has an unreadable weekday: '\u0662TU'."),
+        ("FREQ=WEEKLY;BYDAY=MO;UNTIL=2027121\u0665", "unreadable end date: '2027121\u0665'."),
+    ],
+)
+def test_an_unreadable_rule_is_refused_with_a_message_naming_the_part(text, message):
+    with pytest.raises(RecurrenceError, match=re.escape(message)):
+        from_rrule(text, LONDON)
+    with pytest.raises(RecurrenceError, match=re.escape(message)):
+        expand(text, datetime(2026, 1, 5, 19), LONDON, utc(2026, 1, 1), utc(2027, 1, 1))
+
+
 def test_a_date_only_until_from_another_tool_means_through_that_local_day():
     first = datetime(2026, 12, 1, 23, 30)
     found = expand(

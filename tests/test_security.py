@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,6 +30,7 @@ from tests.conftest import (
     make_persona,
     post,
 )
+from tests.security_harness import build
 
 STRONG_KEY = "a-strong-production-key-" + "k" * 40
 DATA_KEY = generate_key()
@@ -208,6 +210,34 @@ def test_every_post_route_refuses_a_wrong_csrf_token(app, client, admin, member)
         response = client.post(url, data={**FORM_FIELDS, "csrf_token": "not-the-token"})
         assert response.status_code == 400, (url, response.status_code)
     assert snapshot(app) == before
+
+
+def test_a_forged_post_on_real_things_is_refused_before_any_view_acts(app, db_path):
+    # The views hold no CSRF check of their own (an empty form would always pass it), so this runs each POST
+    # route on the world's real group, meeting, check-in, proof, session and notification, as the people who
+    # may act on them: only the global CSRF protection stands between the forged request and the change.
+    harness = build(app, db_path)
+    before = snapshot(app)
+    for rule in routes_for(app, "POST"):
+        url = harness.url(rule)
+        for persona in ("member", "facilitator", "admin"):
+            client = harness.client(persona)
+            for token in ({}, {"csrf_token": "not-the-token"}, {"csrf_token": harness.csrf["outsider"]}):
+                response = client.post(url, data={**FORM_FIELDS, **token})
+                assert response.status_code == 400, (url, persona, token, response.status_code)
+                assert "Reload the page and try again" in response.get_data(as_text=True), url
+        assert snapshot(app) == before, url
+
+
+def test_templates_write_the_csrf_field_only_through_the_form_macros():
+    # One way to write a POST form's token: a hand-written copy is where a form without one would slip in.
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    by_hand = [
+        str(path.relative_to(templates))
+        for path in sorted(templates.rglob("*.html"))
+        if path.name != "_forms.html" and 'name="csrf_token"' in path.read_text(encoding="utf-8")
+    ]
+    assert not by_hand, f"use post_button (templates/_forms.html) or form.hidden_tag() in {by_hand}"
 
 
 def test_no_get_route_changes_the_database(app, client, admin, member):

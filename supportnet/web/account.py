@@ -15,7 +15,6 @@ from supportnet.web.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     ConfirmForm,
-    PostForm,
     ProfileForm,
 )
 from supportnet.web.helpers import external_url, put_error
@@ -202,8 +201,6 @@ def calendar_settings():
 @bp.post("/calendar-address")
 @login_required
 def new_calendar_address():
-    if not PostForm().validate_on_submit():
-        abort(400)
     token = calendars.regenerate_token(current_user._get_current_object())
     db.session.commit()
     # Only the token's hash is stored, so the address is shown this once; the previous one stops working.
@@ -213,8 +210,6 @@ def new_calendar_address():
 @bp.post("/calendar-off")
 @login_required
 def calendar_off():
-    if not PostForm().validate_on_submit():
-        abort(400)
     calendars.revoke_token(current_user._get_current_object())
     db.session.commit()
     flash("Your private calendar is off. Calendar apps subscribed to it stop getting meetings.", "info")

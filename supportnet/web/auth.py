@@ -28,7 +28,6 @@ from supportnet.web.forms import (
     ConfirmForm,
     ForgotPasswordForm,
     LoginForm,
-    PostForm,
     RegisterForm,
     ResetPasswordForm,
 )
@@ -258,8 +257,6 @@ def two_factor():
 @bp.post("/logout")
 @login_required
 def logout():
-    if not PostForm().validate_on_submit():
-        abort(400)
     accounts.end_session(current_user.session_token or "")
     db.session.commit()
     logout_user()

@@ -30,7 +30,7 @@ from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import CheckIn, CheckinSharing, MeetingSeries, Occurrence, OccurrenceStatus, User
 from supportnet.web.access import get_group_for, viewer
-from supportnet.web.forms import MultiCheckboxField, PostForm, options
+from supportnet.web.forms import MultiCheckboxField, options
 from supportnet.web.helpers import put_error
 from supportnet.web.privacy import fresh_login_required
 
@@ -234,7 +234,7 @@ def edit(checkin_id: int):
             flash("Your check-in is saved.", "success")
             return redirect(url_for("checkins.history"))
     status = 400 if form.errors or form.form_errors else 200
-    return render_template("checkins/edit.html", form=form, checkin=checkin, delete_form=PostForm(formdata=None),
+    return render_template("checkins/edit.html", form=form, checkin=checkin,
                            moods=checkins_records.MOOD_LABELS), status
 
 
@@ -242,8 +242,6 @@ def edit(checkin_id: int):
 @login_required
 def delete(checkin_id: int):
     checkin = get_checkin_for(checkin_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     checkins_records.delete_checkin(checkin)
     db.session.commit()
     flash("The check-in is deleted.", "info")
@@ -534,14 +532,11 @@ def stop_sharing(token: str):
     if membership is None:
         return render_template("auth/invalid_link.html",
                                message="This link is invalid, or you are no longer a member of that group."), 400
-    form = PostForm()
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         checkins_sharing.stop_sharing(membership)
         db.session.commit()
-        return render_template("checkins/stop_sharing.html", done=True, form=form)
-    return render_template("checkins/stop_sharing.html", done=False, form=form)
+        return render_template("checkins/stop_sharing.html", done=True)
+    return render_template("checkins/stop_sharing.html", done=False)
 
 
 # --- a group's support page, for its facilitators ----------------------------------------------------------------

@@ -131,5 +131,4 @@ def install(app: Flask) -> None:
     def _globals():
         return {
             "quick_exit_url": current_app.config["QUICK_EXIT_URL"],
-            "dev_mode": current_app.config["SUPPORTNET_ENV"] != "production",
         }

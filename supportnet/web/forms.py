@@ -189,10 +189,6 @@ class RoleForm(FlaskForm):
     submit = SubmitField("Save role")
 
 
-class PostForm(FlaskForm):
-    """CSRF only, for buttons such as "Sign out"."""
-
-
 class CalendarFeedForm(FlaskForm):
     """A member's private calendar feed: neutral or full titles, RSVP'd meetings or all (issue 7)."""
 

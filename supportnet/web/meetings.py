@@ -14,7 +14,7 @@ from supportnet.extensions import db
 from supportnet.models import AuditAction, MemberStatus, OccurrenceStatus, OnlineVisibility
 from supportnet.recurrence import describe, from_rrule
 from supportnet.web.access import get_group_for, get_occurrence_for, get_series_for, viewer
-from supportnet.web.forms import CancelOccurrenceForm, CheckInForm, MoveOccurrenceForm, PostForm, SeriesForm
+from supportnet.web.forms import CancelOccurrenceForm, CheckInForm, MoveOccurrenceForm, SeriesForm
 from supportnet.web.helpers import put_error
 
 bp = Blueprint("meetings", __name__)
@@ -72,8 +72,6 @@ def edit_series(slug: str, series_id: int):
 @login_required
 def end_series(slug: str, series_id: int):
     group, series = get_series_for(slug, series_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     scheduling.end_series(series, now_utc())
     audit.record(AuditAction.SERIES_ENDED, actor=viewer(), now=now_utc(), group=group)  # issue 9
     db.session.commit()
@@ -206,8 +204,6 @@ def _unconfirmed_shift(form: MoveOccurrenceForm, requested: datetime, zone: str)
 @login_required
 def restore(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id, manage=True)
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         scheduling.restore_occurrence(occ, now_utc())
     except DomainError as exc:

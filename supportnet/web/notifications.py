@@ -34,7 +34,7 @@ from supportnet.notifications import preferences as notif_preferences
 from supportnet.notifications.preferences import KIND_LABELS, REMINDER_CHOICES, Preferences
 from supportnet.web.access import get_group_for, viewer
 from supportnet.web.filters import viewer_zone
-from supportnet.web.forms import WEEKDAYS, MultiCheckboxField, PostForm, options
+from supportnet.web.forms import WEEKDAYS, MultiCheckboxField, options
 from supportnet.web.helpers import put_error
 from supportnet.web.security import safe_next
 
@@ -142,8 +142,6 @@ def inbox():
 @bp.post("/notifications/read")
 @login_required
 def read_all():
-    if not PostForm().validate_on_submit():
-        abort(400)
     notif_inbox.mark_read(current_user._get_current_object(), now_utc())
     db.session.commit()
     return redirect(url_for("notifications.inbox"))
@@ -155,8 +153,6 @@ def open_item(notification_id: int):
     n = db.session.get(Notification, notification_id)
     if n is None or n.user_id != current_user.id or n.channel != Channel.IN_APP:
         abort(404)
-    if not PostForm().validate_on_submit():
-        abort(400)
     notif_inbox.mark_read(current_user._get_current_object(), now_utc(), n.id)
     db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("notifications.inbox")))
@@ -208,14 +204,11 @@ def stop(token: str):
     if found is None:
         return _invalid_link()
     user, kind = found
-    form = PostForm()
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         hooks.stop_email(user, kind, now_utc())
         db.session.commit()
         return render_template("notifications/stopped.html", label=compose.STOP_LABELS[kind])
-    return render_template("notifications/stop.html", form=form, label=compose.STOP_LABELS[kind])
+    return render_template("notifications/stop.html", label=compose.STOP_LABELS[kind])
 
 
 @bp.route("/notifications/cant-make-it/<token>", methods=["GET", "POST"])
@@ -224,25 +217,22 @@ def cant_make_it(token: str):
     if found is None:
         return _invalid_link()
     user, occ = found
-    form = PostForm()
     tz = member_zone(user)
     when = compose.when_long(occ.starts_at, occ.ends_at, tz)
     answer = rsvps.rsvp_for(occ, user)
     going = answer is not None and answer.status in rsvps.ACTIVE
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         if going:
             try:
                 rsvps.cancel(occ, user, now_utc())
             except DomainError as exc:
                 db.session.rollback()
-                return render_template("notifications/cant_make_it.html", form=form, when=when, going=going,
+                return render_template("notifications/cant_make_it.html", when=when, going=going,
                                        error=str(exc), done=False), 409
             db.session.commit()
-        return render_template("notifications/cant_make_it.html", form=form, when=when, going=False, done=True,
+        return render_template("notifications/cant_make_it.html", when=when, going=False, done=True,
                                error=None)
-    return render_template("notifications/cant_make_it.html", form=form, when=when, going=going, done=False,
+    return render_template("notifications/cant_make_it.html", when=when, going=going, done=False,
                            error=None)
 
 

@@ -31,7 +31,7 @@ from supportnet.extensions import db, limiter
 from supportnet.models import AuditAction
 from supportnet.web.access import get_group_for
 from supportnet.web.admin import admin_required
-from supportnet.web.forms import PostForm, options, password_field
+from supportnet.web.forms import options, password_field
 from supportnet.web.helpers import put_error
 from supportnet.web.security import safe_next
 from supportnet.web.sessions import session_limits
@@ -206,7 +206,7 @@ def _staff_set_up_two_factor_first():
 def data():
     user = _me()
     form = RetentionForm(formdata=None, months=str(user.checkin_retention_months or ""))
-    return render_template("privacy/data.html", retention_form=form, export_form=PostForm(formdata=None))
+    return render_template("privacy/data.html", retention_form=form)
 
 
 @bp.post("/account/data/export")
@@ -246,7 +246,7 @@ def delete_account_page():
     user = _me()
     return render_template(
         "privacy/delete.html", form=DeleteAccountForm(formdata=None), hand_over=privacy.groups_to_hand_over(user),
-        last_admin=privacy._is_last_admin(user), archive_form=PostForm(formdata=None),
+        last_admin=privacy._is_last_admin(user),
     )
 
 
@@ -282,7 +282,7 @@ def delete_account():
 @login_required
 def sessions():
     listed = devices.list_for(_me(), current_user.session_token, now_utc(), *session_limits())
-    return render_template("privacy/sessions.html", devices=listed, form=PostForm(formdata=None))
+    return render_template("privacy/sessions.html", devices=listed)
 
 
 @bp.post("/account/sessions/<int:session_id>/end")
@@ -290,8 +290,6 @@ def sessions():
 def end_session(session_id: int):
     current = current_session_row()
     current_id = current.id if current is not None else None
-    if not PostForm().validate_on_submit():
-        abort(400)
     if not devices.end(_me(), session_id):
         abort(404)
     db.session.commit()
@@ -307,8 +305,6 @@ def end_session(session_id: int):
 @bp.post("/account/sessions/end-all")
 @login_required
 def end_all_sessions():
-    if not PostForm().validate_on_submit():
-        abort(400)
     accounts.end_all_sessions(_me())
     db.session.commit()
     logout_user()
@@ -332,7 +328,6 @@ def two_factor():
     return render_template(
         "privacy/two_factor.html", row=row, enabled=row is not None and row.is_active,
         required=twofactor.is_required(user, current_app.config), codes_left=twofactor.recovery_codes_left(user),
-        form=PostForm(formdata=None),
     )
 
 
@@ -340,8 +335,6 @@ def two_factor():
 @login_required
 @fresh_login_required(back="privacy.two_factor")
 def two_factor_setup():
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         twofactor.begin_setup(_me(), now_utc())
     except DomainError as exc:
@@ -385,8 +378,6 @@ def two_factor_confirm():
 @fresh_login_required(back="privacy.two_factor")
 def recovery_codes():
     user = _me()
-    if not PostForm().validate_on_submit():
-        abort(400)
     if not twofactor.is_enabled(user):
         return redirect(url_for("privacy.two_factor")), 303
     codes = twofactor.new_recovery_codes(user, now_utc())
@@ -399,8 +390,6 @@ def recovery_codes():
 @fresh_login_required(back="privacy.two_factor")
 def two_factor_disable():
     user = _me()
-    if not PostForm().validate_on_submit():
-        abort(400)
     if twofactor.is_required(user, current_app.config):
         flash("Facilitators and admins must keep two-factor authentication on.", "error")  # group ones too
         return redirect(url_for("privacy.two_factor")), 303

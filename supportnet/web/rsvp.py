@@ -11,7 +11,7 @@ from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import AttendanceProof, Group, User
 from supportnet.web.access import get_occurrence_for, get_series_for_viewer, viewer
-from supportnet.web.forms import CheckInForm, PostForm, ProofForm, options
+from supportnet.web.forms import CheckInForm, ProofForm, options
 from supportnet.web.helpers import external_url
 from supportnet.web.security import safe_next
 
@@ -55,8 +55,6 @@ def _answer(occ, action):
 @login_required
 def going(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     return _answer(occ, rsvps.rsvp)
 
 
@@ -64,8 +62,6 @@ def going(occurrence_id: int):
 @login_required
 def cant_go(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     return _answer(occ, rsvps.cancel)
 
 
@@ -73,8 +69,6 @@ def cant_go(occurrence_id: int):
 @login_required
 def start_standing(slug: str, series_id: int):
     group, series = get_series_for_viewer(slug, series_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         rsvps.start_standing(series, current_user._get_current_object(), now_utc())
     except DomainError as exc:
@@ -90,8 +84,6 @@ def start_standing(slug: str, series_id: int):
 @login_required
 def stop_standing(slug: str, series_id: int):
     group, series = get_series_for_viewer(slug, series_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     rsvps.stop_standing(series, current_user._get_current_object(), now_utc())
     db.session.commit()
     flash(f"You're no longer down for every \u201c{series.title}\u201d.", "info")
@@ -126,8 +118,8 @@ def roster(occurrence_id: int):
 def mark(occurrence_id: int, user_id: int, action: str):
     occ = get_occurrence_for(occurrence_id, manage=True)
     person = db.session.get(User, user_id)
-    if person is None or not PostForm().validate_on_submit():
-        abort(404 if person is None else 400)
+    if person is None:
+        abort(404)
     try:
         if action == "mark":
             attendance.mark_attended(occ, person, current_user._get_current_object(), now_utc())
@@ -145,8 +137,6 @@ def mark(occurrence_id: int, user_id: int, action: str):
 @login_required
 def new_code(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id, manage=True)
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         attendance.new_code(occ, now_utc())
     except DomainError as exc:
@@ -237,8 +227,6 @@ def proof(proof_id: int):
 @login_required
 def revoke(proof_id: int):
     proof = _my_proof(proof_id)
-    if not PostForm().validate_on_submit():
-        abort(400)
     attendance.revoke_proof(proof, now_utc())
     db.session.commit()
     flash("The proof is revoked: its verification link no longer works.", "info")
