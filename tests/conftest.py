@@ -415,6 +415,12 @@ def admin(app) -> Persona:
     return make_persona(app, "Ada A.", SiteRole.ADMIN)
 
 
+@pytest.fixture
+def other_facilitator(app) -> Persona:
+    """A facilitator of some other group."""
+    return make_persona(app, "Fred G.", SiteRole.FACILITATOR)
+
+
 # --- talking to the app like a browser ---
 
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')

@@ -21,7 +21,7 @@ from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, UserSession
 from tests.conftest import DatabaseSnapshot, login
-from tests.datacontrols import PERSONAS, World, build_world, enable_two_factor, login_with_code
+from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
 _ARGUMENT = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 BOGUS_TOKEN = "not-a-real-token-0123456789"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.datacontrols import PERSONAS
 from tests.security_harness import Harness, build, outcome, route_keys
+from tests.worlds.data_controls import PERSONAS
 
 L = "login"  # redirected to sign in
 

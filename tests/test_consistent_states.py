@@ -12,7 +12,8 @@ from supportnet.models import JoinPolicy, MemberRole, Occurrence
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import make_persona, post
-from tests.test_groups_web import add_member, browser, html, occurrences_of, start_group, text
+from tests.pages import browser, html, text
+from tests.worlds.group_pages import add_member, group_by_slug, occurrences_of, start_group
 
 
 def _group_with(app, facilitator, *members, capacity=None, join_policy=JoinPolicy.OPEN, **spec):
@@ -112,9 +113,7 @@ def test_admins_are_not_shown_links_that_answer_403(app, facilitator, admin):
 def test_a_group_facilitator_sees_the_support_link(app, facilitator, member):
     slug, _, _ = _group_with(app, facilitator)
     with app.app_context():
-        from tests.test_home import _group
-
-        add_member(_group(slug), member, MemberRole.FACILITATOR)
+        add_member(group_by_slug(slug), member, MemberRole.FACILITATOR)
         db.session.commit()
     assert f"/groups/{slug}/support" in html(browser(app, member).get(f"/groups/{slug}"))
 

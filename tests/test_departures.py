@@ -38,7 +38,7 @@ from supportnet.models import (
 )
 from tests.builders import THURSDAY, weekly
 from tests.conftest import Persona, login, make_persona, post
-from tests.test_notifications_world import make_world, run
+from tests.worlds.notifications import make_world, run
 
 DOOR_CODE = "door code 4711"
 SECRET_VENUE = "Back room of St Olave's"

@@ -28,7 +28,7 @@ from supportnet import clock, notifications
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, NotificationKind, NotificationStatus
 from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port, make_persona
-from tests.test_notifications_world import join, make_world, rows, tick
+from tests.worlds.notifications import join, make_world, rows, tick
 
 ROOT = Path(__file__).resolve().parent.parent
 Kind = NotificationKind
@@ -261,7 +261,7 @@ def test_retry_delay_has_jitter_within_bounds():
 
 
 def test_a_reminder_that_cannot_be_sent_before_the_meeting_expires(app, facilitator, member):
-    from tests.test_notifications_world import FIRST, going
+    from tests.worlds.notifications import FIRST, going
 
     use(app, free_port())
     world = make_world(app, facilitator)
@@ -395,7 +395,7 @@ def test_a_stop_request_puts_the_rest_of_the_batch_back(app, facilitator, server
 
 
 def test_in_app_rows_due_later_are_delivered_by_the_tick_without_smtp(app, facilitator, member, servers):
-    from tests.test_notifications_world import FIRST, going
+    from tests.worlds.notifications import FIRST, going
 
     server = servers(ScriptedHandler())
     use(app, server.port)

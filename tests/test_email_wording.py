@@ -13,7 +13,7 @@ from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Occurrence
 from tests.conftest import login, make_persona, post
-from tests.test_notifications_world import FIRST, cant_go, going, make_world, run
+from tests.worlds.notifications import FIRST, cant_go, going, make_world, run
 
 DAY_BEFORE = FIRST - timedelta(hours=24)
 

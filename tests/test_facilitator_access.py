@@ -26,7 +26,7 @@ from supportnet.models import (
     Visibility,
 )
 from tests.conftest import login, post
-from tests.datacontrols import (
+from tests.worlds.data_controls import (
     build_world,
     code_now,
     enable_two_factor,

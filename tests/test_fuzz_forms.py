@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from supportnet.extensions import db
-from tests.datacontrols import PERSONAS
 from tests.security_harness import Harness, build, harvest_forms, outcome, route_keys
 from tests.test_authz_matrix import MATRIX
+from tests.worlds.data_controls import PERSONAS
 
 EXAMPLES = 5
 REFUSED = {303, 400, 409, 422, 429}

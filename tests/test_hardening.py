@@ -17,7 +17,7 @@ from supportnet.models import CheckIn, MeetingSeries, OnlineVisibility, SiteRole
 from supportnet.textsafety import has_invisible, safe_meeting_url
 from tests.builders import weekly
 from tests.conftest import PASSWORD, login, make_persona, post
-from tests.datacontrols import build_world
+from tests.worlds.data_controls import build_world
 
 
 def checkin_count(app, user_id: int) -> int:

@@ -13,7 +13,8 @@ from supportnet.models import JoinPolicy, MemberRole, Occurrence, Visibility
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import make_persona, post
-from tests.test_groups_web import add_member, browser, html, occurrences_of, start_group, text
+from tests.pages import browser, html, text
+from tests.worlds.group_pages import add_member, occurrences_of, start_group
 
 THURSDAY = 3
 

@@ -31,7 +31,7 @@ from supportnet.models import (
     User,
 )
 from tests.conftest import Persona, login, make_app, make_persona, post
-from tests.test_notifications_world import going, make_world, run
+from tests.worlds.notifications import going, make_world, run
 
 REMINDER_DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # a day before Tuesday's meeting
 

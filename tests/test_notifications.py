@@ -31,7 +31,7 @@ from supportnet.models import (
 from supportnet.notifications import Preferences
 from tests.builders import weekly
 from tests.conftest import BASE_URL, PINNED_NOW, make_persona
-from tests.test_notifications_world import (
+from tests.worlds.notifications import (
     FIRST,
     REVEALING_WORDS,
     add_series,
