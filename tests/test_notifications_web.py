@@ -16,7 +16,7 @@ from supportnet import clock, notifications
 from supportnet.extensions import db
 from supportnet.models import Channel, NotificationKind, NotificationStatus, Occurrence, Rsvp, RsvpStatus
 from tests.conftest import login, make_persona, post
-from tests.test_security import snapshot
+from tests.security_harness import snapshot
 from tests.worlds.notifications import FIRST, going, join, make_world, rows, run, user_id
 
 Kind = NotificationKind
