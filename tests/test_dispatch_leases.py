@@ -22,13 +22,12 @@ from sqlalchemy import update
 
 from supportnet import clock, notifications
 from supportnet.extensions import db
-from supportnet.models import Notification
-from tests import test_dispatch
+from supportnet.models import Notification, NotificationStatus
 from tests.conftest import BASE_URL, database_uri
-from tests.test_dispatch import SENDING, SENT, ScriptedHandler, announce_to, email_rows, use
+from tests.mail_harness import ScriptedHandler, use
+from tests.worlds.notifications import announce_to, email_rows
 
-servers = test_dispatch.servers  # the same fixture: SMTP servers that misbehave on purpose
-
+SENT, SENDING = NotificationStatus.SENT, NotificationStatus.SENDING
 ROOT = Path(__file__).resolve().parent.parent
 
 # Ticks on the real clock until no email is pending or being sent (or the time is up), then reports.

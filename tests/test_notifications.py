@@ -43,6 +43,7 @@ from tests.worlds.notifications import (
     rows,
     run,
     run_every,
+    set_prefs,
     user_id,
 )
 
@@ -54,17 +55,6 @@ DAY_BEFORE, HOUR_BEFORE = FIRST - timedelta(hours=24), FIRST - timedelta(hours=1
 
 def subjects(messages: list[EmailMessage]) -> list[str]:
     return [m["Subject"] for m in messages]
-
-
-def set_prefs(app, persona, **changes) -> None:
-    with app.app_context():
-        user = persona.user()
-        current = notifications.preferences(user)
-        channels = dict(current.channels)
-        channels.update(changes.pop("channels", {}))
-        prefs = Preferences(**{**current.__dict__, "channels": channels, **changes})
-        notifications.save_preferences(user, prefs, clock.now_utc())
-        db.session.commit()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from supportnet import clock, notifications, scheduler
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, Notification, NotificationKind, NotificationStatus
 from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port, make_persona
-from tests.test_dispatch import ScriptedHandler, Server
+from tests.mail_harness import ScriptedHandler, Server
 from tests.worlds.notifications import FIRST, going, join, make_world, rows
 
 ROOT = Path(__file__).resolve().parent.parent

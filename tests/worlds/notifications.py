@@ -28,8 +28,9 @@ from supportnet.models import (
     Occurrence,
     User,
 )
+from supportnet.notifications import Preferences
 from tests.builders import weekly
-from tests.conftest import Persona
+from tests.conftest import PINNED_NOW, Persona, make_persona
 
 LONDON = ZoneInfo("Europe/London")
 # The first meeting: Tuesday 1 December 2026, 19:00 in London (= 19:00 UTC), 90 minutes.
@@ -162,3 +163,30 @@ def all_text(message: EmailMessage) -> str:
         content = part.get_content()
         parts.append(content.decode("utf-8", "replace") if isinstance(content, bytes) else content)
     return "\n".join(parts).lower()
+
+
+def announce_to(app, facilitator, count: int, body: str = "See you on Tuesday.") -> list[str]:
+    """A group with `count` members and one announcement to them: `count` due emails. Returns their addresses."""
+    world = make_world(app, facilitator)
+    people = [make_persona(app, f"Member {n}.") for n in range(count)]
+    for person in people:
+        join(world, person)
+    with app.app_context():
+        notifications.announce(db.session.get(Group, world.group_id), facilitator.user(), "", body, PINNED_NOW)
+        db.session.commit()
+    return [p.email for p in people]
+
+
+def email_rows(app):
+    return rows(app, kind=NotificationKind.ANNOUNCEMENT, channel=Channel.EMAIL)
+
+
+def set_prefs(app, persona, **changes) -> None:
+    with app.app_context():
+        user = persona.user()
+        current = notifications.preferences(user)
+        channels = dict(current.channels)
+        channels.update(changes.pop("channels", {}))
+        prefs = Preferences(**{**current.__dict__, "channels": channels, **changes})
+        notifications.save_preferences(user, prefs, clock.now_utc())
+        db.session.commit()
