@@ -91,7 +91,11 @@ def test_two_schedulers_and_a_batch_slower_than_its_lease_send_each_email_once(a
     second = start_looping_worker(app, db_path, 60, **settings)
     first.stdin.write("go\n")
     first.stdin.flush()
-    time.sleep(0.3)  # the first scheduler claims the whole batch; the second keeps asking while it sends
+    # The first scheduler claims the whole batch; the second keeps asking while it sends.
+    deadline = time.monotonic() + 30
+    while NotificationStatus.PENDING in {r.status for r in email_rows(app)}:
+        assert time.monotonic() < deadline, "the first scheduler never claimed the batch"
+        time.sleep(0.02)
     second.stdin.write("go\n")
     second.stdin.flush()
     reports = []

@@ -22,7 +22,7 @@ from supportnet.extensions import db
 from supportnet.models import Channel, Group, Notification, NotificationKind, NotificationStatus
 from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port, make_persona
 from tests.mail_harness import ScriptedHandler, Server
-from tests.worlds.notifications import FIRST, going, join, make_world, rows
+from tests.worlds.notifications import FIRST, going, inbox_notice_due, join, make_world, notice_status, rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SENT, PENDING = NotificationStatus.SENT, NotificationStatus.PENDING
@@ -146,7 +146,9 @@ def test_stopping_and_restarting_the_scheduler_loses_and_duplicates_nothing(app,
         second = _start(db_path, server.port)
         try:
             assert _wait_for(lambda: len(handler.accepted) >= 12, 60)
-            time.sleep(1.5)  # another dispatch or two: nothing more may go out
+            # A dispatch pass that begins after everything went out sends nothing more (checked below).
+            later = inbox_notice_due(app, people[0].id, world.group_id, datetime.now(UTC) + timedelta(seconds=1))
+            assert _wait_for(lambda: notice_status(app, later) == SENT, 60), "no dispatch pass ran after the last email"
         finally:
             _stop(second)
     finally:

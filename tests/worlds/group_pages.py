@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -221,3 +221,30 @@ def nothing_changes(app: Flask) -> Iterator[None]:
     yield
     assert row_counts(app) == counts
     assert snapshot(app) == rows
+
+
+# --- small worlds: one group and its weekly meeting ---
+
+
+def evening_circle(app, facilitator, *, capacity=None, join_policy=JoinPolicy.OPEN):
+    """A public group meeting every Thursday at 19:00 in London, from today (Thursday 26 November 2026); returns its
+    slug, the series id and the first three meetings' ids."""
+    with app.app_context():
+        group = start_group(facilitator, "Evening Circle", join_policy=join_policy)
+        series = scheduling.create_series(
+            group, weekly(THURSDAY, first_date=date(2026, 11, 26), capacity=capacity), clock.now_utc()
+        )
+        db.session.commit()
+        return group.slug, series.id, [o.id for o in occurrences_of(series.id)[:3]]
+
+
+def canal_circle(app, facilitator, *members, capacity=None, join_policy=JoinPolicy.OPEN, **spec):
+    """A public group with a weekly Tuesday 19:00 London series and these members; returns its slug, the series
+    id and the first meeting's id."""
+    with app.app_context():
+        group = start_group(facilitator, "Canal Circle", join_policy=join_policy)
+        series = scheduling.create_series(group, weekly(capacity=capacity, **spec), clock.now_utc())
+        for persona in members:
+            add_member(group, persona)
+        db.session.commit()
+        return group.slug, series.id, occurrences_of(series.id)[0].id

@@ -190,3 +190,27 @@ def set_prefs(app, persona, **changes) -> None:
         prefs = Preferences(**{**current.__dict__, "channels": channels, **changes})
         notifications.save_preferences(user, prefs, clock.now_utc())
         db.session.commit()
+
+
+def inbox_notice_due(app: Flask, user_id: int, group_id: int, due: datetime) -> int:
+    """An announcement for the member's inbox that falls due at `due`, on the clock of a running scheduler.
+
+    Only a dispatch pass that begins after `due` delivers it: once it is delivered, the dispatcher has been over
+    the outbox again since then. Tests that check that nothing more goes out wait for this, not for a fixed time.
+    """
+    with app.app_context():
+        notice = Notification(
+            user_id=user_id, kind=NotificationKind.ANNOUNCEMENT, channel=Channel.IN_APP, group_id=group_id,
+            dedupe_key=f"later-pass:{group_id}:{user_id}:{due.isoformat()}", due_at=due, created_at=due,
+            status=NotificationStatus.PENDING, payload={"subject": "", "body": "A later pass.", "author": "Fay F."},
+        )
+        db.session.add(notice)
+        db.session.commit()
+        return notice.id
+
+
+def notice_status(app: Flask, notification_id: int) -> NotificationStatus:
+    with app.app_context():
+        status = db.session.get(Notification, notification_id).status
+        db.session.rollback()  # a later look must see what other processes committed since
+        return status
