@@ -1,6 +1,6 @@
 """Whoever can see members protects their account, and nobody quietly widens their own access.
 
-The world (tests/datacontrols.py): a private, invite-only group run by `facilitator`, with `member` and a peer.
+The world (tests/worlds/data_controls.py): a private, invite-only group run by `facilitator`, with `member` and a peer.
 """
 
 from __future__ import annotations
