@@ -31,6 +31,7 @@ from supportnet.db import Base
 from supportnet.extensions import db
 from supportnet.models import SiteRole, User
 from tests import postgres
+from tests.mail_harness import ScriptedHandler, Server
 
 # Thursday 26 November 2026, noon UTC: every test starts from this instant unless it moves the clock.
 PINNED_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -97,6 +98,21 @@ class Mailbox:
 @pytest.fixture
 def mailbox(smtp_server) -> Mailbox:
     return Mailbox(smtp_server[1])
+
+
+@pytest.fixture
+def servers():
+    """Start SMTP servers that misbehave on purpose (tests/mail_harness.py); all are stopped after the test."""
+    started: list[Server] = []
+
+    def start(handler: ScriptedHandler, port: int | None = None) -> Server:
+        server = Server(handler, port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 # --- which database: SQLite files, or PostgreSQL ---
@@ -413,6 +429,12 @@ def facilitator(app) -> Persona:
 @pytest.fixture
 def admin(app) -> Persona:
     return make_persona(app, "Ada A.", SiteRole.ADMIN)
+
+
+@pytest.fixture
+def other_facilitator(app) -> Persona:
+    """A facilitator of some other group."""
+    return make_persona(app, "Fred G.", SiteRole.FACILITATOR)
 
 
 # --- talking to the app like a browser ---

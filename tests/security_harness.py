@@ -1,6 +1,8 @@
-"""A harness for the security suite (issue 9): the world in a snapshot, a signed-in browser per persona, and
-one request at a time against a fresh copy of the snapshot, so that what one request changes never leaks into
-the next. Used by the authorization matrix, the form fuzzing and the mass-assignment tests."""
+"""A harness for the security suite: the world in a snapshot, a signed-in browser per persona, and one request at
+a time against a fresh copy of the snapshot, so that what one request changes never leaks into the next. Used by
+the authorization matrix, the form fuzzing and the mass-assignment tests; with what the security baseline tests
+share (production keys, whether a redirect stays on the site, the site shell, the security headers, a snapshot of
+every row)."""
 
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ from werkzeug.routing import Rule
 
 from supportnet import attendance
 from supportnet.clock import now_utc
+from supportnet.crypto import generate_key
 from supportnet.extensions import db
 from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, UserSession
 from tests.conftest import DatabaseSnapshot, login
-from tests.datacontrols import PERSONAS, World, build_world, enable_two_factor, login_with_code
+from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
 _ARGUMENT = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 BOGUS_TOKEN = "not-a-real-token-0123456789"
 STAFF = ("other_facilitator", "facilitator", "admin")
+
+STRONG_KEY = "a-strong-production-key-" + "k" * 40
+DATA_KEY = generate_key()
+PRODUCTION_BASE_URL = "https://support.example.org"
 
 
 @dataclass
@@ -236,3 +243,41 @@ def harvest_forms(harness: Harness, personas=("member", "facilitator", "admin", 
                     known = {name for name, _ in found.get((None, action), [])}
                     found[(None, action)] = [(name, "") for name in sorted(known | names - {"csrf_token"})]
     return found
+
+
+def snapshot(app: Flask) -> dict[str, list[tuple]]:
+    """Every row of every table, to tell whether a request changed anything at all."""
+    with app.app_context():
+        return {
+            table.name: sorted(tuple(map(repr, row)) for row in db.session.execute(select(table)).all())
+            for table in db.metadata.sorted_tables
+        }
+
+
+def stays_on_site(location: str) -> bool:
+    """Whether a Location header keeps the browser on this site."""
+    parts = urlsplit(location)
+    return (
+        parts.scheme in ("", "http", "https")
+        and parts.netloc in ("", "localhost")
+        and parts.path.startswith("/")
+        and not parts.path.startswith("//")
+        and "\\" not in location
+        and not any(ord(ch) < 33 or ord(ch) == 127 for ch in location)
+    )
+
+
+def assert_in_site_shell(body: str) -> None:
+    assert '<header class="site-header">' in body
+    assert '<footer class="site-footer">' in body
+    assert "SupportNet is not an emergency service" in body
+
+
+def assert_security_headers(response) -> None:
+    csp = response.headers.get("Content-Security-Policy", "")
+    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
+        assert directive in csp, csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+    assert response.headers.get("Referrer-Policy")

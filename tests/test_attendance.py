@@ -13,7 +13,7 @@ from supportnet import attendance, clock, groups, rsvps, scheduling
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import Attendance, AttendanceHow, AttendanceProof, Occurrence
-from tests.test_rsvps import World, counting_selects, make_world
+from tests.worlds.rsvps import World, counting_selects, make_world
 
 MINUTE = timedelta(minutes=1)
 

@@ -13,7 +13,7 @@ from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import AuditAction, AuditEntry, Group, Membership, MemberStatus
 from tests.conftest import login, post
-from tests.datacontrols import NOTE, World, build_world
+from tests.worlds.data_controls import NOTE, World, build_world
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from supportnet.config import ConfigError, load_config
 from supportnet.extensions import db
 from supportnet.models import CheckIn, CheckinSharing, OwnTag
 from tests.conftest import Persona, make_app, make_persona, post
-from tests.test_checkins import TODAY, add_member, browser, checkin_form, html, record, start_group, text
-from tests.test_checkins_sharing import share
+from tests.pages import browser, html, text
+from tests.worlds.checkins import TODAY, add_member, checkin_form, record, share, start_group
 
 SENTINEL = "SENTINEL-note-9f3c-walked-past-the-pub"
 TAG_SENTINEL = "SENTINEL-tag-77ab"

@@ -16,16 +16,8 @@ from supportnet.checkins import support as checkins_support
 from supportnet.extensions import db
 from supportnet.models import CheckinSharing, Group, MemberRole, Membership, Occurrence, SiteRole
 from tests.conftest import PINNED_NOW, Persona, make_persona, post
-from tests.test_checkins import (
-    TODAY,
-    add_member,
-    browser,
-    html,
-    record,
-    schedule_meeting,
-    start_group,
-    text,
-)
+from tests.pages import browser, html, text
+from tests.worlds.checkins import TODAY, add_member, record, schedule_meeting, share, start_group
 
 
 @pytest.fixture
@@ -39,13 +31,6 @@ def mia(app, circle) -> Persona:
     persona = make_persona(app, "Mia M.")
     add_member(app, circle, persona)
     return persona
-
-
-def share(app, slug: str, persona: Persona, level: CheckinSharing | str, recovery: bool = False) -> None:
-    with app.app_context():
-        group = db.session.scalar(select(Group).where(Group.slug == slug))
-        checkins_sharing.set_sharing(groups.membership_for(group, persona.user()), level, recovery)
-        db.session.commit()
 
 
 def support_page(app, slug: str, persona: Persona):

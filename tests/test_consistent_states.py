@@ -12,21 +12,12 @@ from supportnet.models import JoinPolicy, MemberRole, Occurrence
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import make_persona, post
-from tests.test_groups_web import add_member, browser, html, occurrences_of, start_group, text
-
-
-def _group_with(app, facilitator, *members, capacity=None, join_policy=JoinPolicy.OPEN, **spec):
-    with app.app_context():
-        group = start_group(facilitator, "Canal Circle", join_policy=join_policy)
-        series = scheduling.create_series(group, weekly(capacity=capacity, **spec), clock.now_utc())
-        for persona in members:
-            add_member(group, persona)
-        db.session.commit()
-        return group.slug, series.id, occurrences_of(series.id)[0].id
+from tests.pages import browser, html, text
+from tests.worlds.group_pages import add_member, canal_circle, group_by_slug, start_group
 
 
 def test_a_cancelled_meeting_page_never_says_youre_going_nor_offers_the_ics_as_on(app, facilitator, member):
-    slug, _, occ = _group_with(app, facilitator, member)
+    slug, _, occ = canal_circle(app, facilitator, member)
     mia = browser(app, member)
     assert post(mia, f"/meetings/{occ}/rsvp").status_code == 302
     before = html(mia.get(f"/meetings/{occ}"))
@@ -65,13 +56,13 @@ def test_one_off_meetings_are_not_offered_every_time(app, facilitator, member):
 
 
 def test_repeating_meetings_are_still_offered_every_time(app, facilitator, member):
-    slug, _, _ = _group_with(app, facilitator, member)
+    slug, _, _ = canal_circle(app, facilitator, member)
     assert "I come every time" in text(browser(app, member).get(f"/groups/{slug}"))
 
 
 def test_a_waitlisted_member_is_on_the_waitlist_not_among_walk_ins(app, facilitator, member):
     kim = make_persona(app, "Kim K.")
-    _, _, occ = _group_with(app, facilitator, member, kim, capacity=1)
+    _, _, occ = canal_circle(app, facilitator, member, kim, capacity=1)
     assert post(browser(app, kim), f"/meetings/{occ}/rsvp").status_code == 302
     assert post(browser(app, member), f"/meetings/{occ}/rsvp").status_code == 302  # waitlisted
     roster = html(browser(app, facilitator).get(f"/meetings/{occ}/roster"))
@@ -82,14 +73,14 @@ def test_a_waitlisted_member_is_on_the_waitlist_not_among_walk_ins(app, facilita
 
 
 def test_the_roster_heading_never_says_last_0_meetings(app, facilitator, member):
-    _, _, occ = _group_with(app, facilitator, member)
+    _, _, occ = canal_circle(app, facilitator, member)
     page = text(browser(app, facilitator).get(f"/meetings/{occ}/roster"))
     assert "last 0" not in page
     assert "No meetings have taken place yet." in page
 
 
 def test_inbox_items_never_say_new_new(app, facilitator, member):
-    slug, _, _ = _group_with(app, facilitator, join_policy=JoinPolicy.APPROVAL)
+    slug, _, _ = canal_circle(app, facilitator, join_policy=JoinPolicy.APPROVAL)
     post(browser(app, member), f"/groups/{slug}/join")
     inbox = text(browser(app, facilitator).get("/notifications"))
     assert "New request to join" in inbox
@@ -97,7 +88,7 @@ def test_inbox_items_never_say_new_new(app, facilitator, member):
 
 
 def test_admins_are_not_shown_links_that_answer_403(app, facilitator, admin):
-    slug, _, occ = _group_with(app, facilitator)
+    slug, _, occ = canal_circle(app, facilitator)
     ada = browser(app, admin)
     for url in (f"/groups/{slug}", f"/meetings/{occ}", "/", "/groups", "/meetings"):
         page = html(ada.get(url))
@@ -110,18 +101,16 @@ def test_admins_are_not_shown_links_that_answer_403(app, facilitator, admin):
 
 
 def test_a_group_facilitator_sees_the_support_link(app, facilitator, member):
-    slug, _, _ = _group_with(app, facilitator)
+    slug, _, _ = canal_circle(app, facilitator)
     with app.app_context():
-        from tests.test_home import _group
-
-        add_member(_group(slug), member, MemberRole.FACILITATOR)
+        add_member(group_by_slug(slug), member, MemberRole.FACILITATOR)
         db.session.commit()
     assert f"/groups/{slug}/support" in html(browser(app, member).get(f"/groups/{slug}"))
 
 
 def test_rsvp_state_on_a_standing_series_is_unchanged(app, facilitator, member):
     # The everyday path still works: "I come every time" then one week off.
-    slug, series_id, occ = _group_with(app, facilitator, member)
+    slug, series_id, occ = canal_circle(app, facilitator, member)
     mia = browser(app, member)
     assert post(mia, f"/groups/{slug}/meetings/{series_id}/standing").status_code == 302
     with app.app_context():

@@ -43,7 +43,7 @@ from supportnet.notifications import announcements as notif_announcements
 from supportnet.notifications import inbox as notif_inbox
 from tests.builders import THURSDAY, weekly
 from tests.conftest import Persona, login, make_persona, post
-from tests.test_notifications_world import make_world, run
+from tests.worlds.notifications import make_world, run
 
 DOOR_CODE = "door code 4711"
 SECRET_VENUE = "Back room of St Olave's"

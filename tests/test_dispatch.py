@@ -5,19 +5,15 @@ middle of a batch, and the documented at-least-once window.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -26,117 +22,17 @@ from sqlalchemy import text
 
 from supportnet import clock
 from supportnet.extensions import db
-from supportnet.models import Channel, Group, NotificationKind, NotificationStatus
-from supportnet.notifications import announcements as notif_announcements
+from supportnet.models import Channel, NotificationKind, NotificationStatus
 from supportnet.notifications import dispatch as notif_dispatch
-from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port, make_persona
-from tests.test_notifications_world import join, make_world, rows, tick
+from tests.conftest import BASE_URL, PINNED_NOW, database_uri, free_port
+from tests.mail_harness import ScriptedHandler, use
+from tests.worlds.notifications import FIRST, announce_to, email_rows, going, make_world, rows, tick
 
 ROOT = Path(__file__).resolve().parent.parent
 Kind = NotificationKind
 SENT, PENDING, SENDING = NotificationStatus.SENT, NotificationStatus.PENDING, NotificationStatus.SENDING
 FAILED, EXPIRED = NotificationStatus.FAILED, NotificationStatus.EXPIRED
 NOW = PINNED_NOW
-
-
-# --- an SMTP server that answers what the test says ---
-
-
-class ScriptedHandler:
-    """Accepts mail, except: DATA answers from `answers` first, RCPT refusals per address, an optional gate."""
-
-    def __init__(self, answers: list[str] | None = None, refuse: dict[str, str] | None = None,
-                 delay: float = 0.0) -> None:
-        self.answers = list(answers or [])
-        self.refuse = dict(refuse or {})
-        self.delay = delay
-        self.accepted: list[EmailMessage] = []
-        self.sessions = 0
-        self.data_calls = 0
-        self.on_data = None  # a callable run (in the server's thread) when DATA arrives
-        self.gate_at: int | None = None  # the DATA call (1-based) that waits for `release`
-        self.reached = threading.Event()
-        self.release = threading.Event()
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        self.sessions += 1
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.data_calls += 1
-        if self.on_data is not None:
-            self.on_data()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.gate_at == self.data_calls:
-            self.reached.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.02)
-            return "421 4.3.2 Shutting down"
-        if self.answers:
-            answer = self.answers.pop(0)
-            if not answer.startswith("250"):
-                return answer
-        self.accepted.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def ids(self) -> Counter:
-        return Counter(m["Message-ID"] for m in self.accepted)
-
-
-class Server:
-    def __init__(self, handler: ScriptedHandler, port: int | None = None) -> None:
-        self.handler = handler
-        self.port = port or free_port()
-        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
-
-    def start(self) -> Server:
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-
-@pytest.fixture
-def servers():
-    started: list[Server] = []
-
-    def start(handler: ScriptedHandler, port: int | None = None) -> Server:
-        server = Server(handler, port).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def use(app, port: int) -> None:
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
-
-
-def announce_to(app, facilitator, count: int, body: str = "See you on Tuesday.") -> list[str]:
-    """A group with `count` members and one announcement to them: `count` due emails. Returns their addresses."""
-    world = make_world(app, facilitator)
-    people = [make_persona(app, f"Member {n}.") for n in range(count)]
-    for person in people:
-        join(world, person)
-    with app.app_context():
-        notif_announcements.announce(db.session.get(Group, world.group_id), facilitator.user(), "", body, NOW)
-        db.session.commit()
-    return [p.email for p in people]
-
-
-def email_rows(app):
-    return rows(app, kind=Kind.ANNOUNCEMENT, channel=Channel.EMAIL)
 
 
 # --- exactly once ---
@@ -263,8 +159,6 @@ def test_retry_delay_has_jitter_within_bounds():
 
 
 def test_a_reminder_that_cannot_be_sent_before_the_meeting_expires(app, facilitator, member):
-    from tests.test_notifications_world import FIRST, going
-
     use(app, free_port())
     world = make_world(app, facilitator)
     going(world, member, world.occurrence_id(0))
@@ -398,8 +292,6 @@ def test_a_stop_request_puts_the_rest_of_the_batch_back(app, facilitator, server
 
 
 def test_in_app_rows_due_later_are_delivered_by_the_tick_without_smtp(app, facilitator, member, servers):
-    from tests.test_notifications_world import FIRST, going
-
     server = servers(ScriptedHandler())
     use(app, server.port)
     world = make_world(app, facilitator)

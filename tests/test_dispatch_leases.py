@@ -22,14 +22,13 @@ from sqlalchemy import update
 
 from supportnet import clock
 from supportnet.extensions import db
-from supportnet.models import Notification
+from supportnet.models import Notification, NotificationStatus
 from supportnet.notifications import dispatch as notif_dispatch
-from tests import test_dispatch
 from tests.conftest import BASE_URL, database_uri
-from tests.test_dispatch import SENDING, SENT, ScriptedHandler, announce_to, email_rows, use
+from tests.mail_harness import ScriptedHandler, use
+from tests.worlds.notifications import announce_to, email_rows
 
-servers = test_dispatch.servers  # the same fixture: SMTP servers that misbehave on purpose
-
+SENT, SENDING = NotificationStatus.SENT, NotificationStatus.SENDING
 ROOT = Path(__file__).resolve().parent.parent
 
 # Ticks on the real clock until no email is pending or being sent (or the time is up), then reports.
@@ -94,7 +93,11 @@ def test_two_schedulers_and_a_batch_slower_than_its_lease_send_each_email_once(a
     second = start_looping_worker(app, db_path, 60, **settings)
     first.stdin.write("go\n")
     first.stdin.flush()
-    time.sleep(0.3)  # the first scheduler claims the whole batch; the second keeps asking while it sends
+    # The first scheduler claims the whole batch; the second keeps asking while it sends.
+    deadline = time.monotonic() + 30
+    while NotificationStatus.PENDING in {r.status for r in email_rows(app)}:
+        assert time.monotonic() < deadline, "the first scheduler never claimed the batch"
+        time.sleep(0.02)
     second.stdin.write("go\n")
     second.stdin.flush()
     reports = []

@@ -13,7 +13,7 @@ from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Occurrence
 from tests.conftest import login, make_persona, post
-from tests.test_notifications_world import FIRST, cant_go, going, make_world, run
+from tests.worlds.notifications import FIRST, cant_go, going, make_world, run, set_prefs
 
 DAY_BEFORE = FIRST - timedelta(hours=24)
 
@@ -66,8 +66,6 @@ def test_the_cancellation_email_includes_the_facilitators_reason_with_a_neutral_
 
 
 def test_a_member_with_descriptive_emails_gets_the_reason_quoted(app, client, world, facilitator, member, mailbox):
-    from tests.test_notifications import set_prefs
-
     set_prefs(app, member, descriptive_subjects=True)
     occ = world.occurrence_id(0)
     going(world, member, occ)

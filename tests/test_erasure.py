@@ -21,7 +21,7 @@ from supportnet.checkins.records import CheckInSpec
 from supportnet.extensions import db
 from supportnet.models import Attendance, AttendanceHow, CheckIn, Occurrence, OwnTag, User
 from tests.conftest import PASSWORD, Persona, login, post
-from tests.test_notifications_world import going, make_world
+from tests.worlds.notifications import going, make_world
 
 EMAIL = "sentinel-qx7-email@example.org"
 NAME = "Sentinelqx Namefield"

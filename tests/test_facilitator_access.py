@@ -1,6 +1,6 @@
 """Whoever can see members protects their account, and nobody quietly widens their own access.
 
-The world (tests/datacontrols.py): a private, invite-only group run by `facilitator`, with `member` and a peer.
+The world (tests/worlds/data_controls.py): a private, invite-only group run by `facilitator`, with `member` and a peer.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from supportnet.models import (
 )
 from supportnet.notifications import dispatch as notif_dispatch
 from tests.conftest import login, post
-from tests.datacontrols import (
+from tests.worlds.data_controls import (
     build_world,
     code_now,
     enable_two_factor,

@@ -43,7 +43,7 @@ from supportnet.models import (
 from supportnet.recurrence import Frequency, Recurrence, expand
 from tests.builders import weekly
 from tests.conftest import PINNED_NOW, login, post
-from tests.test_feeds import HOST, NEWLINE_TITLE, UNICODE_TITLE, FeedWorld, build_feed_world
+from tests.worlds.feeds import HOST, NEWLINE_TITLE, UNICODE_TITLE, FeedWorld, build_feed_world
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 REQUIRE_NODE = "SUPPORTNET_REQUIRE_NODE"

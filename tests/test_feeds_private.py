@@ -13,18 +13,7 @@ from supportnet import calendars, groups, rsvps
 from supportnet.extensions import db
 from supportnet.models import Group, Occurrence, User
 from tests.conftest import PINNED_NOW, login, post
-from tests.test_feeds import HOST, build_feed_world, events
-
-_ADDRESS = re.compile(r'value="(http://supportnet\.test/calendar/([A-Za-z0-9_-]+)\.ics)"')
-
-
-def make_address(client) -> tuple[str, str]:
-    """Ask for a new private calendar address in Settings; return it and its token (shown this once)."""
-    page = post(client, "/account/calendar-address")
-    assert page.status_code == 200
-    match = _ADDRESS.search(page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    return match.group(1), match.group(2)
+from tests.worlds.feeds import HOST, build_feed_world, events, make_address
 
 
 def feed_path(token: str) -> str:

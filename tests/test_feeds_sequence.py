@@ -19,7 +19,7 @@ from supportnet.models import GroupKind, MeetingSeries, Occurrence, User
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import login, post
-from tests.test_feeds_private import make_address
+from tests.worlds.feeds import make_address
 
 FAR = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC))
 

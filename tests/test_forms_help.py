@@ -8,7 +8,8 @@ import re
 from supportnet.extensions import db
 from supportnet.web.filters import phone_links
 from tests.conftest import post
-from tests.test_groups_web import browser, html
+from tests.pages import browser, html
+from tests.worlds.checkins import checkin_form
 
 
 def test_the_timezone_picker_lists_common_zones_first_without_legacy_names(client):
@@ -38,8 +39,6 @@ def test_the_account_page_links_to_notification_settings(app, member):
 
 
 def test_crisis_numbers_are_tel_links(app, member):
-    from tests.test_checkins import checkin_form
-
     mia = browser(app, member)
     response = post(mia, "/me/checkins/new", checkin_form(mood="1"))
     page = html(mia.get(response.location))

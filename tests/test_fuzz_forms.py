@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from supportnet.extensions import db
-from tests.datacontrols import PERSONAS
+from tests.access_policy import who_gets_in
 from tests.security_harness import Harness, build, harvest_forms, outcome, route_keys
-from tests.test_authz_matrix import MATRIX
 
 EXAMPLES = 5
 REFUSED = {303, 400, 409, 422, 429}
@@ -36,7 +35,6 @@ SUCCESS_IS_A_PAGE = {
 # Tables a refused request may legitimately write: failed sign-ins and codes feed the throttle.
 THROTTLE_TABLES = {"login_failure"}
 # The order in which personas are tried as the one to fuzz a route with: the least powerful that gets in.
-TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")
 STRAY_FIELDS = ["role", "user_id", "id", "is_admin", "status", "group_id", "capacity"]
 
 NASTY = [
@@ -52,11 +50,6 @@ values = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
     st.lists(st.sampled_from(["0", "1", "6", "7", "-1", "x", "stress", "own:1"]), min_size=1, max_size=3),
 )
-
-
-def who_gets_in(key: str) -> str:
-    row = dict(zip(PERSONAS, MATRIX[key], strict=True))
-    return next((p for p in TRY_ORDER if row[p] not in ("login", 403, 404)), "anonymous")
 
 
 def harvest_fields(harness: Harness) -> dict[str, set[str]]:

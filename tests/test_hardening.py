@@ -19,7 +19,7 @@ from supportnet.notifications import announcements as notif_announcements
 from supportnet.textsafety import has_invisible, safe_meeting_url
 from tests.builders import weekly
 from tests.conftest import PASSWORD, login, make_persona, post
-from tests.datacontrols import build_world
+from tests.worlds.data_controls import build_world
 
 
 def checkin_count(app, user_id: int) -> int:

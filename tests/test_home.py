@@ -14,20 +14,10 @@ from supportnet.models import JoinPolicy, MemberRole, Occurrence, Visibility
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import make_persona, post
-from tests.test_groups_web import add_member, browser, html, occurrences_of, start_group, text
+from tests.pages import browser, html, text
+from tests.worlds.group_pages import add_member, evening_circle, group_by_slug, occurrences_of, start_group
 
 THURSDAY = 3
-
-
-def _world(app, facilitator, *, capacity=None, join_policy=JoinPolicy.OPEN):
-    """A public group meeting every Thursday at 19:00 in London, from today (Thursday 26 November 2026)."""
-    with app.app_context():
-        group = start_group(facilitator, "Evening Circle", join_policy=join_policy)
-        series = scheduling.create_series(
-            group, weekly(THURSDAY, first_date=date(2026, 11, 26), capacity=capacity), clock.now_utc()
-        )
-        db.session.commit()
-        return group.slug, series.id, [o.id for o in occurrences_of(series.id)[:3]]
 
 
 def test_a_new_member_without_a_group_is_shown_where_to_start(app, member):
@@ -41,9 +31,9 @@ def test_a_new_member_without_a_group_is_shown_where_to_start(app, member):
 
 
 def test_a_member_sees_their_next_meeting_with_its_state_and_can_say_they_cant_make_it(app, facilitator, member):
-    slug, _series_id, (tonight, _next_week, _) = _world(app, facilitator)
+    slug, _series_id, (tonight, _next_week, _) = evening_circle(app, facilitator)
     with app.app_context():
-        add_member(_group(slug), member)
+        add_member(group_by_slug(slug), member)
         rsvps.rsvp(db.session.get(Occurrence, tonight), member.user(), clock.now_utc())
         db.session.commit()
     client = browser(app, member)
@@ -59,18 +49,12 @@ def test_a_member_sees_their_next_meeting_with_its_state_and_can_say_they_cant_m
         assert rsvps.rsvp_for(db.session.get(Occurrence, tonight), member.user()).status.value == "cancelled"
 
 
-def _group(slug):
-    from supportnet.models import Group
-
-    return db.session.scalar(db.select(Group).where(Group.slug == slug))
-
-
 def test_a_waitlisted_member_sees_their_place(app, facilitator, member):
-    slug, _series_id, (tonight, _, _) = _world(app, facilitator, capacity=1)
+    slug, _series_id, (tonight, _, _) = evening_circle(app, facilitator, capacity=1)
     other = make_persona(app, "Olu O.")
     with app.app_context():
-        add_member(_group(slug), member)
-        add_member(_group(slug), other)
+        add_member(group_by_slug(slug), member)
+        add_member(group_by_slug(slug), other)
         occ = db.session.get(Occurrence, tonight)
         rsvps.rsvp(occ, other.user(), clock.now_utc())
         rsvps.rsvp(occ, member.user(), clock.now_utc())
@@ -81,9 +65,9 @@ def test_a_waitlisted_member_sees_their_place(app, facilitator, member):
 
 
 def test_a_cancelled_meeting_shows_the_reason_and_never_says_youre_going(app, facilitator, member):
-    slug, _series_id, (tonight, _, _) = _world(app, facilitator)
+    slug, _series_id, (tonight, _, _) = evening_circle(app, facilitator)
     with app.app_context():
-        add_member(_group(slug), member)
+        add_member(group_by_slug(slug), member)
         rsvps.rsvp(db.session.get(Occurrence, tonight), member.user(), clock.now_utc())
         db.session.commit()
     fay = browser(app, facilitator)
@@ -125,10 +109,10 @@ def test_the_check_in_shows_the_time_the_member_chose(app, member):
 
 
 def test_a_facilitator_sees_counts_and_requests_but_members_do_not(app, facilitator, member):
-    slug, _series_id, (tonight, _, _) = _world(app, facilitator, join_policy=JoinPolicy.APPROVAL)
+    slug, _series_id, (tonight, _, _) = evening_circle(app, facilitator, join_policy=JoinPolicy.APPROVAL)
     going = make_persona(app, "Gus G.")
     with app.app_context():
-        add_member(_group(slug), going)
+        add_member(group_by_slug(slug), going)
         rsvps.rsvp(db.session.get(Occurrence, tonight), going.user(), clock.now_utc())
         db.session.commit()
     asker = browser(app, member)
@@ -142,9 +126,9 @@ def test_a_facilitator_sees_counts_and_requests_but_members_do_not(app, facilita
 
 
 def test_a_group_facilitator_without_the_site_role_sees_their_group(app, facilitator, member):
-    slug, _series_id, _ = _world(app, facilitator)
+    slug, _series_id, _ = evening_circle(app, facilitator)
     with app.app_context():
-        add_member(_group(slug), member, MemberRole.FACILITATOR)
+        add_member(group_by_slug(slug), member, MemberRole.FACILITATOR)
         db.session.commit()
     assert "Groups you facilitate" in text(browser(app, member).get("/"))
 
@@ -165,16 +149,16 @@ def test_home_runs_the_same_number_of_queries_with_more_meetings(app, facilitato
             event.remove(engine, "before_cursor_execute", _count)
         return len(seen)
 
-    slug, _series_id, ids = _world(app, facilitator)
+    slug, _series_id, ids = evening_circle(app, facilitator)
     with app.app_context():
-        add_member(_group(slug), member)
+        add_member(group_by_slug(slug), member)
         rsvps.rsvp(db.session.get(Occurrence, ids[0]), member.user(), clock.now_utc())
         db.session.commit()
     client = browser(app, member)
     client.get("/")
     one = count_queries(client)
     with app.app_context():
-        group = _group(slug)
+        group = group_by_slug(slug)
         for n in range(3):
             series = scheduling.create_series(
                 group, weekly(THURSDAY, first_date=date(2026, 11, 26), start_time=time(14 + n, 0),

@@ -33,7 +33,7 @@ from supportnet.models import (
 from supportnet.notifications import links as notif_links
 from supportnet.notifications import preferences as notif_preferences
 from tests.conftest import Persona, login, make_app, make_persona, post
-from tests.test_notifications_world import going, make_world, run
+from tests.worlds.notifications import going, make_world, run
 
 REMINDER_DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # a day before Tuesday's meeting
 

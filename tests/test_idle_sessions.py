@@ -22,8 +22,8 @@ from supportnet.models import GroupKind, Occurrence, Rsvp, SiteRole, UserSession
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import _CSRF, PASSWORD, database_uri, login, make_app
-from tests.datacontrols import move_clock
 from tests.http_harness import Browser, free_port, production_env, start_gunicorn, stop_gunicorn, wait_until_up
+from tests.worlds.data_controls import move_clock
 
 # Far below the 30 s busy timeout a stalled request waits for; a healthy answer takes milliseconds.
 PROMPT = 5.0

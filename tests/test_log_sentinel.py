@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import Mailbox, login, post
-from tests.datacontrols import code_now, enable_two_factor, move_clock
+from tests.worlds.data_controls import code_now, enable_two_factor, move_clock
 
 NEW_PASSWORD = "sentinel-new-password-4417"
 SECOND_PASSWORD = "sentinel-second-password-9902"

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from supportnet.extensions import db
-from tests.datacontrols import World
+from tests.access_policy import who_gets_in
 from tests.security_harness import Harness, build, harvest_forms, route_keys
-from tests.test_fuzz_forms import who_gets_in
+from tests.worlds.data_controls import World
 
 # Columns whose values are random on every run (tokens, salted hashes, secrets, codes): compared as "set or not".
 RANDOM_COLUMNS = {

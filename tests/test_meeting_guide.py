@@ -14,8 +14,9 @@ from sqlalchemy import select
 from supportnet import demo, groups, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import Group, MeetingSeries, User
+from tests.builders import weekly
 from tests.conftest import BASE_URL, PINNED_NOW
-from tests.test_feeds import EVIL_TITLE, FeedWorld, build_feed_world
+from tests.worlds.feeds import EVIL_TITLE, FeedWorld, build_feed_world
 
 # The meeting types of the spec (github.com/code4recovery/spec, README "Meeting Types"), written out here
 # independently of the code under test.
@@ -252,8 +253,6 @@ def test_a_series_that_ran_out_by_count_or_end_date_is_not_listed(app, client, f
 
     from supportnet import clock
     from supportnet.recurrence import Frequency, Recurrence
-    from tests.builders import weekly
-
     with app.app_context():
         group, now = _meeting_guide_group(app, facilitator)
         scheduling.create_series(group, weekly(title="Counted", recurrence=Recurrence(
@@ -274,8 +273,6 @@ def test_a_split_that_starts_later_lists_both_schedules_while_both_have_meetings
 
     from supportnet import clock
     from supportnet.recurrence import Frequency, Recurrence
-    from tests.builders import weekly
-
     with app.app_context():
         group, now = _meeting_guide_group(app, facilitator)
         series = scheduling.create_series(group, weekly(title="Tuesday circle"), now)
@@ -304,8 +301,6 @@ def test_a_split_that_starts_later_lists_both_schedules_while_both_have_meetings
 
 def test_an_online_meeting_whose_link_is_for_members_says_how_to_ask(app, client, facilitator):
     from supportnet.models import OnlineVisibility
-    from tests.builders import weekly
-
     with app.app_context():
         group, now = _meeting_guide_group(app, facilitator)
         scheduling.create_series(group, weekly(title="Online circle", venue="", address="",
@@ -321,8 +316,6 @@ def test_an_online_meeting_whose_link_is_for_members_says_how_to_ask(app, client
 
 
 def test_a_group_feed_in_one_zone_names_it_for_calendar_apps(app, client, facilitator):
-    from tests.builders import weekly
-
     with app.app_context():
         group, now = _meeting_guide_group(app, facilitator)
         scheduling.create_series(group, weekly(), now)

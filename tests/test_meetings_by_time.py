@@ -15,7 +15,8 @@ from supportnet.models import JoinPolicy, Occurrence, Visibility
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
 from tests.conftest import PINNED_NOW, make_persona
-from tests.test_groups_web import add_member, browser, html, start_group
+from tests.pages import browser, html
+from tests.worlds.group_pages import add_member, start_group
 
 ONCE = Recurrence(Frequency.ONCE)
 

@@ -32,13 +32,12 @@ from supportnet.models import (
 )
 from supportnet.notifications import announcements as notif_announcements
 from supportnet.notifications import dispatch as notif_dispatch
-from supportnet.notifications import hooks as notif_hooks
 from supportnet.notifications import inbox as notif_inbox
 from supportnet.notifications import preferences as notif_preferences
 from supportnet.notifications.preferences import Preferences
 from tests.builders import weekly
 from tests.conftest import BASE_URL, PINNED_NOW, make_persona
-from tests.test_notifications_world import (
+from tests.worlds.notifications import (
     FIRST,
     REVEALING_WORDS,
     add_series,
@@ -50,6 +49,7 @@ from tests.test_notifications_world import (
     rows,
     run,
     run_every,
+    set_prefs,
     user_id,
 )
 
@@ -61,17 +61,6 @@ DAY_BEFORE, HOUR_BEFORE = FIRST - timedelta(hours=24), FIRST - timedelta(hours=1
 
 def subjects(messages: list[EmailMessage]) -> list[str]:
     return [m["Subject"] for m in messages]
-
-
-def set_prefs(app, persona, **changes) -> None:
-    with app.app_context():
-        user = persona.user()
-        current = notif_preferences.preferences(user)
-        channels = dict(current.channels)
-        channels.update(changes.pop("channels", {}))
-        prefs = Preferences(**{**current.__dict__, "channels": channels, **changes})
-        notif_hooks.save_preferences(user, prefs, clock.now_utc())
-        db.session.commit()
 
 
 @pytest.fixture

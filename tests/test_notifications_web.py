@@ -18,8 +18,8 @@ from supportnet.models import Channel, NotificationKind, NotificationStatus, Occ
 from supportnet.notifications import announcements as notif_announcements
 from supportnet.notifications import preferences as notif_preferences
 from tests.conftest import login, make_persona, post
-from tests.test_notifications_world import FIRST, going, join, make_world, rows, run, user_id
-from tests.test_security import snapshot
+from tests.security_harness import snapshot
+from tests.worlds.notifications import FIRST, going, join, make_world, rows, run, user_id
 
 Kind = NotificationKind
 DAY_BEFORE = FIRST - timedelta(hours=24)

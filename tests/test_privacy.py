@@ -33,7 +33,15 @@ from supportnet.models import (
     User,
 )
 from tests.conftest import Mailbox, login, post
-from tests.datacontrols import NOTE, PEER_NAME, PEER_NOTE, World, build_world, enable_two_factor, login_with_code
+from tests.worlds.data_controls import (
+    NOTE,
+    PEER_NAME,
+    PEER_NOTE,
+    World,
+    build_world,
+    enable_two_factor,
+    login_with_code,
+)
 
 
 @pytest.fixture

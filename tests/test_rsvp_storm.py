@@ -20,8 +20,8 @@ from supportnet import accounts, clock, groups, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole, User
 from supportnet.recurrence import Frequency, Recurrence
+from tests.builders import weekly
 from tests.conftest import PASSWORD, ClosingClient, Persona, csrf_token, database_uri, login, make_app
-from tests.test_rsvps import weekly
 
 STORMERS = 32
 SEATS = 5

@@ -9,7 +9,7 @@ import pytest
 
 from supportnet.devices import describe
 from tests.conftest import PASSWORD, login, post
-from tests.datacontrols import (
+from tests.worlds.data_controls import (
     code_now,
     confirm_identity,
     enable_two_factor,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from supportnet.extensions import db
 from supportnet.models import User
 from tests.conftest import post
-from tests.test_groups_web import html
+from tests.pages import html
 
 COMMON = "That password is on a list of common passwords. Choose something less guessable."
 

@@ -13,7 +13,7 @@ from supportnet import twofactor
 from supportnet.extensions import db
 from supportnet.models import LoginFailure, RecoveryCode, SiteRole, UserSession
 from tests.conftest import login, make_persona, post
-from tests.datacontrols import (
+from tests.worlds.data_controls import (
     code_now,
     confirm_identity,
     enable_two_factor,

@@ -9,7 +9,8 @@ from supportnet import clock, scheduling
 from supportnet.extensions import db
 from supportnet.recurrence import Frequency, Recurrence
 from tests.builders import weekly
-from tests.test_groups_web import start_group, text
+from tests.pages import browser, text
+from tests.worlds.group_pages import start_group
 
 
 def _meeting(app, facilitator):
@@ -50,8 +51,6 @@ def test_a_forged_zone_cookie_is_ignored(app, client, facilitator):
 
 
 def test_a_members_own_zone_wins_over_the_cookie(app, facilitator, member):
-    from tests.test_groups_web import browser
-
     _meeting(app, facilitator)
     mia = browser(app, member)  # Europe/London
     mia.set_cookie("supportnet_tz", "America/New_York")

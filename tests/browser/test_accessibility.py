@@ -11,8 +11,8 @@ import pytest
 from supportnet import clock, scheduling
 from supportnet.extensions import db
 from supportnet.models import Occurrence
-from tests.browser.test_home_and_meetings import DESKTOP, PHONE, world  # noqa: F401 - a fixture
-from tests.browser.test_rsvp_flow import sign_in
+from tests.browser.support import DESKTOP, PHONE, sign_in
+from tests.worlds.browser_home import build_home_world
 
 try:
     from playwright.sync_api import Page
@@ -22,6 +22,13 @@ except ImportError:  # the browser fixture skips these tests (or fails them in C
 pytestmark = pytest.mark.browser
 
 AXE = "/static/vendor/axe-core/axe.min.js"
+
+
+@pytest.fixture
+def world(live_server) -> dict:
+    """A public group (approval to join) meeting tomorrow at 19:00 London in Manchester, and an online one
+    the day after; Mia is a member going tomorrow, Ned asks to join, Fay facilitates; Nia has no group."""
+    return build_home_world(live_server)
 
 
 def violations(page: Page, base: str) -> list[dict]:
@@ -44,7 +51,7 @@ def scan(page: Page, base: str, paths: list[str]) -> dict[str, list[dict]]:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "390px"])
-def test_no_violations_on_the_everyday_pages(new_page, live_server, world, viewport):  # noqa: F811
+def test_no_violations_on_the_everyday_pages(new_page, live_server, world, viewport):
     base, occ = live_server.url, world["occ"]
     with live_server.app.app_context():
         slug = db.session.get(Occurrence, occ).series.group.slug

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.conftest import Mailbox
+from tests.browser.support import sign_in
+from tests.conftest import Mailbox, make_persona
 
 try:
     from playwright.sync_api import Page, expect
@@ -124,9 +125,6 @@ def test_the_register_page_fits_a_small_phone_and_starts_with_a_skip_link(new_pa
 def test_quick_exit_signs_out_opens_a_neutral_tab_and_the_privacy_page_says_what_it_cannot_do(
     new_page, live_server
 ):
-    from tests.browser.test_rsvp_flow import sign_in
-    from tests.conftest import make_persona
-
     mia = make_persona(live_server.app, "Mia M.")
     page: Page = new_page()
     sign_in(page, live_server.url, mia)

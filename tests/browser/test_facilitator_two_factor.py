@@ -8,7 +8,7 @@ import pytest
 from supportnet import clock, groups
 from supportnet.extensions import db
 from supportnet.models import Membership
-from tests.datacontrols import build_world
+from tests.worlds.data_controls import build_world
 
 try:
     from playwright.sync_api import Page, expect

@@ -4,18 +4,15 @@ meetings and of a facilitator, and the list of meetings by time with its place s
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from supportnet import clock, groups, rsvps, scheduling
 from supportnet.extensions import db
-from supportnet.models import GroupKind, JoinPolicy, Occurrence, SiteRole
-from supportnet.recurrence import Frequency, Recurrence
-from supportnet.series_spec import SeriesSpec
-from tests.browser.test_rsvp_flow import sign_in
+from supportnet.models import Occurrence, SiteRole
+from tests.browser.support import DESKTOP, PHONE, sign_in
 from tests.conftest import make_persona
+from tests.worlds.browser_home import build_home_world
 
 try:
     from playwright.sync_api import Page, expect
@@ -25,8 +22,6 @@ except ImportError:  # the browser fixture skips these tests (or fails them in C
 pytestmark = pytest.mark.browser
 
 LONDON = ZoneInfo("Europe/London")
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 SIZES = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "390px"])
 
 
@@ -39,30 +34,7 @@ def fits_the_width(page: Page) -> None:
 def world(live_server) -> dict:
     """A public group (approval to join) meeting tomorrow at 19:00 London in Manchester, and an online one
     the day after; Mia is a member going tomorrow, Ned asks to join, Fay facilitates; Nia has no group."""
-    app = live_server.app
-    fay = make_persona(app, "Fay F.", SiteRole.FACILITATOR)
-    mia, ned, nia = (make_persona(app, name) for name in ("Mia M.", "Ned N.", "Nia N."))
-    # The live server runs on the real clock: tomorrow, so nothing has started whenever the test runs.
-    tomorrow = (datetime.now(LONDON) + timedelta(days=1)).date()
-    with app.app_context():
-        now = clock.now_utc()
-        group = groups.create_group(
-            fay.user(), name="Canal Circle", kind=GroupKind.AFTERCARE, timezone="Europe/London", now=now,
-            join_policy=JoinPolicy.APPROVAL,
-        )
-        base = {"duration_minutes": 90, "timezone": "Europe/London", "recurrence": Recurrence(Frequency.ONCE)}
-        room = scheduling.create_series(group, SeriesSpec(
-            title="Room meeting", first_date=tomorrow, start_time=time(19, 0), venue="Friends Meeting House",
-            address="6 Mount Street, Manchester", capacity=8, **base), now)
-        scheduling.create_series(group, SeriesSpec(
-            title="Online meeting", first_date=tomorrow + timedelta(days=1), start_time=time(12, 0),
-            online_url="https://meet.example.net/x", **base), now)
-        groups.approve(groups.join(group, mia.user(), now), now)
-        groups.join(group, ned.user(), now)
-        occ = db.session.scalar(db.select(Occurrence).where(Occurrence.series_id == room.id))
-        rsvps.rsvp(occ, mia.user(), now)
-        db.session.commit()
-        return {"occ": occ.id, "fay": fay, "mia": mia, "nia": nia}
+    return build_home_world(live_server)
 
 
 @SIZES

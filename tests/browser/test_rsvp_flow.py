@@ -3,7 +3,6 @@ gives up their seat, and the first one finds they are in; and the same buttons w
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,8 @@ from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, SiteRole
 from supportnet.recurrence import Frequency, Recurrence
 from supportnet.series_spec import SeriesSpec
-from tests.conftest import PASSWORD, Persona, make_persona
+from tests.browser.support import sign_in
+from tests.conftest import make_persona
 
 try:
     from playwright.sync_api import Page, expect
@@ -24,14 +24,6 @@ except ImportError:  # the browser fixture skips these tests (or fails them in C
 pytestmark = pytest.mark.browser
 
 LONDON = ZoneInfo("Europe/London")
-
-
-def sign_in(page: Page, base: str, persona: Persona) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email", exact=True).fill(persona.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile("^Hello, "))).to_be_visible()
 
 
 @pytest.fixture

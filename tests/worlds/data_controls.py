@@ -1,4 +1,5 @@
-"""What the data-controls tests share (issue 9): a world with every persona, two-factor helpers, snapshots."""
+"""A world with every persona (two groups, their meetings, check-ins, two-factor) for the data-controls and
+security tests, with the two-factor helpers and snapshots they share."""
 
 from __future__ import annotations
 

@@ -28,9 +28,13 @@ from supportnet.models import (
     Occurrence,
     User,
 )
+from supportnet.notifications import announcements as notif_announcements
 from supportnet.notifications import dispatch as notif_dispatch
+from supportnet.notifications import hooks as notif_hooks
+from supportnet.notifications import preferences as notif_preferences
+from supportnet.notifications.preferences import Preferences
 from tests.builders import weekly
-from tests.conftest import Persona
+from tests.conftest import PINNED_NOW, Persona, make_persona
 
 LONDON = ZoneInfo("Europe/London")
 # The first meeting: Tuesday 1 December 2026, 19:00 in London (= 19:00 UTC), 90 minutes.
@@ -163,3 +167,54 @@ def all_text(message: EmailMessage) -> str:
         content = part.get_content()
         parts.append(content.decode("utf-8", "replace") if isinstance(content, bytes) else content)
     return "\n".join(parts).lower()
+
+
+def announce_to(app, facilitator, count: int, body: str = "See you on Tuesday.") -> list[str]:
+    """A group with `count` members and one announcement to them: `count` due emails. Returns their addresses."""
+    world = make_world(app, facilitator)
+    people = [make_persona(app, f"Member {n}.") for n in range(count)]
+    for person in people:
+        join(world, person)
+    with app.app_context():
+        notif_announcements.announce(db.session.get(Group, world.group_id), facilitator.user(), "", body, PINNED_NOW)
+        db.session.commit()
+    return [p.email for p in people]
+
+
+def email_rows(app):
+    return rows(app, kind=NotificationKind.ANNOUNCEMENT, channel=Channel.EMAIL)
+
+
+def set_prefs(app, persona, **changes) -> None:
+    with app.app_context():
+        user = persona.user()
+        current = notif_preferences.preferences(user)
+        channels = dict(current.channels)
+        channels.update(changes.pop("channels", {}))
+        prefs = Preferences(**{**current.__dict__, "channels": channels, **changes})
+        notif_hooks.save_preferences(user, prefs, clock.now_utc())
+        db.session.commit()
+
+
+def inbox_notice_due(app: Flask, user_id: int, group_id: int, due: datetime) -> int:
+    """An announcement for the member's inbox that falls due at `due`, on the clock of a running scheduler.
+
+    Only a dispatch pass that begins after `due` delivers it: once it is delivered, the dispatcher has been over
+    the outbox again since then. Tests that check that nothing more goes out wait for this, not for a fixed time.
+    """
+    with app.app_context():
+        notice = Notification(
+            user_id=user_id, kind=NotificationKind.ANNOUNCEMENT, channel=Channel.IN_APP, group_id=group_id,
+            dedupe_key=f"later-pass:{group_id}:{user_id}:{due.isoformat()}", due_at=due, created_at=due,
+            status=NotificationStatus.PENDING, payload={"subject": "", "body": "A later pass.", "author": "Fay F."},
+        )
+        db.session.add(notice)
+        db.session.commit()
+        return notice.id
+
+
+def notice_status(app: Flask, notification_id: int) -> NotificationStatus:
+    with app.app_context():
+        status = db.session.get(Notification, notification_id).status
+        db.session.rollback()  # a later look must see what other processes committed since
+        return status
