@@ -38,7 +38,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from supportnet import crypto, groups
+from supportnet import crypto, visibility
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
@@ -172,7 +172,7 @@ def _check_meeting(spec: CheckInSpec, user: User, now: datetime) -> tuple[Occurr
     occ = spec.occurrence
     if occ is None:
         return None, None
-    if not groups.visible_to(occ.series.group, user, None, now):
+    if not visibility.visible_to(occ.series.group, user, None, now):
         raise DomainError("That meeting isn't available to you.")
     if spec.timing in (None, ""):
         return occ, MeetingTiming.BEFORE if now < occ.starts_at else MeetingTiming.AFTER
@@ -776,15 +776,9 @@ class SupportOverview:
     since: date
 
 
-def is_group_facilitator(group: Group, user: User | None) -> bool:
-    """Whether the user is an active facilitator of this very group (site admins are not, by being admins)."""
-    membership = groups.membership_for(group, user)
-    return membership is not None and membership.is_facilitator
-
-
 def support_overview(group: Group, viewer: User, now: datetime) -> SupportOverview:
     """What the group's facilitators may see: support requests, shared trends, and figures from 5 or more."""
-    if not is_group_facilitator(group, viewer):
+    if not visibility.is_group_facilitator(group, viewer):
         raise Forbidden("Only the group's facilitators see what members share with it.")
     since = (now - timedelta(days=SHARED_DAYS - 1)).date()
     sharing = db.session.execute(

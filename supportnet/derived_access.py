@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select, union, update
 
+from supportnet import rsvps
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
@@ -72,8 +73,6 @@ def _about_the_group(scope: Scope):
 
 def release_future_answers(scope: Scope) -> None:
     """Seats and waitlist places for meetings that have not started are given up; the waitlist moves up."""
-    from supportnet import rsvps
-
     future = (
         MeetingSeries.group_id == scope.group_id,
         Rsvp.user_id.in_(scope.user_ids),

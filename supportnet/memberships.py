@@ -42,17 +42,13 @@ def _require_not_archived(group: Group) -> None:
 # --- invites ---
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def regenerate_invite(group: Group, now: datetime, days: int = 14) -> str:
     """Make a new invite link token for the group (the old link stops working) and return it."""
     _require_not_archived(group)
     if not 1 <= days <= INVITE_DAYS_MAX:
         raise DomainError(f"An invite link can last 1 to {INVITE_DAYS_MAX} days.", field="days")
     token = secrets.token_urlsafe(24)
-    group.invite_token_hash = _digest(token)
+    group.invite_token_hash = invite_digest(token)
     group.invite_expires_at = now + timedelta(days=days)
     group.updated_at = now
     db.session.flush()
@@ -71,27 +67,13 @@ def group_for_invite(token: str, now: datetime) -> Group | None:
     """Return the group whose current, unexpired invite this token is (archived groups have none), or None."""
     if not token:
         return None
-    group = db.session.scalar(select(Group).where(Group.invite_token_hash == _digest(token)))
+    group = db.session.scalar(select(Group).where(Group.invite_token_hash == invite_digest(token)))
     if group is None or group.archived_at is not None or not invite_is_valid(group, token, now):
         return None
     return group
 
 
-def invite_is_valid(group: Group, token: str | None, now: datetime) -> bool:
-    """Return whether the token is the group's current, unexpired invite."""
-    if not token or group.invite_token_hash is None or group.invite_expires_at is None:
-        return False
-    return secrets.compare_digest(group.invite_token_hash, _digest(token)) and now < group.invite_expires_at
-
-
 # --- memberships ---
-
-
-def membership_for(group: Group, user: User | None) -> Membership | None:
-    """Return the user's membership row in the group (any status), or None."""
-    if user is None or user.id is None:
-        return None
-    return db.session.scalar(select(Membership).where(Membership.group_id == group.id, Membership.user_id == user.id))
 
 
 def member_count(group: Group) -> int:
@@ -169,8 +151,6 @@ def join(group: Group, user: User, now: datetime, invite_token: str | None = Non
     db.session.flush()
     if status == MemberStatus.PENDING:
         # Notifications hook: the group's facilitators hear about the request.
-        from supportnet import notifications
-
         notifications.join_requested(membership, now)
     return membership
 
@@ -190,9 +170,8 @@ def approve(membership: Membership, now: datetime, by: User | None = None) -> Me
     membership.status = MemberStatus.ACTIVE
     membership.joined_at = now
     db.session.flush()
+    audit.record(AuditAction.MEMBER_APPROVED, actor=by, now=now, group=membership.group, subject=membership.user)
     # Notifications hook: they hear that they are in.
-    from supportnet import notifications
-
     notifications.join_answered(membership, True, now)
     if membership.role == MemberRole.FACILITATOR:
         # Back in as a facilitator: whoever shares with the group hears that they can see it again.
@@ -200,16 +179,15 @@ def approve(membership: Membership, now: datetime, by: User | None = None) -> Me
     return membership
 
 
-def decline(membership: Membership, now: datetime) -> Membership:
-    """Say no to a request to join."""
+def decline(membership: Membership, now: datetime, by: User | None = None) -> Membership:
+    """Say no to a request to join (`by`: the facilitator or admin who decides, for the audit log)."""
     if membership.status != MemberStatus.PENDING:
         raise DomainError("Only a request to join can be declined.")
     membership.status = MemberStatus.DECLINED
     db.session.flush()
+    audit.record(AuditAction.MEMBER_DECLINED, actor=by, now=now, group=membership.group, subject=membership.user)
     derived_access.end_access(membership.group_id, [membership.user_id], now)
     # Notifications hook: they hear the answer (neutrally worded).
-    from supportnet import notifications
-
     notifications.join_answered(membership, False, now)
     return membership
 
@@ -248,13 +226,17 @@ def leave(membership: Membership, now: datetime) -> Membership:
     return membership
 
 
-def remove(membership: Membership, now: datetime) -> Membership:
-    """Remove someone from the group (or a pending request); they cannot rejoin on their own."""
+def remove(membership: Membership, now: datetime, by: User | None = None) -> Membership:
+    """Remove someone from the group (or a pending request); they cannot rejoin on their own.
+
+    `by`: the facilitator or admin who removes them, for the audit log.
+    """
     if membership.status not in (MemberStatus.ACTIVE, MemberStatus.PENDING):
         raise DomainError("They are not a member of this group.")
     _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
     membership.status = MemberStatus.REMOVED
     db.session.flush()
+    audit.record(AuditAction.MEMBER_REMOVED, actor=by, now=now, group=membership.group, subject=membership.user)
     derived_access.end_access(membership.group_id, [membership.user_id], now)
     return membership
 
@@ -262,13 +244,16 @@ def remove(membership: Membership, now: datetime) -> Membership:
 def set_role(
     membership: Membership, role: MemberRole | str, by: User | None = None, now: datetime | None = None
 ) -> Membership:
-    """Make an active member a facilitator, or a facilitator a member again.
+    """Make an active member a facilitator, or a facilitator a member again (`by`: who does it, for the audit log).
 
     The facilitator role opens the roster and what members share of their check-ins, so it is granted by the
     group's facilitators (or a site admin) to someone else, never to oneself; and every member who shares with
     the group is told who can now see it.
     """
-    role = _coerce(MemberRole, role, "role")
+    try:
+        role = MemberRole(role)
+    except ValueError as exc:
+        raise DomainError("Choose one of the options.", field="role") from exc
     if membership.status != MemberStatus.ACTIVE:
         raise DomainError("Only active members can be given a role.", field="role")
     if role == membership.role:
@@ -278,12 +263,14 @@ def set_role(
                           field="role")
     if role == MemberRole.MEMBER:
         _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
+    before = membership.role
+    now = now or now_utc()
     membership.role = role
     db.session.flush()
+    audit.record(AuditAction.ROLE_CHANGED, actor=by, now=now, group=membership.group, subject=membership.user,
+                 from_role=before, to_role=role)
     if role == MemberRole.FACILITATOR:
-        from supportnet import notifications
-
-        notifications.sharing_audience_grew(membership, now or now_utc())
+        notifications.sharing_audience_grew(membership, now)
     return membership
 
 

@@ -74,13 +74,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
-from supportnet import derived_access, mail
+from supportnet import audit, derived_access, mail
 from supportnet.clock import now_utc, timezone_names
 from supportnet.db import write_intent
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
+    AuditAction,
     Channel,
     CheckinSharing,
     Group,
@@ -878,7 +879,10 @@ def new_nonce() -> str:
 
 
 def announce(group: Group, author: User, subject: str, body: str, now: datetime, nonce: str | None = None) -> int:
-    """Send a facilitator's message to every active member of the group; returns how many members get it."""
+    """Send a facilitator's message to every active member of the group; returns how many members get it.
+
+    The audit log records that the author sent one, and to how many people (never its text).
+    """
     if group.archived_at is not None:
         raise DomainError("This group is archived.")
     subject = " ".join((subject or "").split())
@@ -909,6 +913,7 @@ def announce(group: Group, author: User, subject: str, body: str, now: datetime,
         for channel in prefs[uid].channels_for(Kind.ANNOUNCEMENT)
     ]
     _write(rows)
+    audit.record(AuditAction.ANNOUNCEMENT_SENT, actor=author, now=now, group=group, recipients=len(members))
     return len(members)
 
 

@@ -33,7 +33,8 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import accounts, audit, calendars, checkins, derived_access, feeds, groups, rsvps, twofactor
+from supportnet import accounts, audit, checkins, derived_access, feeds, rsvps, twofactor, visibility
+from supportnet import memberships as membership_ops
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -306,7 +307,9 @@ def _calendar(user: User, links: feeds.Links, host: str) -> bytes:
         series = row.occurrence.series
         facilitator = user.is_admin or roles.get(series.group_id) == MemberRole.FACILITATOR
         going = row.status == RsvpStatus.GOING
-        show_online = series.group_id in roles and calendars.online_visible(series, facilitator, going)
+        show_online = series.group_id in roles and visibility.online_link_visible(
+            series, manager=facilitator, member=True, seated=going
+        )
         entries.append(feeds.MeetingEntry(row.occurrence, show_online=show_online, waitlisted=not going))
     zone = ZoneInfo(user.timezone if user.timezone in timezone_names() else "UTC")
     return feeds.private_calendar(entries, discreet=False, viewer_zone=zone, links=links, host=host)
@@ -358,7 +361,7 @@ def groups_to_hand_over(user: User) -> list[Group]:
     ).all()
     result = []
     for membership in mine:
-        others = [m for m in groups.facilitators(membership.group) if m.user_id != user.id]
+        others = [m for m in membership_ops.facilitators(membership.group) if m.user_id != user.id]
         if not others:
             result.append(membership.group)
     return sorted(result, key=lambda g: g.name.lower())

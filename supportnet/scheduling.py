@@ -30,11 +30,20 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import contains_eager
 
-from supportnet import notifications
+from supportnet import audit, notifications, rsvps
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility, StandingRsvp
+from supportnet.models import (
+    AuditAction,
+    Group,
+    MeetingSeries,
+    Occurrence,
+    OccurrenceStatus,
+    OnlineVisibility,
+    StandingRsvp,
+    User,
+)
 from supportnet.recurrence import (
     Frequency,
     Recurrence,
@@ -412,8 +421,6 @@ def materialize(series: MeetingSeries, until: datetime, now: datetime, *, has_st
         # The rows were inserted without the ORM; a loaded `occurrences` list would not know about them.
         db.session.expire(series, ["occurrences"])
         # RSVP hook: standing RSVPs ("I come every week") answer for the new meetings.
-        from supportnet import rsvps
-
         if has_standing is None or has_standing:
             rsvps.apply_standing(series, now)
     return created
@@ -494,8 +501,8 @@ def _clean_note(note: str) -> str:
     return _text(note, "note", MAX_NOTE)
 
 
-def cancel_occurrence(occ: Occurrence, note: str, now: datetime) -> Occurrence:
-    """Cancel one meeting, telling members why; the row stays so it can be restored."""
+def cancel_occurrence(occ: Occurrence, note: str, now: datetime, *, by: User | None = None) -> Occurrence:
+    """Cancel one meeting, telling members why; the row stays so it can be restored (`by`: for the audit log)."""
     series = _require_changeable(occ, now)
     note = _clean_note(note)
     if occ.status == OccurrenceStatus.CANCELLED and occ.note == note:
@@ -506,6 +513,7 @@ def cancel_occurrence(occ: Occurrence, note: str, now: datetime) -> Occurrence:
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    audit.record(AuditAction.MEETING_CANCELLED, actor=by, now=now, occurrence=occ, starts_at=occ.starts_at)
     # Notifications hook: reminders stop, who answered gets a change notice.
     notifications.occurrence_changed(occ, before, now)
     return occ
@@ -521,11 +529,13 @@ def move_occurrence(
     venue: str | None = None,
     address: str | None = None,
     note: str = "",
+    by: User | None = None,
 ) -> Occurrence:
     """Move one meeting to another time (and optionally place); it keeps its row, so RSVPs stay with it.
 
     new_start_local is wall time in `tz` (default: the series' zone). duration_minutes None keeps the
     meeting's current length; venue/address None keep the current place, a value sets it for this meeting.
+    `by`: who moves it, for the audit log.
     """
     series = _require_changeable(occ, now)
     if not isinstance(new_start_local, datetime) or new_start_local.tzinfo is not None:
@@ -560,6 +570,7 @@ def move_occurrence(
         or new_venue is not None
         or new_address is not None
     )
+    from_starts_at = occ.starts_at
     occ.status = OccurrenceStatus.MOVED if differs else OccurrenceStatus.SCHEDULED
     occ.starts_at = starts_at
     occ.ends_at = ends_at
@@ -569,13 +580,15 @@ def move_occurrence(
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    audit.record(AuditAction.MEETING_MOVED, actor=by, now=now, occurrence=occ, from_starts_at=from_starts_at,
+                 to_starts_at=occ.starts_at)
     # Notifications hook: reminders follow the new time, who answered gets a change notice.
     notifications.occurrence_changed(occ, before, now)
     return occ
 
 
-def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
-    """Put a cancelled or moved meeting back at its usual time and place."""
+def restore_occurrence(occ: Occurrence, now: datetime, *, by: User | None = None) -> Occurrence:
+    """Put a cancelled or moved meeting back at its usual time and place (`by`: for the audit log)."""
     _lock_for_seats(occ.series, [occ])  # its seat counts are read below to decide the capacity
     series = _require_changeable(occ, now)
     if occ.original_start <= now:
@@ -592,11 +605,10 @@ def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    audit.record(AuditAction.MEETING_RESTORED, actor=by, now=now, occurrence=occ, starts_at=occ.starts_at)
     # Notifications hook: reminders come back, who answered hears the meeting is on again.
     notifications.occurrence_changed(occ, before, now)
     # RSVP hook: the series' capacity may have grown while this meeting was cancelled.
-    from supportnet import rsvps
-
     rsvps.promote_waitlist(occ, now)
     return occ
 
@@ -620,8 +632,6 @@ def _lock_for_seats(series: MeetingSeries, rows: Iterable[Occurrence]) -> None:
     Always the series first: materializing locks the series and then answers standing RSVPs in its new meetings,
     so taking them the other way round here could make two transactions wait for each other.
     """
-    from supportnet import rsvps
-
     db.session.execute(select(MeetingSeries.id).where(MeetingSeries.id == series.id).with_for_update())
     rsvps.lock_meetings(rows)
 
@@ -702,8 +712,6 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     changed = _apply_details(series, spec)
     _propagate_capacity(series, rows)
     # RSVP hook: seats a higher capacity freed go to the waitlists.
-    from supportnet import rsvps
-
     rsvps.promote_waitlists(rows, now)
     if changed:
         # Feeds repeat the title and place in every changed meeting, so those move forward too.
@@ -742,8 +750,6 @@ def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[
                 occ.capacity = series.capacity
             _touch(occ, now)
             # RSVP hook: the capacity may be higher than when the meeting was replaced.
-            from supportnet import rsvps
-
             rsvps.promote_waitlist(occ, now)
         elif occ.status == OccurrenceStatus.SCHEDULED and occ.ends_at != occ.starts_at + duration:
             occ.ends_at = occ.starts_at + duration
@@ -791,8 +797,6 @@ def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: da
         if occ.original_start >= cut and not occ.superseded:
             _supersede(occ, now)
     # RSVP hook: the replaced meetings will never happen, so their RSVPs are cancelled (counters follow).
-    from supportnet import rsvps
-
     rsvps.cancel_superseded(series, now)
     series.rrule = old_rule
     series.ended_at = now
@@ -815,8 +819,13 @@ def calendar_display_changed(group: Group, now: datetime) -> None:
     db.session.flush()
 
 
-def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
-    """Stop a meeting series: its future meetings are cancelled, its past ones stay."""
+def end_series(
+    series: MeetingSeries, now: datetime, *, by: User | None = None, audited: bool = True
+) -> MeetingSeries:
+    """Stop a meeting series: its future meetings are cancelled, its past ones stay.
+
+    `by`: who ends it, for the audit log; `audited=False` when archiving the group ends it (one entry for all).
+    """
     if series.ended_at is not None:
         return series
     before = notifications.series_snapshot(series, now)  # notifications hook (see below)
@@ -828,13 +837,13 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
             occ.note = SERIES_ENDED_NOTE
             _touch(occ, now)
     # RSVP hook: no new meetings will come, so the standing RSVPs go; answers for cancelled meetings stay.
-    from supportnet import rsvps
-
     rsvps.drop_standing(series)
     series.rrule = _rule_ending_before(series, cut)
     series.ended_at = now
     _touch_series(series, now)
     db.session.flush()
+    if audited:
+        audit.record(AuditAction.SERIES_ENDED, actor=by, now=now, group=series.group)
     # Notifications hook: one notice to each member who answered for a coming meeting; reminders stop.
     notifications.series_changed(before, series, now, ended=True)
     return series

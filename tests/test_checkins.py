@@ -15,7 +15,7 @@ from flask import Flask, render_template
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from supportnet import accounts, checkins, clock, groups, scheduling
+from supportnet import accounts, checkins, clock, groups, scheduling, visibility
 from supportnet.checkins import CheckInSpec
 from supportnet.extensions import db
 from supportnet.models import (
@@ -99,7 +99,7 @@ def add_member(app: Flask, slug: str, persona: Persona, role: MemberRole = Membe
     """Make the persona an active member of the group."""
     with app.app_context():
         now, group = clock.now_utc(), group_of(slug)
-        membership = groups.membership_for(group, persona.user())
+        membership = visibility.membership_for(group, persona.user())
         if membership is None:
             membership = Membership(group=group, user=persona.user(), created_at=now)
             db.session.add(membership)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import checkins, clock, groups
+from supportnet import checkins, clock, memberships, visibility
 from supportnet.extensions import db
 from supportnet.models import CheckinSharing, Group, MemberRole, Membership, Occurrence, SiteRole
 from tests.conftest import PINNED_NOW, Persona, make_persona, post
@@ -40,7 +40,7 @@ def mia(app, circle) -> Persona:
 def share(app, slug: str, persona: Persona, level: CheckinSharing | str, recovery: bool = False) -> None:
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == slug))
-        checkins.set_sharing(groups.membership_for(group, persona.user()), level, recovery)
+        checkins.set_sharing(visibility.membership_for(group, persona.user()), level, recovery)
         db.session.commit()
 
 
@@ -110,7 +110,7 @@ def test_leaving_ends_sharing_and_coming_back_starts_from_nothing(app, facilitat
     share(app, circle, mia, CheckinSharing.NOTES, recovery=True)
     with app.app_context():
         membership = db.session.get(Membership, _membership_id(app, circle, mia))
-        groups.leave(membership, clock.now_utc())
+        memberships.leave(membership, clock.now_utc())
         db.session.commit()
         assert (membership.checkin_sharing, membership.shares_recovery_date) == (CheckinSharing.NONE, False)
     assert "Mia M." not in text(support_page(app, circle, facilitator))
@@ -226,7 +226,7 @@ def test_the_recovery_day_count_is_shown_only_to_groups_it_is_shared_with(app, f
 def _membership_id(app, slug: str, persona: Persona) -> int:
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == slug))
-        return groups.membership_for(group, persona.user()).id
+        return visibility.membership_for(group, persona.user()).id
 
 
 def test_sharing_is_off_by_default_and_the_member_chooses_per_group(app, facilitator, circle, mia):

@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, update
 from werkzeug.datastructures import MultiDict
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, memberships, scheduling
+from supportnet import visibility as visibility_rules
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -55,12 +56,12 @@ def start_group(persona: Persona, name: str, **fields) -> Group:
 
 def add_member(group: Group, persona: Persona, role: MemberRole = MemberRole.MEMBER) -> Membership:
     """Make the persona an active member of the group, whatever its join policy (inside an app context)."""
-    token = groups.regenerate_invite(group, clock.now_utc())
-    membership = groups.join(group, persona.user(), clock.now_utc(), invite_token=token)
+    token = memberships.regenerate_invite(group, clock.now_utc())
+    membership = memberships.join(group, persona.user(), clock.now_utc(), invite_token=token)
     if membership.status != MemberStatus.ACTIVE:
-        groups.approve(membership, clock.now_utc())
+        memberships.approve(membership, clock.now_utc())
     if role != MemberRole.MEMBER:
-        groups.set_role(membership, role)
+        memberships.set_role(membership, role)
     return membership
 
 
@@ -69,7 +70,7 @@ def group_by_slug(slug: str) -> Group:
 
 
 def membership_of(slug: str, persona: Persona) -> Membership | None:
-    return groups.membership_for(group_by_slug(slug), persona.user())
+    return visibility_rules.membership_for(group_by_slug(slug), persona.user())
 
 
 def occurrences_of(series_id: int) -> list[Occurrence]:
@@ -202,7 +203,7 @@ def world(app, member, outsider, facilitator, other_facilitator, admin) -> World
             group = start_group(facilitator, name, visibility=visibility, join_policy=policy)
             series = scheduling.create_series(group, weekly(), clock.now_utc())
             membership = add_member(group, member)
-            token = groups.regenerate_invite(group, clock.now_utc())
+            token = memberships.regenerate_invite(group, clock.now_utc())
             refs[which] = GroupRefs(
                 slug=group.slug,
                 id=group.id,
@@ -455,7 +456,7 @@ def test_the_members_page_shows_display_names_and_join_dates_but_never_an_email(
 def test_a_pending_request_shows_the_name_to_facilitators_but_never_the_email(app, client, facilitator, outsider):
     with app.app_context():
         group = start_group(facilitator, "Approval Circle", join_policy=JoinPolicy.APPROVAL)
-        groups.join(group, outsider.user(), clock.now_utc())
+        memberships.join(group, outsider.user(), clock.now_utc())
         db.session.commit()
         slug = group.slug
     login(client, facilitator)
@@ -487,7 +488,7 @@ def test_the_contact_note_is_shown_to_members_only(app, circle, facilitator, mem
         assert note not in html(client.get(f"/meetings/{circle['occurrence_id']}"))
     # Someone who left is no longer a member.
     with app.app_context():
-        groups.leave(membership_of(circle["slug"], member), clock.now_utc())
+        memberships.leave(membership_of(circle["slug"], member), clock.now_utc())
         db.session.commit()
     assert note not in html(browser(app, member).get(f"/groups/{circle['slug']}"))
 
@@ -580,7 +581,7 @@ def test_a_facilitator_starts_a_group_schedules_it_and_cancels_moves_and_restore
     with app.app_context():
         group = group_by_slug("thursday-integration-circle")
         assert group.tag_codes == ["W", "O", "walking"]
-        assert groups.membership_for(group, facilitator.user()).is_facilitator
+        assert visibility_rules.membership_for(group, facilitator.user()).is_facilitator
         (series,) = scheduling.active_series(group)
         assert len(occurrences_of(series.id)) == 26
         second = occurrence_id_at(series.id, london(2026, 12, 8, 19, 0))
@@ -681,7 +682,7 @@ def test_an_approval_group_asks_and_a_facilitator_approves_on_the_members_page(a
 def test_a_facilitator_declines_a_request(app, client, facilitator, outsider):
     with app.app_context():
         group = start_group(facilitator, "Approval Circle", join_policy=JoinPolicy.APPROVAL)
-        membership_id = groups.join(group, outsider.user(), clock.now_utc()).id
+        membership_id = memberships.join(group, outsider.user(), clock.now_utc()).id
         db.session.commit()
         slug = group.slug
     login(client, facilitator)
@@ -1381,7 +1382,7 @@ def add_listed_groups(app: Flask, facilitator: Persona, member: Persona, start: 
             )
             recurrence = Recurrence(Frequency.WEEKLY, weekdays=(n % 7,), count=4)
             scheduling.create_series(group, weekly(recurrence=recurrence, first_date=date(2026, 11, 30)), now)
-            groups.join(group, joiner, now)
+            memberships.join(group, joiner, now)
         db.session.commit()
 
 

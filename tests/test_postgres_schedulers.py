@@ -19,7 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from supportnet import accounts, clock, groups, notifications
+from supportnet import accounts, clock, groups, memberships, notifications
 from supportnet.extensions import db
 from supportnet.models import Channel, GroupKind, Notification, NotificationStatus, SiteRole
 from tests.conftest import PASSWORD, database_uri, make_app
@@ -72,7 +72,7 @@ def _write_announcements(app) -> None:
         fay = accounts.create_user("fay@example.org", PASSWORD, "Fay F.", now, role=SiteRole.FACILITATOR)
         group = groups.create_group(fay, name="Many hands", kind=GroupKind.MEETUP, timezone="UTC", now=now)
         for n in range(MEMBERS):
-            groups.join(group, accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now), now)
+            memberships.join(group, accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now), now)
         db.session.commit()
         for n in range(ANNOUNCEMENTS):
             notifications.announce(group, fay, f"Note {n}", f"Announcement number {n}.", clock.now_utc())

@@ -12,7 +12,7 @@ import icalendar
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import audit, checkins, groups, privacy, rsvps
+from supportnet import audit, checkins, memberships, privacy, rsvps
 from supportnet.checkins import CheckInSpec
 from supportnet.clock import now_utc
 from supportnet.extensions import db
@@ -161,8 +161,8 @@ def test_deleting_frees_the_seat_for_the_waitlist(app, world):
     outsider = world.persona("outsider")
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        token = groups.regenerate_invite(group, now_utc())
-        groups.join(group, outsider.user(), now_utc(), invite_token=token)
+        token = memberships.regenerate_invite(group, now_utc())
+        memberships.join(group, outsider.user(), now_utc(), invite_token=token)
         occ = db.session.get(Occurrence, world.occurrence_id)
         waiting = rsvps.rsvp(occ, outsider.user(), now_utc())  # capacity 2: member and peer have the seats
         assert waiting.status == RsvpStatus.WAITLISTED
@@ -192,7 +192,7 @@ def test_the_audit_log_keeps_the_entry_but_says_deleted_user(app, world):
     with app.app_context():
         group = db.session.get(Group, world.group_id)
         membership = db.session.get(Membership, world.membership_id)
-        groups.set_role(membership, MemberRole.FACILITATOR)
+        memberships.set_role(membership, MemberRole.FACILITATOR)
         audit.record(AuditAction.ROLE_CHANGED, actor=fac.user(), now=now_utc(), group=group,
                      subject=membership.user, from_role="member", to_role="facilitator")
         audit.record(AuditAction.MEETING_CANCELLED, actor=membership.user, now=now_utc(), group=group)
@@ -224,11 +224,11 @@ def test_the_last_facilitator_must_hand_over_or_archive_first(app, world):
 
 def test_a_facilitator_with_a_co_facilitator_can_leave(app, world):
     with app.app_context():
-        groups.set_role(db.session.get(Membership, world.peer_membership_id), MemberRole.FACILITATOR)
+        memberships.set_role(db.session.get(Membership, world.peer_membership_id), MemberRole.FACILITATOR)
         db.session.commit()
     assert delete(member_client(app, world, "facilitator")).status_code == 302
     with app.app_context():
-        assert [m.user_id for m in groups.facilitators(db.session.get(Group, world.group_id))] == [world.peer.id]
+        assert [m.user_id for m in memberships.facilitators(db.session.get(Group, world.group_id))] == [world.peer.id]
 
 
 def test_the_last_admin_cannot_delete_their_account(app, world):
@@ -335,7 +335,7 @@ def test_announcements_lose_their_deleted_authors_name(app, world):
     from supportnet.models import Notification, NotificationKind
 
     with app.app_context():
-        groups.set_role(db.session.get(Membership, world.peer_membership_id), MemberRole.FACILITATOR)
+        memberships.set_role(db.session.get(Membership, world.peer_membership_id), MemberRole.FACILITATOR)
         notifications.announce(db.session.get(Group, world.group_id), world.persona("facilitator").user(),
                                "Tuesday", "See you on Tuesday.", now_utc())
         db.session.commit()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, DateField, HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from supportnet import checkins, groups
+from supportnet import checkins, visibility
 from supportnet.checkins import CheckInSpec, DayPoint, HistoryFilter
 from supportnet.clock import now_utc
 from supportnet.db import flush_erasure
@@ -156,7 +156,7 @@ def _meeting_from(raw: str | None) -> Occurrence | None:
         .options(joinedload(Occurrence.series).joinedload(MeetingSeries.group))
         .where(Occurrence.id == occurrence_id)
     )
-    if occ is None or not groups.visible_to(occ.series.group, me(), None, now_utc()):
+    if occ is None or not visibility.visible_to(occ.series.group, me(), None, now_utc()):
         return None
     return occ
 
