@@ -74,7 +74,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
-from supportnet import audit, derived_access, mail
+from supportnet import audit, mail, visibility
 from supportnet.clock import now_utc, timezone_names
 from supportnet.db import write_intent
 from supportnet.errors import DomainError
@@ -1227,9 +1227,9 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
         return "cancel", "turned off by the member", None
     if n.channel == EMAIL and n.user.email_confirmed_at is None:
         return "cancel", "email address not confirmed", None
-    group_id = derived_access.notice_group_id(n)
+    group_id = visibility.notice_group_id(n)
     membership = ctx.memberships.get((group_id, n.user_id))
-    reason = derived_access.right_to_see(n, n.user, membership, ctx.groups.get(group_id))
+    reason = visibility.right_to_see(n, n.user, membership, ctx.groups.get(group_id))
     if reason is not None:
         return "cancel", reason, None
     problem = _still_applies(n, ctx, now)
@@ -1589,7 +1589,7 @@ def inbox(user: User, limit: int = INBOX_PAGE) -> list[Notification]:
     ).unique())
     # Re-checked as the page renders, with the rule the sender uses: a row written while the member could see
     # the group must not show its details after their place in it ended.
-    return derived_access.visible_notices(user, rows)
+    return visibility.visible_notices(user, rows)
 
 
 def unread(user: User) -> list[Notification]:
@@ -1600,7 +1600,7 @@ def unread(user: User) -> list[Notification]:
         .order_by(Notification.sent_at.desc(), Notification.id.desc())
         .limit(INBOX_PAGE * 2)
     ).unique().all()
-    return derived_access.visible_notices(user, list(rows))
+    return visibility.visible_notices(user, list(rows))
 
 
 def unread_count(user: User) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from supportnet import accounts, audit, checkins, derived_access, feeds, rsvps, twofactor, visibility
 from supportnet import memberships as membership_ops
 from supportnet.clock import timezone_names
+from supportnet.devices import describe
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -235,8 +236,6 @@ def _notification_settings(user: User) -> dict | None:
 
 
 def _sessions(user: User) -> list[dict]:
-    from supportnet.devices import describe
-
     rows = db.session.scalars(select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id))
     return [
         {"device": describe(s.user_agent), "signed_in_at": _iso(s.created_at), "last_seen_at": _iso(s.last_seen_at),

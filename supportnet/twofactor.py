@@ -29,7 +29,7 @@ import pyotp
 import segno
 from sqlalchemy import delete, func, select
 
-from supportnet import visibility
+from supportnet import accounts, visibility
 from supportnet.crypto import SecretText
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
@@ -86,8 +86,6 @@ def reset(user: User) -> None:
 
     They sign in with their password and, if the role requires it, set up a new authenticator at once.
     """
-    from supportnet import accounts
-
     disable(user)
     accounts.end_all_sessions(user)
     db.session.flush()
