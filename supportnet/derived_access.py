@@ -1,6 +1,8 @@
 """What hangs on a membership, and how it all ends when the membership (or the group's openness) does.
 
-Functions here change models and flush; the caller (a domain transition in groups.py or privacy.py) commits.
+Functions here change models and flush; the caller (a transition in memberships.py, groups.py or privacy.py)
+commits. Every transition that ends a place runs the whole list, so check-in sharing is reset here too: leaving,
+removal and a declined request start a later return from "share nothing".
 
 A place in a group gives a member more than its pages: seats and waitlist places, "I come every week", the
 reminders and notices written for them, in-app items that carry the group's venue, online link or facilitator
