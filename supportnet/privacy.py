@@ -304,7 +304,7 @@ def _calendar(user: User, links: feeds.Links, host: str) -> bytes:
     entries = []
     for row in rows:
         series = row.occurrence.series
-        facilitator = user.is_admin or roles.get(series.group_id) == MemberRole.FACILITATOR
+        facilitator = visibility.manages_with_role(user, roles.get(series.group_id))
         going = row.status == RsvpStatus.GOING
         show_online = series.group_id in roles and visibility.online_link_visible(
             series, manager=facilitator, member=True, seated=going

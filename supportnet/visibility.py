@@ -115,6 +115,12 @@ def can_manage(group: Group, user: User | None) -> bool:
     return membership is not None and membership.is_facilitator
 
 
+def manages_with_role(user: User, active_role: MemberRole | None) -> bool:
+    """`can_manage` for a reader that already loaded the user's roles in their active memberships (a feed, an
+    export): a site admin, or an active facilitator of the group."""
+    return user.is_admin or active_role == MemberRole.FACILITATOR
+
+
 def is_group_facilitator(group: Group, user: User | None) -> bool:
     """Whether the user is an active facilitator of this very group (site admins are not, by being admins).
 
