@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from supportnet import accounts, clock, create_app, groups, rsvps, scheduling  # noqa: E402
+from supportnet import accounts, clock, create_app, groups, memberships, rsvps, scheduling  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import Group, GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
@@ -142,7 +142,7 @@ def build_world(app, members: int) -> World:
         for n in range(members):
             user = accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now)
             for group in made[:HOME_GROUPS]:
-                groups.join(group, user, now)
+                memberships.join(group, user, now)
             emails.append(user.email)
         db.session.commit()
 

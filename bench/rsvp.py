@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from supportnet import accounts, clock, create_app, groups, scheduling  # noqa: E402
+from supportnet import accounts, clock, create_app, groups, memberships, scheduling  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
 from supportnet.models import GroupKind, Occurrence, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
@@ -102,7 +102,7 @@ def build_world(app, members: int, rounds: int) -> World:
         for n in range(members):
             email = f"member{n}@example.org"
             user = accounts.create_user(email, PASSWORD, f"Member {n}", now)
-            groups.join(group, user, now)
+            memberships.join(group, user, now)
             emails.append(email)
             ids.append(user.id)
         db.session.commit()

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
 
-from supportnet import passwords
-from supportnet.clock import timezone_names
+from supportnet import audit, passwords
+from supportnet.clock import now_utc, timezone_names
 from supportnet.db import serialize_on
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
-from supportnet.models import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
+from supportnet.models import AccountToken, AuditAction, LoginFailure, SiteRole, TokenPurpose, User, UserSession
 from supportnet.textsafety import has_invisible
 
 TOKEN_LIFETIME = {
@@ -449,10 +449,15 @@ def revert_email_change(token: str, now: datetime) -> User:
     return user
 
 
-def set_site_role(user: User, role: SiteRole) -> None:
-    """Give the user a site role (member, facilitator, admin)."""
+def set_site_role(user: User, role: SiteRole, *, by: User | None = None, now: datetime | None = None) -> None:
+    """Give the user a site role (member, facilitator, admin); a change is written to the audit log (`by`: who)."""
+    before = user.role
+    if role == before:
+        return
     user.role = role
     db.session.flush()
+    audit.record(AuditAction.SITE_ROLE_CHANGED, actor=by, now=now or now_utc(), subject=user, from_role=before,
+                 to_role=role)
 
 
 def purge_expired(now: datetime, failure_window: timedelta, lifetime: timedelta) -> None:

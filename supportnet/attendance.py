@@ -31,7 +31,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from supportnet import groups
+from supportnet import visibility
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import (
@@ -71,7 +71,7 @@ def _require_markable(occ: Occurrence, now: datetime) -> None:
 
 
 def _require_connected(occ: Occurrence, user: User, message: str) -> None:
-    if groups.is_member(occ.series.group, user):
+    if visibility.is_member(occ.series.group, user):
         return
     # Someone who said they'd come (going or waiting, not "can't go") and then left still came; a "can't go"
     # is no tie to the meeting at all.
@@ -85,7 +85,7 @@ def _require_connected(occ: Occurrence, user: User, message: str) -> None:
 def _require_taking_part(occ: Occurrence, user: User) -> None:
     # Checking oneself in is taking part: only an active member of a group that is not archived may.
     group = occ.series.group
-    if group.archived_at is not None or not groups.is_member(group, user):
+    if group.archived_at is not None or not visibility.is_member(group, user):
         raise Forbidden("Only members of this group can check in.")
 
 
@@ -119,7 +119,7 @@ def _record(occ: Occurrence, user: User, how: AttendanceHow, now: datetime, by: 
 
 def mark_attended(occ: Occurrence, user: User, by: User, now: datetime) -> Attendance:
     """Record, as a facilitator, that someone was at the meeting (marking twice changes nothing)."""
-    if not groups.can_manage(occ.series.group, by):
+    if not visibility.can_manage(occ.series.group, by):
         raise Forbidden("Only the group's facilitators can mark attendance.")
     _require_markable(occ, now)
     existing = _attendance(occ, user)

@@ -1,7 +1,9 @@
 """The audit log: facilitators' and admins' actions (who, what, when), for the group's facilitators and admins.
 
-Functions here change models and flush; the caller (a view or a command) commits, so an entry is written in
-the same transaction as the action it records: no action without its entry, no entry for a refused action.
+Functions here change models and flush. The domain operations that make a change call `record` themselves
+(groups, memberships, scheduling, accounts, announcements; the acting person passed as `by`/`actor`), so a view,
+a command or a scheduler job writes the same entry, in the same transaction as the action: no action without
+its entry, no entry for a refused action.
 
 Decisions worth knowing:
 
@@ -23,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
 from supportnet.extensions import db
-from supportnet.models import AuditAction, AuditEntry, Group, Membership, Occurrence, User
+from supportnet.models import AuditAction, AuditEntry, Group, Occurrence, User
 
 DELETED_USER = "deleted user"
 PAGE_SIZE = 100
@@ -44,11 +46,6 @@ LABELS = {
     AuditAction.ANNOUNCEMENT_SENT: "sent an announcement",
     AuditAction.SITE_ROLE_CHANGED: "changed the site role of",
     AuditAction.TWO_FACTOR_RESET: "turned off two-factor authentication of",
-}
-MEMBERSHIP_ACTIONS = {
-    "approve": AuditAction.MEMBER_APPROVED,
-    "decline": AuditAction.MEMBER_DECLINED,
-    "remove": AuditAction.MEMBER_REMOVED,
 }
 
 
@@ -92,11 +89,6 @@ def record(
     db.session.add(entry)
     db.session.flush()
     return entry
-
-
-def record_membership(action: str, membership: Membership, actor: User | None, now: datetime) -> AuditEntry:
-    """Record approve/decline/remove of a membership (the view's `action` word)."""
-    return record(MEMBERSHIP_ACTIONS[action], actor=actor, now=now, group=membership.group, subject=membership.user)
 
 
 # --- reading ---

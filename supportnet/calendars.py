@@ -26,17 +26,16 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 
+from supportnet import visibility
 from supportnet.extensions import db
 from supportnet.feeds import MeetingEntry, SeriesEntry, Window
 from supportnet.models import (
     Group,
     MeetingSeries,
-    MemberRole,
     Membership,
     MemberStatus,
     Occurrence,
     OccurrenceStatus,
-    OnlineVisibility,
     Rsvp,
     RsvpStatus,
     User,
@@ -188,17 +187,8 @@ def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[
         answer = answers.get(occ.id)
         going = answer is not None and answer.status == RsvpStatus.GOING
         waiting = answer is not None and answer.status == RsvpStatus.WAITLISTED
-        facilitator = user.is_admin or roles.get(occ.series.group_id) == MemberRole.FACILITATOR
-        show_online = online_visible(occ.series, facilitator, going)
+        facilitator = visibility.manages_with_role(user, roles.get(occ.series.group_id))
+        show_online = visibility.online_link_visible(occ.series, manager=facilitator, member=True, seated=going)
         entries.append(MeetingEntry(occ, show_online=show_online, waitlisted=waiting))
         times += [occ.updated_at, occ.series.updated_at] + ([answer.updated_at] if answer is not None else [])
     return entries, times
-
-
-def online_visible(series: MeetingSeries, facilitator: bool, going: bool) -> bool:
-    """Whether an active member sees the online link (the same rule as the meeting's page; privacy rule 4)."""
-    if not series.online_url and not series.online_phone:
-        return False
-    if facilitator or series.online_visibility in (OnlineVisibility.EVERYONE, OnlineVisibility.MEMBERS):
-        return True
-    return going  # RSVP-only: members with a seat (the waitlist does not get the link yet)

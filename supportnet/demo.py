@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from supportnet import accounts, groups, scheduling
+from supportnet import accounts, groups, memberships, scheduling, visibility
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -264,11 +264,11 @@ def _seed_group(demo: DemoGroup, users: dict[str, User], now: datetime) -> Group
         if demo.slug == CHANGED_GROUP:
             _change_upcoming(series, now)
     for email, approved in demo.members:
-        membership = groups.membership_for(group, users[email])
+        membership = visibility.membership_for(group, users[email])
         if membership is None:
-            membership = groups.join(group, users[email], now)
+            membership = memberships.join(group, users[email], now)
             if approved:
-                groups.approve(membership, now)
+                memberships.approve(membership, now)
     return group
 
 

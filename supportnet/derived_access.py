@@ -1,6 +1,8 @@
 """What hangs on a membership, and how it all ends when the membership (or the group's openness) does.
 
-Functions here change models and flush; the caller (a domain transition in groups.py or privacy.py) commits.
+Functions here change models and flush; the caller (a transition in memberships.py, groups.py or privacy.py)
+commits. Every transition that ends a place runs the whole list, so check-in sharing is reset here too: leaving,
+removal and a declined request start a later return from "share nothing".
 
 A place in a group gives a member more than its pages: seats and waitlist places, "I come every week", the
 reminders and notices written for them, in-app items that carry the group's venue, online link or facilitator
@@ -23,6 +25,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select, union, update
 
+from supportnet import rsvps
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
@@ -38,7 +41,6 @@ from supportnet.models import (
     Rsvp,
     RsvpStatus,
     StandingRsvp,
-    User,
 )
 
 # In-app items that show nothing of the group beyond its name: the answer to a request to join.
@@ -72,8 +74,6 @@ def _about_the_group(scope: Scope):
 
 def release_future_answers(scope: Scope) -> None:
     """Seats and waitlist places for meetings that have not started are given up; the waitlist moves up."""
-    from supportnet import rsvps
-
     future = (
         MeetingSeries.group_id == scope.group_id,
         Rsvp.user_id.in_(scope.user_ids),
@@ -195,59 +195,3 @@ def people_without_membership(group: Group) -> list[int]:
 def everyone_in(group: Group) -> list[int]:
     """Every member of the group, whatever their status (archiving ends everyone's access)."""
     return list(db.session.scalars(select(Membership.user_id).where(Membership.group_id == group.id)))
-
-
-# --- the right to see a notice, checked when it is sent and when the inbox shows it ---------------------------
-
-_FACILITATOR_KINDS = frozenset({NotificationKind.JOIN_REQUEST, NotificationKind.DIGEST})
-
-
-def notice_group_id(n: Notification) -> int | None:
-    """The group a notice is about (directly, or through its meeting), or None (a check-in prompt)."""
-    if n.group_id is not None:
-        return n.group_id
-    return n.occurrence.series.group_id if n.occurrence is not None else None
-
-
-def right_to_see(n: Notification, user: User | None, membership: Membership | None, group: Group | None) -> str | None:
-    """Why the recipient may not see this notice now, or None if they may.
-
-    Written rows are not trusted to still apply: a membership may have ended, or the account may be gone, since
-    the row was written. A notice about a group needs the place in it that it was written for (an active
-    membership; an active facilitator for requests to join and digests; the answered request for an answer).
-    Every group needs one: answering for a meeting needs an active membership everywhere (in a public, open
-    group answering makes one).
-    """
-    if user is None:
-        return "the account is gone"
-    if user.email_confirmed_at is None:
-        return "the account is not active"
-    if group is None:
-        return None if notice_group_id(n) is None else "the group is gone"
-    if n.kind in _FACILITATOR_KINDS:
-        return None if membership is not None and membership.is_facilitator else "no longer a facilitator"
-    if n.kind == NotificationKind.JOIN_ANSWER:
-        answered = MemberStatus.ACTIVE if n.payload.get("answer") == "accepted" else MemberStatus.DECLINED
-        return None if membership is not None and membership.status == answered else "the answer no longer applies"
-    if membership is None or membership.status != MemberStatus.ACTIVE:
-        return "no longer a member"
-    if group.archived_at is not None and n.kind != NotificationKind.CHANGE:
-        return "the group is archived"
-    return None
-
-
-def visible_notices(user: User, rows: list[Notification]) -> list[Notification]:
-    """The rows of the member's inbox they may still see (the same rule as when a notice is sent)."""
-    group_ids = {gid for gid in (notice_group_id(n) for n in rows) if gid is not None}
-    memberships: dict[int, Membership] = {}
-    groups: dict[int, Group] = {}
-    if group_ids:
-        memberships = {m.group_id: m for m in db.session.scalars(
-            select(Membership).where(Membership.user_id == user.id, Membership.group_id.in_(group_ids)))}
-        groups = {g.id: g for g in db.session.scalars(select(Group).where(Group.id.in_(group_ids)))}
-    visible = []
-    for n in rows:
-        gid = notice_group_id(n)
-        if right_to_see(n, user, memberships.get(gid), groups.get(gid)) is None:
-            visible.append(n)
-    return visible

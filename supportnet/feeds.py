@@ -58,8 +58,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 from sqlalchemy import inspect as orm_inspect
 
+from supportnet import visibility
 from supportnet.db import Base
-from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
+from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus
 from supportnet.recurrence import Frequency, expand, from_rrule, resolve_local
 from supportnet.textsafety import safe_meeting_url
 from supportnet.timezones import _transitions, vtimezone
@@ -312,10 +313,6 @@ def _event_key(event: icalendar.Event) -> tuple:
     return str(event["uid"]), rid is not None, _utc(rid.dt) if rid is not None else datetime.min.replace(tzinfo=UTC)
 
 
-def _shows_online_publicly(series: MeetingSeries) -> bool:
-    return series.online_visibility == OnlineVisibility.EVERYONE and bool(series.online_url or series.online_phone)
-
-
 # --- the group feed ---
 
 
@@ -357,7 +354,7 @@ def _series_events(
     # A series that ended before the window stays: leaving it out would take its meetings out of members'
     # calendars, history that happened.
     uid = f"series-{series.id}@{host}"
-    public_online = _shows_online_publicly(series)
+    public_online = visibility.online_link_public(series)
     one_off = from_rrule(series.rrule, tz).frequency is Frequency.ONCE
     if one_off:
         return _one_off_event(group, series, changed, uid=uid, links=links, public_online=public_online, zones=zones)

@@ -1,42 +1,41 @@
-"""Groups: creating and editing them, their tags, invites and memberships, and who may see or manage them.
+"""Groups: starting, editing and archiving them, their tags and their addresses (slugs).
 
-Functions here change models and flush; the caller (a view or a command) commits.
+Functions here change models and flush; the caller (a view or a command) commits. Who is in a group (joining,
+leaving, invites, roles) is memberships.py; who may see or manage one is visibility.py.
 
 Decisions worth knowing:
 
-* Join policies mean what they say. Open: anyone who can see the group joins at once. Approval: joining
-  asks, a facilitator approves (an invite link of a private approval group only lets people see it and ask).
-  Invite: a valid, unexpired invite link is needed and joins at once.
+* A group's details arrive as a `GroupSpec`, checked and tidied once by `clean_spec`, whether from the web form,
+  a command or the demo data; an edit is checked whole before anything changes.
 * Private groups cannot be open: their existence is only shown to members and to holders of an invite link.
 * Archived groups are hidden from the directory and from outsiders; their active members, facilitators and
-  site admins still see them by direct link (the history stays theirs). Archiving ends every meeting series.
-* Someone a facilitator removed cannot rejoin on their own; a facilitator can let them back in (approve).
+  site admins still see them by direct link (the history stays theirs). Archiving ends every meeting series
+  and writes the audit entry (pass the acting person as `by`).
 * Tags: Meeting Guide type codes are stored exactly as the spec spells them ("O", "LGBTQ", "12x12");
   free tags are stored lower-cased. A code typed in upper case that the spec does not know is refused,
   so typos like "LGTBQ" don't become tags. Typing a type's label ("Women") stores its code ("W").
-* Leaving, removal, a declined request, a group going private (for everyone who is not an active member) and
-  archiving end everything the membership gave in the same transaction: future RSVPs (the waitlist moves up),
-  standing RSVPs, pending notices, in-app items with the group's details, check-in sharing, private feed
-  entries. derived_access.DEPENDENTS lists them; past answers and attendance stay.
+* A group going private (for everyone who is not an active member) and archiving end everything the
+  membership gave in the same transaction: future RSVPs (the waitlist moves up), standing RSVPs, pending
+  notices, in-app items with the group's details, check-in sharing, private feed entries.
+  derived_access.DEPENDENTS lists them; past answers and attendance stay.
 """
-
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import re
-import secrets
 import unicodedata
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy import select
 
-from supportnet import derived_access, scheduling, timetable
-from supportnet.clock import now_utc, timezone_names
+from supportnet import audit, derived_access, scheduling, timetable
+from supportnet.clock import timezone_names
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import (
+    AuditAction,
     Group,
     GroupKind,
     GroupTag,
@@ -48,7 +47,6 @@ from supportnet.models import (
     User,
     Visibility,
 )
-from supportnet.notifications import hooks
 from supportnet.textsafety import has_invisible
 
 # Meeting Guide API meeting types (code4recovery spec), code -> label.
@@ -120,7 +118,6 @@ MAX_TAG_LENGTH = 40
 SLUG_RE = re.compile(r"^[a-z0-9-]{2,80}$")
 # Words a group URL must not take, because they are (or may become) pages under /groups/.
 RESERVED_SLUGS = frozenset({"new", "create", "edit", "search", "mine", "join", "invite", "directory", "calendar"})
-INVITE_DAYS_MAX = 90
 _LOOKS_LIKE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,5}$")
 
 
@@ -263,47 +260,90 @@ def _set_tags(group: Group, tags: list[str]) -> None:
     group.tags.extend(GroupTag(code=code) for code in tags if code not in have)
 
 
-def create_group(
-    creator: User,
-    *,
-    name: str,
-    kind: GroupKind | str,
-    timezone: str,
-    now: datetime,
-    description: str = "",
-    visibility: Visibility | str = Visibility.PUBLIC,
-    join_policy: JoinPolicy | str = JoinPolicy.OPEN,
-    venue: str = "",
-    address: str = "",
-    contact_note: str = "",
-    tags: Iterable[str] = (),
-    slug: str | None = None,
-    calendar_shows_cancellations: bool = False,
-) -> Group:
-    """Start a new group; its creator becomes its first facilitator."""
-    if not creator.is_facilitator:
-        raise Forbidden("Only facilitators can start groups.")
-    name = _clean_name(name)
-    kind = _coerce(GroupKind, kind, "kind")
-    visibility = _coerce(Visibility, visibility, "visibility")
-    join_policy = _coerce(JoinPolicy, join_policy, "join_policy")
+@dataclass(frozen=True)
+class GroupSpec:
+    """A group's details as a facilitator fills them in; `clean_spec` checks and tidies them once.
+
+    `slug` None: a new group gets one made from its name, an edited group keeps its own.
+    """
+
+    name: str
+    kind: GroupKind | str
+    timezone: str
+    description: str = ""
+    visibility: Visibility | str = Visibility.PUBLIC
+    join_policy: JoinPolicy | str = JoinPolicy.OPEN
+    venue: str = ""
+    address: str = ""
+    contact_note: str = ""
+    tags: tuple[str, ...] = ()
+    slug: str | None = None
+    calendar_shows_cancellations: bool = False
+
+
+def clean_spec(spec: GroupSpec) -> GroupSpec:
+    """Return the spec tidied up (enums, stored tag forms), or raise DomainError naming the field to fix."""
+    name = _clean_name(spec.name)
+    kind = _coerce(GroupKind, spec.kind, "kind")
+    visibility = _coerce(Visibility, spec.visibility, "visibility")
+    join_policy = _coerce(JoinPolicy, spec.join_policy, "join_policy")
     _check_policy(visibility, join_policy)
-    group = Group(
-        slug=check_slug(slug) if slug else unique_slug(name),
+    return dataclasses.replace(
+        spec,
         name=name,
-        description=_clean_text(description, "description"),
         kind=kind,
         visibility=visibility,
         join_policy=join_policy,
-        timezone=_check_timezone(timezone),
-        venue=_clean_text(venue, "venue", 200),
-        address=_clean_text(address, "address", 300),
-        contact_note=_clean_text(contact_note, "contact_note"),
-        calendar_shows_cancellations=bool(calendar_shows_cancellations),
+        description=_clean_text(spec.description, "description"),
+        timezone=_check_timezone(spec.timezone),
+        venue=_clean_text(spec.venue, "venue", 200),
+        address=_clean_text(spec.address, "address", 300),
+        contact_note=_clean_text(spec.contact_note, "contact_note"),
+        tags=tuple(clean_tags(spec.tags)),
+        slug=spec.slug or None,
+        calendar_shows_cancellations=bool(spec.calendar_shows_cancellations),
+    )
+
+
+def spec_for(group: Group) -> GroupSpec:
+    """The group's current details as a spec (what an edit starts from)."""
+    return GroupSpec(
+        name=group.name,
+        kind=group.kind,
+        timezone=group.timezone,
+        description=group.description,
+        visibility=group.visibility,
+        join_policy=group.join_policy,
+        venue=group.venue,
+        address=group.address,
+        contact_note=group.contact_note,
+        tags=tuple(tag.code for tag in group.tags),
+        slug=group.slug,
+        calendar_shows_cancellations=group.calendar_shows_cancellations,
+    )
+
+
+def create_group(creator: User, spec: GroupSpec | None = None, *, now: datetime, **fields) -> Group:
+    """Start a new group from a spec (or the spec's fields as keywords); its creator becomes its first facilitator."""
+    if not creator.is_facilitator:
+        raise Forbidden("Only facilitators can start groups.")
+    spec = clean_spec(spec if spec is not None else GroupSpec(**fields))
+    group = Group(
+        slug=check_slug(spec.slug) if spec.slug else unique_slug(spec.name),
+        name=spec.name,
+        description=spec.description,
+        kind=spec.kind,
+        visibility=spec.visibility,
+        join_policy=spec.join_policy,
+        timezone=spec.timezone,
+        venue=spec.venue,
+        address=spec.address,
+        contact_note=spec.contact_note,
+        calendar_shows_cancellations=spec.calendar_shows_cancellations,
         created_at=now,
         updated_at=now,
     )
-    _set_tags(group, clean_tags(tags))
+    _set_tags(group, list(spec.tags))
     group.memberships.append(
         Membership(user=creator, role=MemberRole.FACILITATOR, status=MemberStatus.ACTIVE, created_at=now, joined_at=now)
     )
@@ -317,59 +357,22 @@ def _require_not_archived(group: Group) -> None:
         raise DomainError("This group is archived.")
 
 
-def update_group(
-    group: Group,
-    *,
-    now: datetime,
-    name: str | None = None,
-    description: str | None = None,
-    kind: GroupKind | str | None = None,
-    visibility: Visibility | str | None = None,
-    join_policy: JoinPolicy | str | None = None,
-    timezone: str | None = None,
-    venue: str | None = None,
-    address: str | None = None,
-    contact_note: str | None = None,
-    tags: Iterable[str] | None = None,
-    slug: str | None = None,
-    calendar_shows_cancellations: bool | None = None,
-) -> Group:
-    """Change a group's details; a field left as None stays as it is."""
+def update_group(group: Group, spec: GroupSpec | None = None, *, now: datetime, **fields) -> Group:
+    """Change a group's details to the spec; or, with keywords, only those fields (None leaves a field as it is)."""
     _require_not_archived(group)
+    if spec is None:
+        given = {key: value for key, value in fields.items() if value is not None}
+        spec = dataclasses.replace(spec_for(group), **given)
     # Check everything before changing anything, so a refused edit leaves the group untouched.
-    changes: dict = {}
-    if name is not None:
-        changes["name"] = _clean_name(name)
-    if slug is not None and slug != group.slug:
-        changes["slug"] = check_slug(slug, group)
-    if description is not None:
-        changes["description"] = _clean_text(description, "description")
-    if kind is not None:
-        changes["kind"] = _coerce(GroupKind, kind, "kind")
-    if visibility is not None:
-        changes["visibility"] = _coerce(Visibility, visibility, "visibility")
-    if join_policy is not None:
-        changes["join_policy"] = _coerce(JoinPolicy, join_policy, "join_policy")
-    if timezone is not None:
-        changes["timezone"] = _check_timezone(timezone)
-    if venue is not None:
-        changes["venue"] = _clean_text(venue, "venue", 200)
-    if address is not None:
-        changes["address"] = _clean_text(address, "address", 300)
-    if contact_note is not None:
-        changes["contact_note"] = _clean_text(contact_note, "contact_note")
-    if calendar_shows_cancellations is not None:
-        changes["calendar_shows_cancellations"] = bool(calendar_shows_cancellations)
-    new_tags = clean_tags(tags) if tags is not None else None
-    _check_policy(changes.get("visibility", group.visibility), changes.get("join_policy", group.join_policy))
-    goes_private = changes.get("visibility") == Visibility.PRIVATE and group.visibility != Visibility.PRIVATE
-    display_changed = changes.get("calendar_shows_cancellations", group.calendar_shows_cancellations) != (
-        group.calendar_shows_cancellations
-    )
-    for key, value in changes.items():
-        setattr(group, key, value)
-    if new_tags is not None:
-        _set_tags(group, new_tags)
+    spec = clean_spec(spec)
+    slug = group.slug if spec.slug is None or spec.slug == group.slug else check_slug(spec.slug, group)
+    goes_private = spec.visibility == Visibility.PRIVATE and group.visibility != Visibility.PRIVATE
+    display_changed = spec.calendar_shows_cancellations != group.calendar_shows_cancellations
+    group.slug = slug
+    for key in ("name", "description", "kind", "visibility", "join_policy", "timezone", "venue", "address",
+                "contact_note", "calendar_shows_cancellations"):
+        setattr(group, key, getattr(spec, key))
+    _set_tags(group, list(spec.tags))
     if display_changed:
         scheduling.calendar_display_changed(group, now)
     group.updated_at = now
@@ -380,299 +383,21 @@ def update_group(
     return group
 
 
-def archive_group(group: Group, now: datetime) -> None:
-    """Archive a group: it leaves the directory, its meetings end, its invite link dies; history stays."""
+def archive_group(group: Group, now: datetime, *, by: User | None = None) -> None:
+    """Archive a group: it leaves the directory, its meetings end, its invite link dies; history stays.
+
+    `by`: the facilitator or admin who archives it, for the audit log (one entry for the group and its series).
+    """
     if group.archived_at is not None:
         return
     for series in timetable.active_series(group):
-        scheduling.end_series(series, now)
+        scheduling.end_series(series, now, audited=False)
     group.archived_at = now
     group.invite_token_hash = None
     group.invite_expires_at = None
     group.updated_at = now
     db.session.flush()
+    audit.record(AuditAction.GROUP_ARCHIVED, actor=by, now=now, group=group)
     # Nothing runs on in an archived group. The notices that its series ended (just written) still go out.
     people = set(derived_access.everyone_in(group)) | set(derived_access.people_without_membership(group))
     derived_access.end_access(group, people, now, keep_kinds=[NotificationKind.CHANGE])
-
-
-# --- invites ---
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def regenerate_invite(group: Group, now: datetime, days: int = 14) -> str:
-    """Make a new invite link token for the group (the old link stops working) and return it."""
-    _require_not_archived(group)
-    if not 1 <= days <= INVITE_DAYS_MAX:
-        raise DomainError(f"An invite link can last 1 to {INVITE_DAYS_MAX} days.", field="days")
-    token = secrets.token_urlsafe(24)
-    group.invite_token_hash = _digest(token)
-    group.invite_expires_at = now + timedelta(days=days)
-    group.updated_at = now
-    db.session.flush()
-    return token
-
-
-def revoke_invite(group: Group, now: datetime) -> None:
-    """Stop the group's invite link from working."""
-    group.invite_token_hash = None
-    group.invite_expires_at = None
-    group.updated_at = now
-    db.session.flush()
-
-
-def group_for_invite(token: str, now: datetime) -> Group | None:
-    """Return the group whose current, unexpired invite this token is (archived groups have none), or None."""
-    if not token:
-        return None
-    group = db.session.scalar(select(Group).where(Group.invite_token_hash == _digest(token)))
-    if group is None or group.archived_at is not None or not invite_is_valid(group, token, now):
-        return None
-    return group
-
-
-def invite_is_valid(group: Group, token: str | None, now: datetime) -> bool:
-    """Return whether the token is the group's current, unexpired invite."""
-    if not token or group.invite_token_hash is None or group.invite_expires_at is None:
-        return False
-    return secrets.compare_digest(group.invite_token_hash, _digest(token)) and now < group.invite_expires_at
-
-
-# --- memberships ---
-
-
-def membership_for(group: Group, user: User | None) -> Membership | None:
-    """Return the user's membership row in the group (any status), or None."""
-    if user is None or user.id is None:
-        return None
-    return db.session.scalar(select(Membership).where(Membership.group_id == group.id, Membership.user_id == user.id))
-
-
-def member_count(group: Group) -> int:
-    """Count the group's active members (facilitators included)."""
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE)
-    )
-
-
-def active_memberships(group: Group) -> list[Membership]:
-    """The group's active members with their accounts, facilitators first, then by display name."""
-    return list(
-        db.session.scalars(
-            select(Membership)
-            .join(Membership.user)
-            .options(contains_eager(Membership.user))
-            .where(Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE)
-            .order_by(Membership.role != MemberRole.FACILITATOR, func.lower(User.display_name), Membership.id)
-        )
-    )
-
-
-def pending_requests(group: Group) -> list[Membership]:
-    """The group's requests to join, oldest first, with the accounts that made them."""
-    return list(
-        db.session.scalars(
-            select(Membership)
-            .options(joinedload(Membership.user))
-            .where(Membership.group_id == group.id, Membership.status == MemberStatus.PENDING)
-            .order_by(Membership.created_at, Membership.id)
-        )
-    )
-
-
-def facilitators(group: Group) -> list[Membership]:
-    """Return the group's active facilitators."""
-    return list(
-        db.session.scalars(
-            select(Membership).where(
-                Membership.group_id == group.id,
-                Membership.role == MemberRole.FACILITATOR,
-                Membership.status == MemberStatus.ACTIVE,
-            )
-        )
-    )
-
-
-def join(group: Group, user: User, now: datetime, invite_token: str | None = None) -> Membership:
-    """Join the group (or ask to, under approval); joining again while active or pending changes nothing."""
-    _require_not_archived(group)
-    membership = membership_for(group, user)
-    if membership is not None and membership.status in (MemberStatus.ACTIVE, MemberStatus.PENDING):
-        return membership
-    if membership is not None and membership.status == MemberStatus.REMOVED:
-        raise Forbidden("A facilitator removed you from this group. Ask them if you'd like to come back.")
-    # Outsiders only learn that a private group exists through its invite link, so joining one needs it too.
-    needs_invite = group.join_policy == JoinPolicy.INVITE or group.visibility == Visibility.PRIVATE
-    if needs_invite and not invite_is_valid(group, invite_token, now):
-        raise DomainError(
-            "This invite link is invalid or has expired. Ask a facilitator for a new one.", field="invite_token"
-        )
-    # A private group is never open (see _check_policy); treat one as approval if data says otherwise.
-    asks = group.join_policy == JoinPolicy.APPROVAL or (
-        group.visibility == Visibility.PRIVATE and group.join_policy == JoinPolicy.OPEN
-    )
-    status = MemberStatus.PENDING if asks else MemberStatus.ACTIVE
-    if membership is None:
-        membership = Membership(group=group, user=user, created_at=now)
-        db.session.add(membership)
-    membership.role = MemberRole.MEMBER
-    membership.status = status
-    membership.joined_at = now if status == MemberStatus.ACTIVE else None
-    db.session.flush()
-    if status == MemberStatus.PENDING:
-        # Notifications hook: the group's facilitators hear about the request.
-        hooks.join_requested(membership, now)
-    return membership
-
-
-def approve(membership: Membership, now: datetime, by: User | None = None) -> Membership:
-    """Let someone into the group: a pending request, a declined one, or someone removed earlier.
-
-    Nobody approves their own request (a site admin included): another facilitator of the group must.
-    """
-    _require_not_archived(membership.group)
-    if membership.status == MemberStatus.ACTIVE:
-        return membership
-    if membership.status == MemberStatus.LEFT:
-        raise DomainError("They left the group; they can join again themselves.")
-    if by is not None and by.id == membership.user_id:
-        raise DomainError("You can't approve your own request: one of the group's facilitators must.")
-    membership.status = MemberStatus.ACTIVE
-    membership.joined_at = now
-    db.session.flush()
-    # Notifications hook: they hear that they are in.
-    hooks.join_answered(membership, True, now)
-    if membership.role == MemberRole.FACILITATOR:
-        # Back in as a facilitator: whoever shares with the group hears that they can see it again.
-        hooks.sharing_audience_grew(membership, now)
-    return membership
-
-
-def decline(membership: Membership, now: datetime) -> Membership:
-    """Say no to a request to join."""
-    if membership.status != MemberStatus.PENDING:
-        raise DomainError("Only a request to join can be declined.")
-    membership.status = MemberStatus.DECLINED
-    db.session.flush()
-    derived_access.end_access(membership.group_id, [membership.user_id], now)
-    # Notifications hook: they hear the answer (neutrally worded).
-    hooks.join_answered(membership, False, now)
-    return membership
-
-
-def _other_active_facilitators(membership: Membership) -> int:
-    # FOR UPDATE makes two facilitators leaving at once on PostgreSQL queue up and see each other's change;
-    # on SQLite (a no-op there) BEGIN IMMEDIATE already serializes the two writers.
-    ids = db.session.scalars(
-        select(Membership.id)
-        .where(
-            Membership.group_id == membership.group_id,
-            Membership.role == MemberRole.FACILITATOR,
-            Membership.status == MemberStatus.ACTIVE,
-            Membership.id != membership.id,
-        )
-        .with_for_update()
-    ).all()
-    return len(ids)
-
-
-def _require_another_facilitator(membership: Membership, message: str) -> None:
-    if membership.is_facilitator and _other_active_facilitators(membership) == 0:
-        raise DomainError(message)
-
-
-def leave(membership: Membership, now: datetime) -> Membership:
-    """Leave the group (or withdraw a request to join); the last facilitator must hand over first."""
-    if membership.status not in (MemberStatus.ACTIVE, MemberStatus.PENDING):
-        raise DomainError("You are not a member of this group.")
-    _require_another_facilitator(
-        membership, "You are the group's last facilitator. Make someone else a facilitator before you leave."
-    )
-    membership.status = MemberStatus.LEFT
-    db.session.flush()
-    derived_access.end_access(membership.group_id, [membership.user_id], now)
-    return membership
-
-
-def remove(membership: Membership, now: datetime) -> Membership:
-    """Remove someone from the group (or a pending request); they cannot rejoin on their own."""
-    if membership.status not in (MemberStatus.ACTIVE, MemberStatus.PENDING):
-        raise DomainError("They are not a member of this group.")
-    _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
-    membership.status = MemberStatus.REMOVED
-    db.session.flush()
-    derived_access.end_access(membership.group_id, [membership.user_id], now)
-    return membership
-
-
-def set_role(
-    membership: Membership, role: MemberRole | str, by: User | None = None, now: datetime | None = None
-) -> Membership:
-    """Make an active member a facilitator, or a facilitator a member again.
-
-    The facilitator role opens the roster and what members share of their check-ins, so it is granted by the
-    group's facilitators (or a site admin) to someone else, never to oneself; and every member who shares with
-    the group is told who can now see it.
-    """
-    role = _coerce(MemberRole, role, "role")
-    if membership.status != MemberStatus.ACTIVE:
-        raise DomainError("Only active members can be given a role.", field="role")
-    if role == membership.role:
-        return membership
-    if role == MemberRole.FACILITATOR and by is not None and by.id == membership.user_id:
-        raise DomainError("You can't make yourself a facilitator: another facilitator of the group must.",
-                          field="role")
-    if role == MemberRole.MEMBER:
-        _require_another_facilitator(membership, "A group always keeps at least one facilitator.")
-    membership.role = role
-    db.session.flush()
-    if role == MemberRole.FACILITATOR:
-        hooks.sharing_audience_grew(membership, now or now_utc())
-    return membership
-
-
-# --- who may see and manage a group ---
-
-
-def visible_to(group: Group, user: User | None, invite_token: str | None = None, now: datetime | None = None) -> bool:
-    """Return whether the user may see the group's page (None = signed out).
-
-    Public and unlisted groups: everyone. Private groups: active members, people who asked to join, and
-    holders of a valid invite link. Archived groups: their active members only. Site admins: everything.
-    """
-    if user is not None and user.is_admin:
-        return True
-    membership = membership_for(group, user)
-    status = membership.status if membership is not None else None
-    if status == MemberStatus.ACTIVE:
-        return True
-    if group.archived_at is not None:
-        return False
-    if group.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
-        return True
-    if status == MemberStatus.PENDING:
-        return True
-    if invite_token is None:
-        return False
-    return invite_is_valid(group, invite_token, now or now_utc())
-
-
-def can_manage(group: Group, user: User | None) -> bool:
-    """Return whether the user may manage the group: an active facilitator of it, or a site admin."""
-    if user is None:
-        return False
-    if user.is_admin:
-        return True
-    membership = membership_for(group, user)
-    return membership is not None and membership.is_facilitator
-
-
-def is_member(group: Group, user: User | None) -> bool:
-    """Return whether the user is an active member (any role) of the group."""
-    membership = membership_for(group, user)
-    return membership is not None and membership.status == MemberStatus.ACTIVE

@@ -33,10 +33,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from supportnet import visibility
 from supportnet.extensions import db
 from supportnet.feeds import Links, clean_text
 from supportnet.groups import is_spec_code
-from supportnet.models import Group, MeetingSeries, OnlineVisibility, Visibility
+from supportnet.models import Group, MeetingSeries, Visibility
 from supportnet.recurrence import Frequency, RecurrenceError, expand, from_rrule, resolve_local
 from supportnet.textsafety import safe_meeting_url
 
@@ -155,7 +156,7 @@ def meeting(listing: Listing, links: Links) -> dict:
         "url": links.group(group),
         "updated": f"{updated:%Y-%m-%d %H:%M:%S}",
     }
-    if series.online_visibility == OnlineVisibility.EVERYONE:
+    if visibility.online_link_public(series):
         item["conference_url"] = safe_meeting_url(series.online_url) or ""
         item["conference_url_notes"] = clean_text(series.online_notes) if series.online_url else ""
         phone = re.sub(r"[\s().-]", "", series.online_phone)
@@ -167,7 +168,7 @@ def _members_only_note(series: MeetingSeries, group: Group, links: Links) -> str
     """For an online-only meeting whose link members alone see: importers need a place or a link, or a reason."""
     if series.venue or series.address or group.address or not (series.online_url or series.online_phone):
         return ""
-    if series.online_visibility == OnlineVisibility.EVERYONE:
+    if visibility.online_link_public(series):
         return ""
     return (
         "Online meeting: the link is shared with the group's members. Join the group or ask for it at "

@@ -15,7 +15,7 @@ Decisions worth knowing:
 * The last active facilitator of a group that is not archived must hand it over or archive it first, and the
   last admin must name another: a group or the site is never left without anyone to run it.
 * Retention: audit entries older than AUDIT_RETENTION_MONTHS go; check-ins go only for members who chose
-  "delete my check-ins after N months". Finished notifications are purged by notifications.outbox.purge.
+  "delete my check-ins after N months". Finished notifications are purged by notifications.purge.
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import accounts, audit, calendars, derived_access, feeds, groups, rsvps, twofactor
+from supportnet import accounts, audit, derived_access, feeds, rsvps, twofactor, visibility
+from supportnet import memberships as membership_ops
 from supportnet.checkins import export as checkins_export
 from supportnet.checkins import records as checkins_records
 from supportnet.clock import timezone_names
+from supportnet.devices import describe
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -236,8 +238,6 @@ def _notification_settings(user: User) -> dict | None:
 
 
 def _sessions(user: User) -> list[dict]:
-    from supportnet.devices import describe
-
     rows = db.session.scalars(select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id))
     return [
         {"device": describe(s.user_agent), "signed_in_at": _iso(s.created_at), "last_seen_at": _iso(s.last_seen_at),
@@ -306,9 +306,11 @@ def _calendar(user: User, links: feeds.Links, host: str) -> bytes:
     entries = []
     for row in rows:
         series = row.occurrence.series
-        facilitator = user.is_admin or roles.get(series.group_id) == MemberRole.FACILITATOR
+        facilitator = visibility.manages_with_role(user, roles.get(series.group_id))
         going = row.status == RsvpStatus.GOING
-        show_online = series.group_id in roles and calendars.online_visible(series, facilitator, going)
+        show_online = series.group_id in roles and visibility.online_link_visible(
+            series, manager=facilitator, member=True, seated=going
+        )
         entries.append(feeds.MeetingEntry(row.occurrence, show_online=show_online, waitlisted=not going))
     zone = ZoneInfo(user.timezone if user.timezone in timezone_names() else "UTC")
     return feeds.private_calendar(entries, discreet=False, viewer_zone=zone, links=links, host=host)
@@ -360,7 +362,7 @@ def groups_to_hand_over(user: User) -> list[Group]:
     ).all()
     result = []
     for membership in mine:
-        others = [m for m in groups.facilitators(membership.group) if m.user_id != user.id]
+        others = [m for m in membership_ops.facilitators(membership.group) if m.user_id != user.id]
         if not others:
             result.append(membership.group)
     return sorted(result, key=lambda g: g.name.lower())

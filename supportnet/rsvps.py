@@ -46,7 +46,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from supportnet import groups
+from supportnet import visibility
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import (
@@ -54,6 +54,7 @@ from supportnet.models import (
     Group,
     JoinPolicy,
     MeetingSeries,
+    MemberRole,
     Membership,
     MemberStatus,
     Occurrence,
@@ -96,24 +97,43 @@ def _require_not_started(occ: Occurrence, now: datetime) -> None:
 def _require_member(group: Group, user: User, now: datetime) -> None:
     """Let only active members answer; in a public, open group, answering makes a signed-in person a member."""
     _require_group_open(group)
-    membership = groups.membership_for(group, user)
+    membership = visibility.membership_for(group, user)
     if membership is not None and membership.status == MemberStatus.ACTIVE:
         return
-    if not groups.visible_to(group, user, None, now):
+    if not visibility.visible_to(group, user, None, now):
         raise NotFound("We couldn't find that meeting.")
     if group.visibility == Visibility.PUBLIC and group.join_policy == JoinPolicy.OPEN:
-        groups.join(group, user, now)  # refuses someone a facilitator removed
+        _join_open_group(group, user, membership, now)
         return
     if membership is not None and membership.status == MemberStatus.PENDING:
         raise Forbidden("Your request to join this group is waiting for a facilitator. You can RSVP once you're in.")
     raise Forbidden("Only members of this group can RSVP. Join the group first.")
 
 
+def _join_open_group(group: Group, user: User, membership: Membership | None, now: datetime) -> None:
+    """Answering in a public, open group makes a signed-in person a member, as joining there would.
+
+    Written here rather than by calling memberships.join: ending a membership ends its answers (through
+    derived_access), so memberships sits above this module. An open group needs no invite and no approval.
+    """
+    if membership is not None and membership.status == MemberStatus.PENDING:
+        return  # a request already waiting stays as it is, as with memberships.join
+    if membership is not None and membership.status == MemberStatus.REMOVED:
+        raise Forbidden("A facilitator removed you from this group. Ask them if you'd like to come back.")
+    if membership is None:
+        membership = Membership(group=group, user=user, created_at=now)
+        db.session.add(membership)
+    membership.role = MemberRole.MEMBER
+    membership.status = MemberStatus.ACTIVE
+    membership.joined_at = now
+    db.session.flush()
+
+
 def can_answer(group: Group, user: User | None) -> bool:
     """Whether the user may RSVP in this group: an active member, or anyone signed in for a public, open group."""
     if user is None or group.archived_at is not None:
         return False
-    membership = groups.membership_for(group, user)
+    membership = visibility.membership_for(group, user)
     status = membership.status if membership is not None else None
     if status == MemberStatus.ACTIVE:
         return True

@@ -30,10 +30,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from supportnet import rsvps
+from supportnet import audit, rsvps
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus, StandingRsvp
+from supportnet.models import AuditAction, Group, MeetingSeries, Occurrence, OccurrenceStatus, StandingRsvp, User
 from supportnet.notifications import hooks
 from supportnet.recurrence import (
     Frequency,
@@ -296,8 +296,8 @@ def _clean_note(note: str) -> str:
     return _text(note, "note", MAX_NOTE)
 
 
-def cancel_occurrence(occ: Occurrence, note: str, now: datetime) -> Occurrence:
-    """Cancel one meeting, telling members why; the row stays so it can be restored."""
+def cancel_occurrence(occ: Occurrence, note: str, now: datetime, *, by: User | None = None) -> Occurrence:
+    """Cancel one meeting, telling members why; the row stays so it can be restored (`by`: for the audit log)."""
     series = _require_changeable(occ, now)
     note = _clean_note(note)
     if occ.status == OccurrenceStatus.CANCELLED and occ.note == note:
@@ -308,6 +308,7 @@ def cancel_occurrence(occ: Occurrence, note: str, now: datetime) -> Occurrence:
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    audit.record(AuditAction.MEETING_CANCELLED, actor=by, now=now, occurrence=occ, starts_at=occ.starts_at)
     # Notifications hook: reminders stop, who answered gets a change notice.
     hooks.occurrence_changed(occ, before, now)
     return occ
@@ -323,11 +324,13 @@ def move_occurrence(
     venue: str | None = None,
     address: str | None = None,
     note: str = "",
+    by: User | None = None,
 ) -> Occurrence:
     """Move one meeting to another time (and optionally place); it keeps its row, so RSVPs stay with it.
 
     new_start_local is wall time in `tz` (default: the series' zone). duration_minutes None keeps the
     meeting's current length; venue/address None keep the current place, a value sets it for this meeting.
+    `by`: who moves it, for the audit log.
     """
     series = _require_changeable(occ, now)
     if not isinstance(new_start_local, datetime) or new_start_local.tzinfo is not None:
@@ -362,6 +365,7 @@ def move_occurrence(
         or new_venue is not None
         or new_address is not None
     )
+    from_starts_at = occ.starts_at
     occ.status = OccurrenceStatus.MOVED if differs else OccurrenceStatus.SCHEDULED
     occ.starts_at = starts_at
     occ.ends_at = ends_at
@@ -371,13 +375,15 @@ def move_occurrence(
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    audit.record(AuditAction.MEETING_MOVED, actor=by, now=now, occurrence=occ, from_starts_at=from_starts_at,
+                 to_starts_at=occ.starts_at)
     # Notifications hook: reminders follow the new time, who answered gets a change notice.
     hooks.occurrence_changed(occ, before, now)
     return occ
 
 
-def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
-    """Put a cancelled or moved meeting back at its usual time and place."""
+def restore_occurrence(occ: Occurrence, now: datetime, *, by: User | None = None) -> Occurrence:
+    """Put a cancelled or moved meeting back at its usual time and place (`by`: for the audit log)."""
     _lock_for_seats(occ.series, [occ])  # its seat counts are read below to decide the capacity
     series = _require_changeable(occ, now)
     if occ.original_start <= now:
@@ -394,6 +400,7 @@ def restore_occurrence(occ: Occurrence, now: datetime) -> Occurrence:
     _touch(occ, now)
     _touch_series(series, now)
     db.session.flush()
+    audit.record(AuditAction.MEETING_RESTORED, actor=by, now=now, occurrence=occ, starts_at=occ.starts_at)
     # Notifications hook: reminders come back, who answered hears the meeting is on again.
     hooks.occurrence_changed(occ, before, now)
     # RSVP hook: the series' capacity may have grown while this meeting was cancelled.
@@ -607,8 +614,13 @@ def calendar_display_changed(group: Group, now: datetime) -> None:
     db.session.flush()
 
 
-def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
-    """Stop a meeting series: its future meetings are cancelled, its past ones stay."""
+def end_series(
+    series: MeetingSeries, now: datetime, *, by: User | None = None, audited: bool = True
+) -> MeetingSeries:
+    """Stop a meeting series: its future meetings are cancelled, its past ones stay.
+
+    `by`: who ends it, for the audit log; `audited=False` when archiving the group ends it (one entry for all).
+    """
     if series.ended_at is not None:
         return series
     before = hooks.series_snapshot(series, now)  # notifications hook (see below)
@@ -625,6 +637,8 @@ def end_series(series: MeetingSeries, now: datetime) -> MeetingSeries:
     series.ended_at = now
     _touch_series(series, now)
     db.session.flush()
+    if audited:
+        audit.record(AuditAction.SERIES_ENDED, actor=by, now=now, group=series.group)
     # Notifications hook: one notice to each member who answered for a coming meeting; reminders stop.
     hooks.series_changed(before, series, now, ended=True)
     return series

@@ -29,10 +29,11 @@ import pyotp
 import segno
 from sqlalchemy import delete, func, select
 
+from supportnet import accounts, visibility
 from supportnet.crypto import SecretText
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
-from supportnet.models import LoginFailure, MemberRole, Membership, MemberStatus, RecoveryCode, TwoFactor, User
+from supportnet.models import LoginFailure, RecoveryCode, TwoFactor, User
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -72,18 +73,7 @@ def is_required(user: User, config) -> bool:
     """Whether the member must use two-factor: whoever can see members, when the deployment requires it."""
     if not config.get("REQUIRE_2FA_FOR_STAFF"):
         return False
-    return user.is_facilitator or facilitates_a_group(user)
-
-
-def facilitates_a_group(user: User) -> bool:
-    """Whether the member is an active facilitator of any group."""
-    return db.session.scalar(
-        select(Membership.id).where(
-            Membership.user_id == user.id,
-            Membership.role == MemberRole.FACILITATOR,
-            Membership.status == MemberStatus.ACTIVE,
-        ).limit(1)
-    ) is not None
+    return visibility.is_facilitator_anywhere(user)
 
 
 def qr_svg(uri: str) -> str:
@@ -96,8 +86,6 @@ def reset(user: User) -> None:
 
     They sign in with their password and, if the role requires it, set up a new authenticator at once.
     """
-    from supportnet import accounts
-
     disable(user)
     accounts.end_all_sessions(user)
     db.session.flush()

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import attendance, clock, groups, rsvps, scheduling
+from supportnet import attendance, clock, memberships, rsvps, scheduling, visibility
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import Attendance, AttendanceHow, AttendanceProof, Occurrence
@@ -80,7 +80,7 @@ def test_only_members_or_people_who_rsvpd_can_be_marked(world):
     rsvps.rsvp(occ, leaver, clock.now_utc())
     # Leaving once the meeting has begun keeps the answer (past answers are history); leaving earlier gives the
     # seat up, and with it the tie to the meeting.
-    groups.leave(groups.membership_for(world.group, leaver), occ.starts_at + timedelta(minutes=5))
+    memberships.leave(visibility.membership_for(world.group, leaver), occ.starts_at + timedelta(minutes=5))
 
     with pytest.raises(DomainError, match="Only members"):
         attendance.mark_attended(occ, outsider, world.facilitator, occ.starts_at)
@@ -164,7 +164,7 @@ def test_outsiders_and_cancelled_meetings_have_no_check_in(world):
 def test_a_members_history_lists_the_meetings_they_attended_newest_first_in_one_query(world):
     mia = world.member()
     other = make_world(world.facilitator, name="Friday coffee")
-    groups.join(other.group, mia, clock.now_utc())
+    memberships.join(other.group, mia, clock.now_utc())
     for occ in (world.occ(0), world.occ(2), other.occ(1)):
         attendance.mark_attended(occ, mia, world.facilitator, occ.starts_at)
     db.session.commit()
@@ -212,7 +212,7 @@ def test_a_proof_lists_the_local_dates_attended_and_is_frozen_when_made(app, fac
         ny = make_world(facilitator.user(), name="Brooklyn circle", timezone="America/New_York")
         london = make_world(facilitator.user(), name="Canal Street circle")
         mia = ny.member()
-        groups.join(london.group, mia, clock.now_utc())
+        memberships.join(london.group, mia, clock.now_utc())
         for occ in (ny.occ(1), ny.occ(0), london.occ(0)):
             attendance.mark_attended(occ, mia, ny.facilitator, occ.starts_at)
         now = clock.now_utc() + timedelta(weeks=2)

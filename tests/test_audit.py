@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from supportnet import audit, groups
+from supportnet import audit, memberships, visibility
 from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import AuditAction, AuditEntry, Group, Membership, MemberStatus
@@ -188,13 +188,13 @@ def test_the_site_log_shows_every_group_and_filters_by_action(app, world):
 def test_a_former_facilitator_no_longer_sees_the_log(app, world):
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        groups.set_role(db.session.get(Membership, world.membership_id), "facilitator")
+        memberships.set_role(db.session.get(Membership, world.membership_id), "facilitator")
         db.session.commit()
-        assert groups.can_manage(group, world.persona("member").user())
+        assert visibility.can_manage(group, world.persona("member").user())
     client = as_(app, world, "member")
     assert client.get(f"/groups/{world.slug}/audit").status_code == 200
     with app.app_context():
-        groups.set_role(db.session.get(Membership, world.membership_id), "member")
+        memberships.set_role(db.session.get(Membership, world.membership_id), "member")
         db.session.commit()
     assert client.get(f"/groups/{world.slug}/audit").status_code == 403
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups
+from supportnet import clock, memberships, visibility
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins import recovery as checkins_recovery
 from supportnet.checkins import sharing as checkins_sharing
@@ -99,7 +99,7 @@ def test_leaving_ends_sharing_and_coming_back_starts_from_nothing(app, facilitat
     share(app, circle, mia, CheckinSharing.NOTES, recovery=True)
     with app.app_context():
         membership = db.session.get(Membership, _membership_id(app, circle, mia))
-        groups.leave(membership, clock.now_utc())
+        memberships.leave(membership, clock.now_utc())
         db.session.commit()
         assert (membership.checkin_sharing, membership.shares_recovery_date) == (CheckinSharing.NONE, False)
     assert "Mia M." not in text(support_page(app, circle, facilitator))
@@ -217,7 +217,7 @@ def test_the_recovery_day_count_is_shown_only_to_groups_it_is_shared_with(app, f
 def _membership_id(app, slug: str, persona: Persona) -> int:
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == slug))
-        return groups.membership_for(group, persona.user()).id
+        return visibility.membership_for(group, persona.user()).id
 
 
 def test_sharing_is_off_by_default_and_the_member_chooses_per_group(app, facilitator, circle, mia):

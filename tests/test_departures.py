@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import attendance, calendars, clock, groups, home, rsvps, scheduling
+from supportnet import attendance, calendars, clock, groups, home, memberships, rsvps, scheduling, visibility
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
@@ -88,7 +88,7 @@ def scene(app, facilitator, member) -> Scene:
                 group, dataclasses.replace(weekly(), title="Lunch circle", first_date=date(2026, 11, 17),
                                            start_time=time(12, 0)), earlier)
             for persona in (mia, wendy, ben):
-                groups.join(group, persona.user(), earlier)
+                memberships.join(group, persona.user(), earlier)
             db.session.commit()
             past_series_id = past_series.id
     with app.app_context():
@@ -106,7 +106,7 @@ def scene(app, facilitator, member) -> Scene:
         rsvps.rsvp(thursday, ben.user(), now)
         rsvps.rsvp(thursday, user, now)
         notif_announcements.announce(group, fac, "This week", f"The {DOOR_CODE} changed.", now)
-        membership = groups.membership_for(group, user)
+        membership = visibility.membership_for(group, user)
         checkins_sharing.set_sharing(membership, CheckinSharing.SUMMARIES, True)
         checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
@@ -373,8 +373,8 @@ def test_an_outsider_of_an_approval_group_cannot_answer_check_in_or_get_a_proof(
     member = make_persona(app, "Nell N.")
     with app.app_context():
         group = db.session.get(Group, world.group_id)
-        membership = groups.join(group, member.user(), clock.now_utc())
-        groups.approve(membership, clock.now_utc())
+        membership = memberships.join(group, member.user(), clock.now_utc())
+        memberships.approve(membership, clock.now_utc())
         db.session.commit()
     other = app.test_client()
     with clock.frozen(starts + timedelta(minutes=1)):

@@ -28,7 +28,7 @@ import recurring_ical_events
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
 
-from supportnet import clock, demo, feeds, groups, scheduling, timetable
+from supportnet import clock, demo, feeds, groups, memberships, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -393,7 +393,7 @@ def test_meetings_across_a_clock_change_read_the_same_in_private_feeds_and_downl
         group = groups.create_group(facilitator.user(), name="Night owls", kind=GroupKind.PEER_SUPPORT,
                                     timezone="Europe/London", now=now)
         night = scheduling.create_series(group, weekly(6, start_time=time(0, 30), first_date=date(2027, 3, 21)), now)
-        groups.join(group, member.user(), now)
+        memberships.join(group, member.user(), now)
         occs = db.session.scalars(select(Occurrence).where(Occurrence.series_id == night.id)
                                   .order_by(Occurrence.original_start)).all()
         spring = occs[1]  # 28 March 2027, 00:30 to 02:30 on the clock: 90 minutes

@@ -9,7 +9,7 @@ import re
 import icalendar
 from sqlalchemy import select
 
-from supportnet import calendars, groups, rsvps
+from supportnet import calendars, memberships, rsvps, visibility
 from supportnet.extensions import db
 from supportnet.models import Group, Occurrence, User
 from tests.conftest import PINNED_NOW, login, post
@@ -208,7 +208,7 @@ def test_leaving_a_group_takes_its_meetings_out(app, client, member, facilitator
     assert "Monday night" in before
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == world.slugs["new_york"]))
-        groups.leave(groups.membership_for(group, member.user()), PINNED_NOW)
+        memberships.leave(visibility.membership_for(group, member.user()), PINNED_NOW)
         db.session.commit()
     after = set(summaries(app.test_client().get(feed_path(token)).data))
     assert "Monday night" not in after and "Evening circle" in after

@@ -13,7 +13,7 @@ import icalendar
 import recurring_ical_events
 from sqlalchemy import select
 
-from supportnet import clock, groups, rsvps, scheduling, timetable
+from supportnet import clock, groups, memberships, rsvps, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import GroupKind, MeetingSeries, Occurrence, User
 from supportnet.recurrence import Frequency, Recurrence
@@ -73,7 +73,7 @@ def test_every_kind_of_change_moves_sequence_forward_and_never_back(app, facilit
         weekly_id = scheduling.create_series(group, weekly(), now).id
         once = weekly(first_date=datetime(2027, 1, 6).date(), recurrence=Recurrence(Frequency.ONCE))
         once_id = scheduling.create_series(group, once, now).id
-        groups.join(group, db.session.get(User, member.id), now)
+        memberships.join(group, db.session.get(User, member.id), now)
         slug = group.slug
         db.session.commit()
 
@@ -151,7 +151,7 @@ def test_the_private_feed_is_never_modified_earlier_than_before(app, facilitator
             facilitator.user(), name="Tuesday circle", kind=GroupKind.AFTERCARE, timezone="Europe/London", now=now
         )
         series = scheduling.create_series(group, weekly(), now)
-        groups.join(group, db.session.get(User, member.id), now)
+        memberships.join(group, db.session.get(User, member.id), now)
         occ_id = db.session.scalars(select(Occurrence.id).where(Occurrence.series_id == series.id)).first()
         db.session.commit()
     login(client, member)

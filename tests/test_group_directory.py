@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, memberships, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
     GroupKind,
@@ -251,7 +251,7 @@ def add_listed_groups(app: Flask, facilitator: Persona, member: Persona, start: 
             )
             recurrence = Recurrence(Frequency.WEEKLY, weekdays=(n % 7,), count=4)
             scheduling.create_series(group, weekly(recurrence=recurrence, first_date=date(2026, 11, 30)), now)
-            groups.join(group, joiner, now)
+            memberships.join(group, joiner, now)
         db.session.commit()
 
 

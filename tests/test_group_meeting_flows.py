@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from supportnet import clock, groups, timetable
+from supportnet import clock, timetable, visibility
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -53,7 +53,7 @@ def test_a_facilitator_starts_a_group_schedules_it_and_cancels_moves_and_restore
     with app.app_context():
         group = group_by_slug("thursday-integration-circle")
         assert group.tag_codes == ["W", "O", "walking"]
-        assert groups.membership_for(group, facilitator.user()).is_facilitator
+        assert visibility.membership_for(group, facilitator.user()).is_facilitator
         (series,) = timetable.active_series(group)
         assert len(occurrences_of(series.id)) == 26
         second = occurrence_id_at(series.id, london(2026, 12, 8, 19, 0))

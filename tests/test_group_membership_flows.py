@@ -8,7 +8,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from supportnet import clock, groups, timetable
+from supportnet import clock, memberships, timetable
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -71,7 +71,7 @@ def test_an_approval_group_asks_and_a_facilitator_approves_on_the_members_page(a
 def test_a_facilitator_declines_a_request(app, client, facilitator, outsider):
     with app.app_context():
         group = start_group(facilitator, "Approval Circle", join_policy=JoinPolicy.APPROVAL)
-        membership_id = groups.join(group, outsider.user(), clock.now_utc()).id
+        membership_id = memberships.join(group, outsider.user(), clock.now_utc()).id
         db.session.commit()
         slug = group.slug
     login(client, facilitator)

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, memberships, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
     JoinPolicy,
@@ -80,7 +80,7 @@ def test_the_members_page_shows_display_names_and_join_dates_but_never_an_email(
 def test_a_pending_request_shows_the_name_to_facilitators_but_never_the_email(app, client, facilitator, outsider):
     with app.app_context():
         group = start_group(facilitator, "Approval Circle", join_policy=JoinPolicy.APPROVAL)
-        groups.join(group, outsider.user(), clock.now_utc())
+        memberships.join(group, outsider.user(), clock.now_utc())
         db.session.commit()
         slug = group.slug
     login(client, facilitator)
@@ -112,7 +112,7 @@ def test_the_contact_note_is_shown_to_members_only(app, circle, facilitator, mem
         assert note not in html(client.get(f"/meetings/{circle['occurrence_id']}"))
     # Someone who left is no longer a member.
     with app.app_context():
-        groups.leave(membership_of(circle["slug"], member), clock.now_utc())
+        memberships.leave(membership_of(circle["slug"], member), clock.now_utc())
         db.session.commit()
     assert note not in html(browser(app, member).get(f"/groups/{circle['slug']}"))
 

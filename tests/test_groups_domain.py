@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import clock, groups, scheduling, series_spec
+from supportnet import clock, groups, memberships, scheduling, series_spec
+from supportnet import visibility as visibility_rules
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import (
@@ -57,11 +58,11 @@ def test_a_facilitator_starts_a_group_and_becomes_its_facilitator(app, facilitat
         group = start_group(user, description="For graduates of the spring programme.")
 
         assert group.slug == "thursday-integration-circle"
-        membership = groups.membership_for(group, user)
+        membership = visibility_rules.membership_for(group, user)
         assert (membership.role, membership.status) == (MemberRole.FACILITATOR, MemberStatus.ACTIVE)
         assert membership.joined_at == clock.now_utc()
-        assert groups.member_count(group) == 1
-        assert groups.can_manage(group, user)
+        assert memberships.member_count(group) == 1
+        assert visibility_rules.can_manage(group, user)
 
 
 def test_a_member_cannot_start_a_group(app, member):
@@ -161,7 +162,7 @@ def test_an_archived_group_cannot_be_edited_and_its_meetings_end(app, group_id):
             venue="Community room",
         )
         series = scheduling.create_series(group, spec, clock.now_utc())
-        groups.regenerate_invite(group, clock.now_utc())
+        memberships.regenerate_invite(group, clock.now_utc())
 
         groups.archive_group(group, clock.now_utc())
 
@@ -180,11 +181,11 @@ def test_joining_an_open_group_makes_you_a_member_at_once(app, group_id, member)
     with app.app_context():
         group, user = get_group(group_id), member.user()
 
-        membership = groups.join(group, user, clock.now_utc())
+        membership = memberships.join(group, user, clock.now_utc())
 
         assert (membership.role, membership.status) == (MemberRole.MEMBER, MemberStatus.ACTIVE)
-        assert groups.join(group, user, clock.now_utc()) is membership
-        assert groups.member_count(group) == 2
+        assert memberships.join(group, user, clock.now_utc()) is membership
+        assert memberships.member_count(group) == 2
 
 
 def test_joining_an_approval_group_asks_the_facilitators(app, group_id, member, outsider):
@@ -192,73 +193,75 @@ def test_joining_an_approval_group_asks_the_facilitators(app, group_id, member, 
         group = get_group(group_id)
         set_policy(group, Visibility.PUBLIC, JoinPolicy.APPROVAL)
 
-        asked = groups.join(group, member.user(), clock.now_utc())
-        refused = groups.join(group, outsider.user(), clock.now_utc())
+        asked = memberships.join(group, member.user(), clock.now_utc())
+        refused = memberships.join(group, outsider.user(), clock.now_utc())
 
         assert asked.status == MemberStatus.PENDING and asked.joined_at is None
-        assert groups.member_count(group) == 1
-        groups.approve(asked, clock.now_utc())
-        groups.decline(refused, clock.now_utc())
+        assert memberships.member_count(group) == 1
+        memberships.approve(asked, clock.now_utc())
+        memberships.decline(refused, clock.now_utc())
         assert (asked.status, refused.status) == (MemberStatus.ACTIVE, MemberStatus.DECLINED)
         assert asked.joined_at == clock.now_utc()
-        assert groups.member_count(group) == 2
+        assert memberships.member_count(group) == 2
 
 
 def test_an_invite_only_group_needs_a_current_invite_link(app, group_id, member, outsider):
     with app.app_context():
         group = get_group(group_id)
         set_policy(group, Visibility.PRIVATE, JoinPolicy.INVITE)
-        token = groups.regenerate_invite(group, clock.now_utc(), days=14)
+        token = memberships.regenerate_invite(group, clock.now_utc(), days=14)
         db.session.commit()
 
         assert group.invite_token_hash == hashlib.sha256(token.encode()).hexdigest()
         with pytest.raises(DomainError) as err:
-            groups.join(group, member.user(), clock.now_utc())
+            memberships.join(group, member.user(), clock.now_utc())
         assert err.value.field == "invite_token"
         with pytest.raises(DomainError):
-            groups.join(group, member.user(), clock.now_utc(), invite_token="guessed")
-        assert groups.join(group, member.user(), clock.now_utc(), invite_token=token).status == MemberStatus.ACTIVE
+            memberships.join(group, member.user(), clock.now_utc(), invite_token="guessed")
+        assert memberships.join(group, member.user(), clock.now_utc(), invite_token=token).status == MemberStatus.ACTIVE
         db.session.commit()
 
     clock.set_frozen(datetime(2026, 12, 11, 12, tzinfo=UTC))  # 15 days later: the link has expired
     with app.app_context():
         group = get_group(group_id)
         with pytest.raises(DomainError, match="expired"):
-            groups.join(group, outsider.user(), clock.now_utc(), invite_token=token)
+            memberships.join(group, outsider.user(), clock.now_utc(), invite_token=token)
 
-        fresh = groups.regenerate_invite(group, clock.now_utc())
+        fresh = memberships.regenerate_invite(group, clock.now_utc())
 
         with pytest.raises(DomainError):
-            groups.join(group, outsider.user(), clock.now_utc(), invite_token=token)
-        assert groups.join(group, outsider.user(), clock.now_utc(), invite_token=fresh).status == MemberStatus.ACTIVE
+            memberships.join(group, outsider.user(), clock.now_utc(), invite_token=token)
+        assert memberships.join(group, outsider.user(), clock.now_utc(),
+                                invite_token=fresh).status == MemberStatus.ACTIVE
 
 
 def test_a_private_approval_group_link_lets_people_ask_not_walk_in(app, group_id, member):
     with app.app_context():
         group = get_group(group_id)
         set_policy(group, Visibility.PRIVATE, JoinPolicy.APPROVAL)
-        token = groups.regenerate_invite(group, clock.now_utc())
+        token = memberships.regenerate_invite(group, clock.now_utc())
 
         with pytest.raises(DomainError):
-            groups.join(group, member.user(), clock.now_utc())
-        assert groups.join(group, member.user(), clock.now_utc(), invite_token=token).status == MemberStatus.PENDING
+            memberships.join(group, member.user(), clock.now_utc())
+        assert memberships.join(group, member.user(), clock.now_utc(),
+                                invite_token=token).status == MemberStatus.PENDING
 
 
 def test_leaving_and_rejoining_works_but_a_removed_member_cannot_rejoin_alone(app, group_id, member, outsider):
     with app.app_context():
         group = get_group(group_id)
-        stays = groups.join(group, member.user(), clock.now_utc())
-        groups.leave(stays, clock.now_utc())
-        assert groups.member_count(group) == 1
+        stays = memberships.join(group, member.user(), clock.now_utc())
+        memberships.leave(stays, clock.now_utc())
+        assert memberships.member_count(group) == 1
 
-        assert groups.join(group, member.user(), clock.now_utc()) is stays
+        assert memberships.join(group, member.user(), clock.now_utc()) is stays
         assert stays.status == MemberStatus.ACTIVE
 
-        removed = groups.join(group, outsider.user(), clock.now_utc())
-        groups.remove(removed, clock.now_utc())
+        removed = memberships.join(group, outsider.user(), clock.now_utc())
+        memberships.remove(removed, clock.now_utc())
         with pytest.raises(Forbidden):
-            groups.join(group, outsider.user(), clock.now_utc())
-        groups.approve(removed, clock.now_utc())  # a facilitator lets them back in
+            memberships.join(group, outsider.user(), clock.now_utc())
+        memberships.approve(removed, clock.now_utc())  # a facilitator lets them back in
         assert removed.status == MemberStatus.ACTIVE
 
 
@@ -268,8 +271,8 @@ def test_an_archived_group_takes_no_new_members(app, group_id, member):
         groups.archive_group(group, clock.now_utc())
 
         with pytest.raises(DomainError, match="archived"):
-            groups.join(group, member.user(), clock.now_utc())
-        assert groups.membership_for(group, member.user()) is None
+            memberships.join(group, member.user(), clock.now_utc())
+        assert visibility_rules.membership_for(group, member.user()) is None
 
 
 # --- facilitators ---
@@ -278,35 +281,35 @@ def test_an_archived_group_takes_no_new_members(app, group_id, member):
 def test_the_last_facilitator_cannot_leave_be_demoted_or_be_removed(app, group_id, facilitator, member):
     with app.app_context():
         group = get_group(group_id)
-        fay = groups.membership_for(group, facilitator.user())
+        fay = visibility_rules.membership_for(group, facilitator.user())
 
         for attempt in (
-            lambda: groups.leave(fay, clock.now_utc()),
-            lambda: groups.set_role(fay, MemberRole.MEMBER),
-            lambda: groups.remove(fay, clock.now_utc()),
+            lambda: memberships.leave(fay, clock.now_utc()),
+            lambda: memberships.set_role(fay, MemberRole.MEMBER),
+            lambda: memberships.remove(fay, clock.now_utc()),
         ):
             with pytest.raises(DomainError, match="facilitator"):
                 attempt()
         assert fay.is_facilitator
 
-        mia = groups.join(group, member.user(), clock.now_utc())
-        groups.set_role(mia, MemberRole.FACILITATOR)
-        groups.leave(fay, clock.now_utc())
+        mia = memberships.join(group, member.user(), clock.now_utc())
+        memberships.set_role(mia, MemberRole.FACILITATOR)
+        memberships.leave(fay, clock.now_utc())
 
         assert fay.status == MemberStatus.LEFT
-        assert [m.user_id for m in groups.facilitators(group)] == [member.id]
-        assert groups.can_manage(group, member.user())
-        assert not groups.can_manage(group, facilitator.user())
+        assert [m.user_id for m in memberships.facilitators(group)] == [member.id]
+        assert visibility_rules.can_manage(group, member.user())
+        assert not visibility_rules.can_manage(group, facilitator.user())
 
 
 def test_only_active_members_can_be_given_a_role(app, group_id, member):
     with app.app_context():
         group = get_group(group_id)
         set_policy(group, Visibility.PUBLIC, JoinPolicy.APPROVAL)
-        pending = groups.join(group, member.user(), clock.now_utc())
+        pending = memberships.join(group, member.user(), clock.now_utc())
 
         with pytest.raises(DomainError):
-            groups.set_role(pending, MemberRole.FACILITATOR)
+            memberships.set_role(pending, MemberRole.FACILITATOR)
 
 
 # --- who sees and manages a group ---
@@ -315,50 +318,50 @@ def test_only_active_members_can_be_given_a_role(app, group_id, member):
 def test_public_and_unlisted_groups_are_visible_to_everyone(app, group_id, outsider):
     with app.app_context():
         group = get_group(group_id)
-        assert groups.visible_to(group, None)
-        assert groups.visible_to(group, outsider.user())
+        assert visibility_rules.visible_to(group, None)
+        assert visibility_rules.visible_to(group, outsider.user())
         set_policy(group, Visibility.UNLISTED, JoinPolicy.OPEN)
-        assert groups.visible_to(group, None)
+        assert visibility_rules.visible_to(group, None)
 
 
 def test_a_private_group_is_seen_by_members_askers_and_invite_holders_only(app, group_id, member, outsider, admin):
     with app.app_context():
         group = get_group(group_id)
         set_policy(group, Visibility.PRIVATE, JoinPolicy.APPROVAL)
-        token = groups.regenerate_invite(group, clock.now_utc())
+        token = memberships.regenerate_invite(group, clock.now_utc())
 
-        assert not groups.visible_to(group, None)
-        assert not groups.visible_to(group, outsider.user())
-        assert groups.visible_to(group, outsider.user(), invite_token=token)
-        assert not groups.visible_to(group, outsider.user(), invite_token="wrong")
-        assert groups.visible_to(group, admin.user())
+        assert not visibility_rules.visible_to(group, None)
+        assert not visibility_rules.visible_to(group, outsider.user())
+        assert visibility_rules.visible_to(group, outsider.user(), invite_token=token)
+        assert not visibility_rules.visible_to(group, outsider.user(), invite_token="wrong")
+        assert visibility_rules.visible_to(group, admin.user())
 
-        groups.join(group, member.user(), clock.now_utc(), invite_token=token)
-        assert groups.visible_to(group, member.user())  # pending: can see their request
+        memberships.join(group, member.user(), clock.now_utc(), invite_token=token)
+        assert visibility_rules.visible_to(group, member.user())  # pending: can see their request
 
 
 def test_an_archived_group_is_seen_by_its_members_only(app, group_id, member, outsider, admin):
     with app.app_context():
         group = get_group(group_id)
-        groups.join(group, member.user(), clock.now_utc())
+        memberships.join(group, member.user(), clock.now_utc())
         groups.archive_group(group, clock.now_utc())
 
-        assert groups.visible_to(group, member.user())
-        assert groups.visible_to(group, admin.user())
-        assert not groups.visible_to(group, outsider.user())
-        assert not groups.visible_to(group, None)
+        assert visibility_rules.visible_to(group, member.user())
+        assert visibility_rules.visible_to(group, admin.user())
+        assert not visibility_rules.visible_to(group, outsider.user())
+        assert not visibility_rules.visible_to(group, None)
 
 
 def test_only_facilitators_and_admins_manage_a_group(app, group_id, facilitator, member, outsider, admin):
     with app.app_context():
         group = get_group(group_id)
-        groups.join(group, member.user(), clock.now_utc())
+        memberships.join(group, member.user(), clock.now_utc())
 
-        assert groups.can_manage(group, facilitator.user())
-        assert groups.can_manage(group, admin.user())
-        assert not groups.can_manage(group, member.user())
-        assert not groups.can_manage(group, outsider.user())
-        assert not groups.can_manage(group, None)
+        assert visibility_rules.can_manage(group, facilitator.user())
+        assert visibility_rules.can_manage(group, admin.user())
+        assert not visibility_rules.can_manage(group, member.user())
+        assert not visibility_rules.can_manage(group, outsider.user())
+        assert not visibility_rules.can_manage(group, None)
 
 
 def test_membership_is_unique_per_person_and_group(app, group_id, facilitator):
@@ -381,28 +384,28 @@ def test_membership_is_unique_per_person_and_group(app, group_id, facilitator):
 def test_an_invite_link_leads_to_its_group_until_it_expires_or_is_replaced(app, group_id):
     with app.app_context():
         group = get_group(group_id)
-        token = groups.regenerate_invite(group, clock.now_utc(), days=1)
+        token = memberships.regenerate_invite(group, clock.now_utc(), days=1)
 
-        assert groups.group_for_invite(token, clock.now_utc()) is group
-        assert groups.group_for_invite("not-a-token", clock.now_utc()) is None
-        assert groups.group_for_invite(token, clock.now_utc() + timedelta(days=1)) is None
+        assert memberships.group_for_invite(token, clock.now_utc()) is group
+        assert memberships.group_for_invite("not-a-token", clock.now_utc()) is None
+        assert memberships.group_for_invite(token, clock.now_utc() + timedelta(days=1)) is None
 
-        fresh = groups.regenerate_invite(group, clock.now_utc())
-        assert groups.group_for_invite(token, clock.now_utc()) is None
+        fresh = memberships.regenerate_invite(group, clock.now_utc())
+        assert memberships.group_for_invite(token, clock.now_utc()) is None
         groups.archive_group(group, clock.now_utc())
-        assert groups.group_for_invite(fresh, clock.now_utc()) is None
+        assert memberships.group_for_invite(fresh, clock.now_utc()) is None
 
 
 def test_facilitators_see_members_first_facilitators_and_requests_oldest_first(app, group_id, member, outsider, admin):
     with app.app_context():
         group = get_group(group_id)
-        groups.join(group, member.user(), clock.now_utc())
+        memberships.join(group, member.user(), clock.now_utc())
         set_policy(group, Visibility.PUBLIC, JoinPolicy.APPROVAL)
-        groups.join(group, outsider.user(), clock.now_utc())
-        groups.join(group, admin.user(), clock.now_utc() + timedelta(minutes=1))
+        memberships.join(group, outsider.user(), clock.now_utc())
+        memberships.join(group, admin.user(), clock.now_utc() + timedelta(minutes=1))
 
-        assert [m.user.display_name for m in groups.active_memberships(group)] == ["Fay F.", "Mia M."]
-        assert [m.user.display_name for m in groups.pending_requests(group)] == ["Otto O.", "Ada A."]
+        assert [m.user.display_name for m in memberships.active_memberships(group)] == ["Fay F.", "Mia M."]
+        assert [m.user.display_name for m in memberships.pending_requests(group)] == ["Otto O.", "Ada A."]
 
 
 def test_long_names_still_get_unique_addresses(app, facilitator):

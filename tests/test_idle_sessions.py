@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import accounts, clock, groups, scheduling
+from supportnet import accounts, clock, groups, memberships, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, Rsvp, SiteRole, UserSession
 from supportnet.recurrence import Frequency, Recurrence
@@ -45,7 +45,7 @@ def _scene(app, members: int, seats: int = 50) -> tuple[list[str], list[int]]:
         emails = []
         for n in range(members):
             user = accounts.create_user(f"reader{n}@example.org", PASSWORD, f"Reader {n}", now)
-            groups.join(group, user, now)
+            memberships.join(group, user, now)
             emails.append(user.email)
         meetings = list(db.session.scalars(
             select(Occurrence.id).where(Occurrence.series_id == series.id).order_by(Occurrence.starts_at).limit(4)

@@ -14,7 +14,8 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups, rsvps, scheduling
+from supportnet import clock, rsvps, scheduling
+from supportnet import memberships as membership_ops
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.extensions import db
@@ -271,8 +272,8 @@ def test_join_requests_reach_facilitators_and_answers_reach_the_member(app, faci
     assert f"{member.display_name} asked to join your group." in mailbox.text(mailbox.to(facilitator.email)[0])
     with app.app_context():
         memberships = {m.user_id: m for m in db.session.scalars(select(Membership))}
-        groups.approve(memberships[member.id], clock.now_utc())
-        groups.decline(memberships[outsider.id], clock.now_utc())
+        membership_ops.approve(memberships[member.id], clock.now_utc())
+        membership_ops.decline(memberships[outsider.id], clock.now_utc())
         db.session.commit()
     run(app, PINNED_NOW + timedelta(minutes=1))
     assert subjects(mailbox.to(member.email)) == ["Your request was accepted"]
@@ -284,7 +285,7 @@ def test_a_request_answered_before_the_tick_is_not_announced_to_facilitators(app
     world = make_world(app, facilitator, join_policy=JoinPolicy.APPROVAL)
     join(world, member)
     with app.app_context():
-        groups.approve(db.session.scalars(select(Membership).where(Membership.user_id == member.id)).one(),
+        membership_ops.approve(db.session.scalars(select(Membership).where(Membership.user_id == member.id)).one(),
                        clock.now_utc())
         db.session.commit()
     run(app, PINNED_NOW)

@@ -20,7 +20,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from supportnet import accounts, clock, groups
+from supportnet import accounts, clock, groups, memberships
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, GroupKind, Notification, NotificationStatus, SiteRole, User
 from supportnet.notifications import announcements as notif_announcements
@@ -75,7 +75,7 @@ def _write_announcements(app) -> None:
         fay = accounts.create_user("fay@example.org", PASSWORD, "Fay F.", now, role=SiteRole.FACILITATOR)
         group = groups.create_group(fay, name="Many hands", kind=GroupKind.MEETUP, timezone="UTC", now=now)
         for n in range(MEMBERS):
-            groups.join(group, accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now), now)
+            memberships.join(group, accounts.create_user(f"member{n}@example.org", PASSWORD, f"Member {n}", now), now)
         db.session.commit()
         for n in range(ANNOUNCEMENTS):
             notif_announcements.announce(group, fay, f"Note {n}", f"Announcement number {n}.", clock.now_utc())

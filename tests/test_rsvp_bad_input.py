@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups
+from supportnet import clock, memberships
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -113,7 +113,8 @@ def test_odd_form_values_never_cause_a_server_error(app, world, member, facilita
 def test_my_meetings_lists_each_meeting_once_in_the_viewers_timezone(app, seats, facilitator):
     sam = make_persona(app, "Sam K.", tz="America/New_York")
     with app.app_context():
-        groups.join(db.session.scalar(select(Group).where(Group.slug == seats["slug"])), sam.user(), clock.now_utc())
+        memberships.join(db.session.scalar(select(Group).where(Group.slug == seats["slug"])), sam.user(),
+                         clock.now_utc())
         db.session.commit()
     client = browser(app, sam)
     assert post(client, f"/meetings/{seats['occ']}/rsvp").status_code == 302

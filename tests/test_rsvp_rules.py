@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import clock, groups, rsvps, scheduling
+from supportnet import clock, groups, memberships, rsvps, scheduling
+from supportnet import visibility as visibility_rules
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import (
@@ -72,13 +73,13 @@ def test_a_public_open_group_makes_whoever_rsvps_a_member(world):
     answer = rsvps.rsvp(world.occ(), otto, clock.now_utc())
 
     assert answer.status == GOING
-    assert groups.is_member(world.group, otto)
+    assert visibility_rules.is_member(world.group, otto)
     assert_counters_match_rows()
 
 
 def test_someone_a_facilitator_removed_cannot_rsvp_their_way_back(world):
     mia = world.member()
-    groups.remove(groups.membership_for(world.group, mia), clock.now_utc())
+    memberships.remove(visibility_rules.membership_for(world.group, mia), clock.now_utc())
 
     with pytest.raises(Forbidden, match="removed you"):
         rsvps.rsvp(world.occ(), mia, clock.now_utc())
@@ -101,7 +102,7 @@ def test_other_groups_are_for_members_only(app, facilitator, visibility, join_po
             rsvps.rsvp(w.occ(), outsider, clock.now_utc())
         with pytest.raises(error, match=message):
             rsvps.start_standing(w.series, outsider, clock.now_utc())
-        assert not groups.is_member(w.group, outsider)
+        assert not visibility_rules.is_member(w.group, outsider)
         assert rsvps.rsvp(w.occ(), member, clock.now_utc()).status == GOING
 
 
@@ -109,7 +110,7 @@ def test_a_pending_request_is_told_to_wait(app, facilitator):
     with app.app_context():
         w = make_world(facilitator.user(), join_policy=JoinPolicy.APPROVAL)
         asking = w.person()
-        groups.join(w.group, asking, clock.now_utc())
+        memberships.join(w.group, asking, clock.now_utc())
 
         with pytest.raises(Forbidden, match="waiting for a facilitator"):
             rsvps.rsvp(w.occ(), asking, clock.now_utc())

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from supportnet import accounts, clock, groups, rsvps, scheduling
+from supportnet import accounts, clock, groups, memberships, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, Rsvp, RsvpStatus, SiteRole, User
 from supportnet.recurrence import Frequency, Recurrence
@@ -96,7 +96,7 @@ def _set_the_scene(app) -> tuple[list[str], list[int]]:
         emails = []
         for n in range(STORMERS):
             user = accounts.create_user(f"stormer{n}@example.org", PASSWORD, f"Stormer {n}", now)
-            groups.join(group, user, now)
+            memberships.join(group, user, now)
             emails.append(user.email)
         occurrence_ids = list(
             db.session.scalars(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import accounts, clock, groups, rsvps, scheduling, timetable
+from supportnet import accounts, clock, groups, memberships, rsvps, scheduling, timetable
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import GroupKind, MeetingSeries, Membership, Occurrence, Rsvp, RsvpStatus, SiteRole, User
@@ -67,7 +67,7 @@ def _do(step: tuple, now) -> str:
         membership = db.session.scalar(
             select(Membership).where(Membership.group_id == group_id, Membership.user_id == member_id)
         )
-        groups.remove(membership, now)
+        memberships.remove(membership, now)
         return "removed"
     if kind == "capacity":
         series_id, capacity = target
@@ -109,7 +109,7 @@ def _scene(app, members: int, capacity: int, series_count: int = 1):
         people = []
         for n in range(members):
             user = accounts.create_user(f"churn{n}@example.org", PASSWORD, f"Churn {n}", now)
-            groups.join(group, user, now)
+            memberships.join(group, user, now)
             people.append(user)
         db.session.commit()
         return [u.id for u in people], [s.id for s in series], now

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import clock, groups, rsvps, scheduling
+from supportnet import clock, memberships, rsvps, scheduling, visibility
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -143,7 +143,7 @@ def test_a_standing_rsvp_stops_answering_for_someone_who_left(world):
     mia = world.member()
     now = clock.now_utc()
     rsvps.start_standing(world.series, mia, now)
-    groups.leave(groups.membership_for(world.group, mia), now)
+    memberships.leave(visibility.membership_for(world.group, mia), now)
 
     later = now + timedelta(weeks=2)
     clock.set_frozen(later)

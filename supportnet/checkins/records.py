@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import selectinload
 
-from supportnet import crypto, groups
+from supportnet import crypto, visibility
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -125,7 +125,7 @@ def _check_meeting(spec: CheckInSpec, user: User, now: datetime) -> tuple[Occurr
     occ = spec.occurrence
     if occ is None:
         return None, None
-    if not groups.visible_to(occ.series.group, user, None, now):
+    if not visibility.visible_to(occ.series.group, user, None, now):
         raise DomainError("That meeting isn't available to you.")
     if spec.timing in (None, ""):
         return occ, MeetingTiming.BEFORE if now < occ.starts_at else MeetingTiming.AFTER

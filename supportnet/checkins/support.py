@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from supportnet import groups
+from supportnet import visibility
 from supportnet.clock import timezone_names
 from supportnet.errors import Forbidden
 from supportnet.extensions import db
@@ -66,15 +66,9 @@ class SupportOverview:
     since: date
 
 
-def is_group_facilitator(group: Group, user: User | None) -> bool:
-    """Whether the user is an active facilitator of this very group (site admins are not, by being admins)."""
-    membership = groups.membership_for(group, user)
-    return membership is not None and membership.is_facilitator
-
-
 def support_overview(group: Group, viewer: User, now: datetime) -> SupportOverview:
     """What the group's facilitators may see: support requests, shared trends, and figures from 5 or more."""
-    if not is_group_facilitator(group, viewer):
+    if not visibility.is_group_facilitator(group, viewer):
         raise Forbidden("Only the group's facilitators see what members share with it.")
     since = (now - timedelta(days=SHARED_DAYS - 1)).date()
     sharing = db.session.execute(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportnet.clock import now_utc
 from supportnet.crypto import EncryptedText
 from supportnet.db import Base, UTCDateTime
-from supportnet.models.group import CheckinSharing, Membership, MemberStatus
 from supportnet.models.meeting import Occurrence
 from supportnet.models.user import User, enum_column
 
@@ -107,12 +106,3 @@ class CheckInTag(Base):
 
     checkin: Mapped[CheckIn] = relationship(back_populates="tags")
     own_tag: Mapped[OwnTag | None] = relationship()
-
-
-@event.listens_for(Membership.status, "set")
-def _sharing_ends_with_the_membership(membership: Membership, value, _old, _initiator) -> None:
-    # Someone who leaves or is removed stops sharing, and coming back later starts from "nothing" again:
-    # a choice made for one stay in a group must not silently apply to the next.
-    if value != MemberStatus.ACTIVE:
-        membership.checkin_sharing = CheckinSharing.NONE
-        membership.shares_recovery_date = False

@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from supportnet import audit
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import Group, Membership, MemberStatus, NotificationKind, User
+from supportnet.models import AuditAction, Group, Membership, MemberStatus, NotificationKind, User
 from supportnet.notifications import outbox
 from supportnet.notifications.preferences import preferences_for
 from supportnet.textsafety import has_invisible
@@ -27,7 +28,10 @@ def new_nonce() -> str:
 
 
 def announce(group: Group, author: User, subject: str, body: str, now: datetime, nonce: str | None = None) -> int:
-    """Send a facilitator's message to every active member of the group; returns how many members get it."""
+    """Send a facilitator's message to every active member of the group; returns how many members get it.
+
+    The audit log records that the author sent one, and to how many people (never its text).
+    """
     if group.archived_at is not None:
         raise DomainError("This group is archived.")
     subject = " ".join((subject or "").split())
@@ -58,4 +62,5 @@ def announce(group: Group, author: User, subject: str, body: str, now: datetime,
         for channel in prefs[uid].channels_for(Kind.ANNOUNCEMENT)
     ]
     outbox.write(rows)
+    audit.record(AuditAction.ANNOUNCEMENT_SENT, actor=author, now=now, group=group, recipients=len(members))
     return len(members)

@@ -45,7 +45,7 @@ from flask import current_app
 from sqlalchemy import Connection, and_, bindparam, null, select, update
 from sqlalchemy.orm import joinedload
 
-from supportnet import derived_access, mail
+from supportnet import mail, visibility
 from supportnet.clock import now_utc
 from supportnet.db import write_intent
 from supportnet.extensions import db
@@ -342,9 +342,9 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
         return "cancel", "turned off by the member", None
     if n.channel == EMAIL and n.user.email_confirmed_at is None:
         return "cancel", "email address not confirmed", None
-    group_id = derived_access.notice_group_id(n)
+    group_id = visibility.notice_group_id(n)
     membership = ctx.memberships.get((group_id, n.user_id))
-    reason = derived_access.right_to_see(n, n.user, membership, ctx.groups.get(group_id))
+    reason = visibility.right_to_see(n, n.user, membership, ctx.groups.get(group_id))
     if reason is not None:
         return "cancel", reason, None
     problem = _still_applies(n, ctx, now)

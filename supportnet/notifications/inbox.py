@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from supportnet import derived_access
+from supportnet import visibility
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, MeetingSeries, Notification, NotificationStatus, Occurrence, User
 
@@ -32,7 +32,7 @@ def inbox(user: User, limit: int = INBOX_PAGE) -> list[Notification]:
     ).unique())
     # Re-checked as the page renders, with the rule the sender uses: a row written while the member could see
     # the group must not show its details after their place in it ended.
-    return derived_access.visible_notices(user, rows)
+    return visibility.visible_notices(user, rows)
 
 
 def unread(user: User) -> list[Notification]:
@@ -43,7 +43,7 @@ def unread(user: User) -> list[Notification]:
         .order_by(Notification.sent_at.desc(), Notification.id.desc())
         .limit(INBOX_PAGE * 2)
     ).unique().all()
-    return derived_access.visible_notices(user, list(rows))
+    return visibility.visible_notices(user, list(rows))
 
 
 def unread_count(user: User) -> int:

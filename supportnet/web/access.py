@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from supportnet import groups
+from supportnet import visibility
 from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import Group, MeetingSeries, Membership, Occurrence, User, Visibility
@@ -23,9 +23,9 @@ def get_group_for(slug: str, *, manage: bool = False, invite_token: str | None =
     """The group with this slug if the viewer may see it (else 404) and, with manage=True, manage it (else 403)."""
     group = db.session.scalar(select(Group).where(Group.slug == slug))
     user = viewer()
-    if group is None or not groups.visible_to(group, user, invite_token, now_utc()):
+    if group is None or not visibility.visible_to(group, user, invite_token, now_utc()):
         abort(404)
-    if manage and not groups.can_manage(group, user):
+    if manage and not visibility.can_manage(group, user):
         abort(403)
     if group.visibility == Visibility.PRIVATE:
         no_store()
@@ -61,9 +61,9 @@ def get_occurrence_for(occurrence_id: int, *, manage: bool = False) -> Occurrenc
         abort(404)
     group = occ.series.group
     user = viewer()
-    if not groups.visible_to(group, user, None, now_utc()):
+    if not visibility.visible_to(group, user, None, now_utc()):
         abort(404)
-    if manage and not groups.can_manage(group, user):
+    if manage and not visibility.can_manage(group, user):
         abort(403)
     return occ
 

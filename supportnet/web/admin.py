@@ -8,11 +8,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
-from supportnet import accounts, audit
+from supportnet import accounts
 from supportnet.clock import now_utc
 from supportnet.db import LIKE_ESCAPE, contains_pattern
 from supportnet.extensions import db
-from supportnet.models import AuditAction, SiteRole, User
+from supportnet.models import SiteRole, User
 from supportnet.web.forms import RoleForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -61,11 +61,7 @@ def set_role(user_id: int):
     if user.is_admin and role != SiteRole.ADMIN and _admin_count() <= 1:
         flash("SupportNet needs at least one admin. Make someone else an admin first.", "error")
         return redirect(url_for("admin.users"))
-    before = user.role
-    accounts.set_site_role(user, role)
-    if role != before:  # issue 9
-        audit.record(AuditAction.SITE_ROLE_CHANGED, actor=current_user._get_current_object(), now=now_utc(),
-                     subject=user, from_role=before, to_role=role)
+    accounts.set_site_role(user, role, by=current_user._get_current_object(), now=now_utc())
     db.session.commit()
     flash(f"{user.display_name} is now {role.value}.", "success")
     return redirect(url_for("admin.users", q=request.args.get("q") or None))

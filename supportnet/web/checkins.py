@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, DateField, HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from supportnet import groups
+from supportnet import visibility
 from supportnet.checkins import export as checkins_export
 from supportnet.checkins import history as checkins_history
 from supportnet.checkins import patterns as checkins_patterns
@@ -165,7 +165,7 @@ def _meeting_from(raw: str | None) -> Occurrence | None:
         .options(joinedload(Occurrence.series).joinedload(MeetingSeries.group))
         .where(Occurrence.id == occurrence_id)
     )
-    if occ is None or not groups.visible_to(occ.series.group, me(), None, now_utc()):
+    if occ is None or not visibility.visible_to(occ.series.group, me(), None, now_utc()):
         return None
     return occ
 

@@ -26,13 +26,12 @@ from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from supportnet import calendars, feeds, meeting_guide
+from supportnet import calendars, feeds, meeting_guide, visibility
 from supportnet.clock import now_utc, timezone_names
 from supportnet.extensions import db
 from supportnet.models import Group, Occurrence, User
 from supportnet.web.access import get_occurrence_for, viewer
 from supportnet.web.helpers import external_url
-from supportnet.web.meetings import online_details_visible
 
 bp = Blueprint("feeds", __name__)
 
@@ -180,7 +179,7 @@ def private_calendar(token: str):
 
 def meeting_entry(occ: Occurrence, user: User | None) -> feeds.MeetingEntry:
     """One meeting as this viewer may see it, for a download or an "Add to Google Calendar" link."""
-    return feeds.MeetingEntry(occ, show_online=online_details_visible(occ, user))
+    return feeds.MeetingEntry(occ, show_online=visibility.sees_online_link(occ, user))
 
 
 def discreet_for(user: User | None) -> bool:

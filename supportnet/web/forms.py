@@ -28,7 +28,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
-from supportnet.groups import MEETING_GUIDE_TYPES
+from supportnet.groups import MEETING_GUIDE_TYPES, GroupSpec
 from supportnet.models import (
     Group,
     GroupKind,
@@ -285,6 +285,23 @@ class GroupForm(FlaskForm):
         """Checked meeting types followed by the typed tags, as raw strings for the domain to clean."""
         typed = [part for part in (self.other_tags.data or "").split(",") if part.strip()]
         return [*(self.types.data or []), *typed]
+
+    def spec(self) -> GroupSpec:
+        """The group's details as typed, for the domain to clean (groups.clean_spec)."""
+        return GroupSpec(
+            name=self.name.data or "",
+            slug=(self.slug.data or "").strip() or None,
+            description=self.description.data or "",
+            kind=self.kind.data,
+            visibility=self.visibility.data,
+            join_policy=self.join_policy.data,
+            timezone=self.timezone.data,
+            venue=self.venue.data or "",
+            address=self.address.data or "",
+            contact_note=self.contact_note.data or "",
+            tags=tuple(self.tags()),
+            calendar_shows_cancellations=bool(self.calendar_shows_cancellations.data),
+        )
 
     def fill_from(self, group: Group) -> None:
         """Show an existing group in the form."""

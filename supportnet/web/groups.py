@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from supportnet import audit, directory, groups, rsvps, timetable
+from supportnet import directory, groups, memberships, rsvps, timetable, visibility
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import AuditAction, GroupKind, MemberRole, MemberStatus
+from supportnet.models import GroupKind, MemberRole, MemberStatus
 from supportnet.web.access import get_group_for, get_membership_for, viewer
 from supportnet.web.forms import (
     COMMON_TYPES,
@@ -62,9 +62,7 @@ def create():
         form.timezone.data = current_user.timezone
     if form.validate_on_submit():
         try:
-            group = groups.create_group(
-                current_user._get_current_object(), now=now_utc(), tags=form.tags(), **_group_fields(form),
-            )
+            group = groups.create_group(current_user._get_current_object(), form.spec(), now=now_utc())
         except DomainError as exc:
             put_error(form, exc)
         else:
@@ -74,29 +72,13 @@ def create():
     return render_template("groups/form.html", form=form, group=None), 400 if form.errors else 200
 
 
-def _group_fields(form: GroupForm) -> dict:
-    return {
-        "name": form.name.data,
-        "slug": (form.slug.data or "").strip() or None,
-        "description": form.description.data or "",
-        "kind": form.kind.data,
-        "visibility": form.visibility.data,
-        "join_policy": form.join_policy.data,
-        "timezone": form.timezone.data,
-        "venue": form.venue.data or "",
-        "address": form.address.data or "",
-        "contact_note": form.contact_note.data or "",
-        "calendar_shows_cancellations": bool(form.calendar_shows_cancellations.data),
-    }
-
-
 @bp.get("/groups/<slug>")
 def show(slug: str):
     group = get_group_for(slug)
     user = viewer()
     now = now_utc()
-    membership = groups.membership_for(group, user)
-    manager = groups.can_manage(group, user)
+    membership = visibility.membership_for(group, user)
+    manager = visibility.can_manage(group, user)
     upcoming = timetable.upcoming_occurrences(group, now)
     my_rsvps = rsvps.rsvps_for_user(user, [o.id for o in upcoming]) if user else {}
     active = membership is not None and membership.status == MemberStatus.ACTIVE
@@ -107,13 +89,13 @@ def show(slug: str):
         membership=membership,
         is_member=active,
         manager=manager,
-        member_count=groups.member_count(group),
+        member_count=memberships.member_count(group),
         upcoming=upcoming,
         my_rsvps=my_rsvps,
         can_answer=rsvps.can_answer(group, user),
         positions=rsvps.positions_for(list(my_rsvps.values())),
         standing=rsvps.standing_series_ids(user, [s.id for s in series]),
-        pending=groups.pending_requests(group) if manager else [],
+        pending=memberships.pending_requests(group) if manager else [],
         series=series,
         kinds=KIND_LABELS,
         now=now,
@@ -129,7 +111,7 @@ def edit(slug: str):
         form.fill_from(group)
     if form.validate_on_submit():
         try:
-            groups.update_group(group, now=now_utc(), tags=form.tags(), **_group_fields(form))
+            groups.update_group(group, form.spec(), now=now_utc())
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -144,8 +126,7 @@ def edit(slug: str):
 @login_required
 def archive(slug: str):
     group = get_group_for(slug, manage=True)
-    groups.archive_group(group, now_utc())
-    audit.record(AuditAction.GROUP_ARCHIVED, actor=viewer(), now=now_utc(), group=group)  # issue 9
+    groups.archive_group(group, now_utc(), by=viewer())
     db.session.commit()
     flash("The group is archived: it is gone from the directory, and its history is kept.", "info")
     return redirect(url_for("groups.show", slug=group.slug))
@@ -160,7 +141,7 @@ def join(slug: str):
     if not form.validate_on_submit():
         abort(400)
     try:
-        membership = groups.join(group, current_user._get_current_object(), now_utc(), invite_token=token)
+        membership = memberships.join(group, current_user._get_current_object(), now_utc(), invite_token=token)
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.show", slug=group.slug)), 303
@@ -175,7 +156,7 @@ def join(slug: str):
 @bp.get("/invite/<token>")
 def invite(token: str):
     no_store()  # the page names a private group; an invalid link's page is not worth keeping either
-    group = groups.group_for_invite(token, now_utc())
+    group = memberships.group_for_invite(token, now_utc())
     if group is None:
         return render_template("auth/invalid_link.html", message="This invite link is invalid or has expired. "
                                "Ask the group's facilitator for a new one."), 404
@@ -186,17 +167,17 @@ def invite(token: str):
 @login_required
 def leave(slug: str):
     group = get_group_for(slug)
-    membership = groups.membership_for(group, viewer())
+    membership = visibility.membership_for(group, viewer())
     if membership is None or membership.status not in (MemberStatus.ACTIVE, MemberStatus.PENDING):
         return redirect(url_for("groups.show", slug=group.slug))
     try:
-        groups.leave(membership, now_utc())
+        memberships.leave(membership, now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.show", slug=group.slug)), 303
     db.session.commit()
     flash(f"You left {group.name}.", "info")
-    return redirect(url_for("groups.show", slug=group.slug) if groups.visible_to(group, viewer())
+    return redirect(url_for("groups.show", slug=group.slug) if visibility.visible_to(group, viewer())
                     else url_for("groups.directory_page"))
 
 
@@ -205,8 +186,8 @@ def leave(slug: str):
 def members(slug: str):
     group = get_group_for(slug, manage=True)
     return render_template(
-        "groups/members.html", group=group, memberships=groups.active_memberships(group),
-        pending=groups.pending_requests(group), role_form=MemberRoleForm(formdata=None), roles=list(MemberRole),
+        "groups/members.html", group=group, memberships=memberships.active_memberships(group),
+        pending=memberships.pending_requests(group), role_form=MemberRoleForm(formdata=None), roles=list(MemberRole),
         invite_link=None,
     )
 
@@ -217,14 +198,11 @@ def change_member(slug: str, membership_id: int, action: str):
     group = get_group_for(slug, manage=True)
     membership = get_membership_for(group, membership_id)
     try:
-        if action == "approve":
-            groups.approve(membership, now_utc(), by=viewer())
-        else:
-            getattr(groups, action)(membership, now_utc())
+        decide = {"approve": memberships.approve, "decline": memberships.decline, "remove": memberships.remove}
+        decide[action](membership, now_utc(), by=viewer())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
-    audit.record_membership(action, membership, viewer(), now_utc())  # issue 9
     db.session.commit()
     done = {"approve": "is now a member", "decline": "was declined", "remove": "was removed"}[action]
     flash(f"{membership.user.display_name} {done}.", "success")
@@ -239,15 +217,11 @@ def change_role(slug: str, membership_id: int):
     form = MemberRoleForm()
     if not form.validate_on_submit():
         abort(400)
-    before = membership.role
     try:
-        groups.set_role(membership, form.role.data, by=viewer(), now=now_utc())
+        memberships.set_role(membership, form.role.data, by=viewer(), now=now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
-    if membership.role != before:  # issue 9
-        audit.record(AuditAction.ROLE_CHANGED, actor=viewer(), now=now_utc(), group=group, subject=membership.user,
-                     from_role=before, to_role=membership.role)
     db.session.commit()
     flash(f"{membership.user.display_name} is now a {membership.role.value}.", "success")
     return redirect(url_for("groups.members", slug=group.slug))
@@ -258,14 +232,14 @@ def change_role(slug: str, membership_id: int):
 def regenerate_invite(slug: str):
     group = get_group_for(slug, manage=True)
     try:
-        token = groups.regenerate_invite(group, now_utc())
+        token = memberships.regenerate_invite(group, now_utc())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("groups.members", slug=group.slug)), 303
     db.session.commit()
     # Only the hash is stored, so the link is shown this once; old links stop working.
     return render_template(
-        "groups/members.html", group=group, memberships=groups.active_memberships(group),
-        pending=groups.pending_requests(group), role_form=MemberRoleForm(formdata=None), roles=list(MemberRole),
+        "groups/members.html", group=group, memberships=memberships.active_memberships(group),
+        pending=memberships.pending_requests(group), role_form=MemberRoleForm(formdata=None), roles=list(MemberRole),
         invite_link=external_url("groups.invite", token=token),
     )

@@ -7,11 +7,11 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from supportnet import attendance, audit, groups, rsvps, scheduling, series_spec, timetable
+from supportnet import attendance, rsvps, scheduling, series_spec, timetable, visibility
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import AuditAction, MemberStatus, OccurrenceStatus, OnlineVisibility
+from supportnet.models import OccurrenceStatus
 from supportnet.recurrence import describe, from_rrule
 from supportnet.web.access import get_group_for, get_occurrence_for, get_series_for, viewer
 from supportnet.web.forms import CancelOccurrenceForm, CheckInForm, MoveOccurrenceForm, SeriesForm
@@ -72,29 +72,10 @@ def edit_series(slug: str, series_id: int):
 @login_required
 def end_series(slug: str, series_id: int):
     group, series = get_series_for(slug, series_id)
-    scheduling.end_series(series, now_utc())
-    audit.record(AuditAction.SERIES_ENDED, actor=viewer(), now=now_utc(), group=group)  # issue 9
+    scheduling.end_series(series, now_utc(), by=viewer())
     db.session.commit()
     flash("The series has ended. Past meetings stay in the history.", "info")
     return redirect(url_for("groups.show", slug=group.slug))
-
-
-def online_details_visible(occ, user) -> bool:
-    """Whether this viewer may see the online link, as the facilitator chose (privacy rule 4)."""
-    series = occ.series
-    group = series.group
-    if not series.online_url and not series.online_phone:
-        return False
-    if groups.can_manage(group, user):
-        return True
-    if series.online_visibility == OnlineVisibility.EVERYONE:
-        return True
-    membership = groups.membership_for(group, user)
-    is_member = membership is not None and membership.status == MemberStatus.ACTIVE
-    if series.online_visibility == OnlineVisibility.MEMBERS:
-        return is_member
-    # RSVP-only: members who have a seat (the waitlist does not get the link yet).
-    return is_member and rsvps.has_seat(occ, user)
 
 
 @bp.get("/meetings/<int:occurrence_id>")
@@ -102,7 +83,7 @@ def occurrence(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id)
     user = viewer()
     series = occ.series
-    manager = groups.can_manage(series.group, user)
+    manager = visibility.can_manage(series.group, user)
     now = now_utc()
     rsvp = rsvps.rsvp_for(occ, user) if user else None
     checkin_open = (
@@ -112,7 +93,7 @@ def occurrence(occurrence_id: int):
     return render_template(
         "meetings/occurrence.html",
         occ=occ, series=series, group=series.group, manager=manager,
-        show_online=online_details_visible(occ, user),
+        show_online=visibility.sees_online_link(occ, user),
         rsvp=rsvp, position=rsvps.waitlist_position(rsvp) if rsvp else None, next=request.path,
         can_answer=rsvps.can_answer(series.group, user),
         checkin_open=checkin_open, checkin_form=CheckInForm(formdata=None),
@@ -131,12 +112,10 @@ def cancel(occurrence_id: int):
         flash("Keep the reason under 500 characters.", "error")
         return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
     try:
-        scheduling.cancel_occurrence(occ, form.note.data or "", now_utc())
+        scheduling.cancel_occurrence(occ, form.note.data or "", now_utc(), by=viewer())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
-    audit.record(AuditAction.MEETING_CANCELLED, actor=viewer(), now=now_utc(), occurrence=occ,
-                 starts_at=occ.starts_at)  # issue 9
     db.session.commit()
     flash("This meeting is cancelled. Members see the reason.", "info")
     return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
@@ -157,7 +136,6 @@ def move(occurrence_id: int):
         requested = datetime.combine(form.date.data, form.start_time.data).replace(second=0, microsecond=0)
         shift_notice = _unconfirmed_shift(form, requested, occ.series.timezone)
     if shift_notice is None and form.validate_on_submit():
-        before = occ.starts_at  # issue 9: for the audit log
         try:
             scheduling.move_occurrence(
                 occ,
@@ -167,13 +145,12 @@ def move(occurrence_id: int):
                 address=form.address.data or None,
                 note=form.note.data or "",
                 now=now_utc(),
+                by=viewer(),
             )
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc, default_field="date")
         else:
-            audit.record(AuditAction.MEETING_MOVED, actor=viewer(), now=now_utc(), occurrence=occ,
-                         from_starts_at=before, to_starts_at=occ.starts_at)  # issue 9
             db.session.commit()
             flash("The meeting is moved. Members see the new time.", "success")
             return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))
@@ -205,12 +182,10 @@ def _unconfirmed_shift(form: MoveOccurrenceForm, requested: datetime, zone: str)
 def restore(occurrence_id: int):
     occ = get_occurrence_for(occurrence_id, manage=True)
     try:
-        scheduling.restore_occurrence(occ, now_utc())
+        scheduling.restore_occurrence(occ, now_utc(), by=viewer())
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("meetings.occurrence", occurrence_id=occ.id)), 303
-    audit.record(AuditAction.MEETING_RESTORED, actor=viewer(), now=now_utc(), occurrence=occ,
-                 starts_at=occ.starts_at)  # issue 9
     db.session.commit()
     flash("The meeting is back on its usual time and place.", "success")
     return redirect(url_for("meetings.occurrence", occurrence_id=occ.id))

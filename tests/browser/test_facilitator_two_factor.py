@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from supportnet import clock, groups
+from supportnet import clock, memberships
 from supportnet.extensions import db
 from supportnet.models import Membership
 from tests.worlds.data_controls import build_world
@@ -29,7 +29,7 @@ def test_a_new_group_facilitator_sets_up_two_factor_with_a_qr_code(page: Page, l
     clock.set_frozen(None)  # then the real clock: the authenticator code below is computed from it
     member = world.persona("member")
     with app.app_context():
-        groups.set_role(db.session.get(Membership, world.membership_id), "facilitator", now=clock.now_utc())
+        memberships.set_role(db.session.get(Membership, world.membership_id), "facilitator", now=clock.now_utc())
         db.session.commit()
 
     page.goto(f"{live_server.url}/login?next=/groups/{world.slug}/members")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from supportnet import clock, groups, rsvps, scheduling
+from supportnet import clock, groups, memberships, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, Occurrence, SiteRole
 from supportnet.recurrence import Frequency, Recurrence
@@ -47,7 +47,7 @@ def full_meeting(live_server) -> dict:
         )
         series = scheduling.create_series(group, spec, now)
         for persona in (ann, mia, ned):
-            groups.join(group, persona.user(), now)
+            memberships.join(group, persona.user(), now)
         occ = db.session.scalars(
             db.select(Occurrence).where(Occurrence.series_id == series.id).order_by(Occurrence.starts_at)
         ).first()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from supportnet import clock, groups, rsvps, scheduling
+from supportnet import clock, groups, memberships, rsvps, scheduling
 from supportnet.extensions import db
 from supportnet.models import GroupKind, JoinPolicy, Occurrence, SiteRole
 from supportnet.recurrence import Frequency, Recurrence
@@ -37,8 +37,8 @@ def build_home_world(live_server) -> dict:
         scheduling.create_series(group, SeriesSpec(
             title="Online meeting", first_date=tomorrow + timedelta(days=1), start_time=time(12, 0),
             online_url="https://meet.example.net/x", **base), now)
-        groups.approve(groups.join(group, mia.user(), now), now)
-        groups.join(group, ned.user(), now)
+        memberships.approve(memberships.join(group, mia.user(), now), now)
+        memberships.join(group, ned.user(), now)
         occ = db.session.scalar(db.select(Occurrence).where(Occurrence.series_id == room.id))
         rsvps.rsvp(occ, mia.user(), now)
         db.session.commit()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from sqlalchemy import func, select
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, scheduling, visibility
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins.records import CheckInSpec
@@ -74,7 +74,7 @@ def add_member(app: Flask, slug: str, persona: Persona, role: MemberRole = Membe
     """Make the persona an active member of the group."""
     with app.app_context():
         now, group = clock.now_utc(), group_of(slug)
-        membership = groups.membership_for(group, persona.user())
+        membership = visibility.membership_for(group, persona.user())
         if membership is None:
             membership = Membership(group=group, user=persona.user(), created_at=now)
             db.session.add(membership)
@@ -105,5 +105,5 @@ def schedule_meeting(app: Flask, slug: str, first: date = date(2026, 11, 26), st
 def share(app, slug: str, persona: Persona, level: CheckinSharing | str, recovery: bool = False) -> None:
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == slug))
-        checkins_sharing.set_sharing(groups.membership_for(group, persona.user()), level, recovery)
+        checkins_sharing.set_sharing(visibility.membership_for(group, persona.user()), level, recovery)
         db.session.commit()

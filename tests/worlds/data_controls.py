@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from supportnet import clock, groups, rsvps, scheduling, twofactor
+from supportnet import memberships as membership_ops
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins.records import CheckInSpec
 from supportnet.extensions import db
@@ -92,8 +93,9 @@ def build_world(app: Flask) -> World:
             series = scheduling.create_series(group, weekly_spec(date(2026, 11, 3)), clock.now_utc())
             memberships = {}
             for persona in (personas["member"], peer):
-                token = groups.regenerate_invite(group, clock.now_utc())
-                memberships[persona.id] = groups.join(group, persona.user(), clock.now_utc(), invite_token=token)
+                token = membership_ops.regenerate_invite(group, clock.now_utc())
+                memberships[persona.id] = membership_ops.join(group, persona.user(), clock.now_utc(),
+                                                              invite_token=token)
         finally:
             clock.set_frozen(PINNED_NOW)
         now = clock.now_utc()
@@ -113,7 +115,7 @@ def build_world(app: Flask) -> World:
         proof = attendance.create_proof(member, shown_name="Mia Member", label="Weekly group", group=group, now=now)
         other = groups.create_group(personas["other_facilitator"].user(), name="Saturday Walkers",
                                     kind=GroupKind.MEETUP, timezone="Europe/London", now=now)
-        invite = groups.regenerate_invite(group, now)
+        invite = membership_ops.regenerate_invite(group, now)
         db.session.commit()
         return World(
             personas=personas, peer=peer, slug=group.slug, group_id=group.id, series_id=series.id,

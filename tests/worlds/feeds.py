@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 from sqlalchemy import select
 
-from supportnet import clock, groups, rsvps, scheduling, timetable
+from supportnet import clock, groups, memberships, rsvps, scheduling, timetable
 from supportnet.extensions import db
 from supportnet.models import (
     GroupKind,
@@ -220,12 +220,12 @@ def build_feed_world(app, facilitator: Persona, member: Persona) -> FeedWorld:
                  online_url="https://meet.example.org/quiet", online_visibility=OnlineVisibility.RSVP),
             now,
         )
-        world.invite_token = groups.regenerate_invite(private, now, days=30)
+        world.invite_token = memberships.regenerate_invite(private, now, days=30)
 
         # Mia joins London and New York, comes every Sunday in London, and says yes to a few meetings.
         for group in (london, new_york):
-            groups.join(group, mia, now)
-        groups.join(private, mia, now, invite_token=world.invite_token)
+            memberships.join(group, mia, now)
+        memberships.join(private, mia, now, invite_token=world.invite_token)
         rsvps.start_standing(sunday, mia, now)
         for occ_id in (moved.id, across.id):
             rsvps.rsvp(db.session.get(Occurrence, occ_id), mia, now)

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from sqlalchemy import func, select
 
-from supportnet import clock, groups, scheduling
+from supportnet import clock, groups, memberships, scheduling
+from supportnet import visibility as visibility_rules
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -46,12 +47,12 @@ def start_group(persona: Persona, name: str, **fields) -> Group:
 
 def add_member(group: Group, persona: Persona, role: MemberRole = MemberRole.MEMBER) -> Membership:
     """Make the persona an active member of the group, whatever its join policy (inside an app context)."""
-    token = groups.regenerate_invite(group, clock.now_utc())
-    membership = groups.join(group, persona.user(), clock.now_utc(), invite_token=token)
+    token = memberships.regenerate_invite(group, clock.now_utc())
+    membership = memberships.join(group, persona.user(), clock.now_utc(), invite_token=token)
     if membership.status != MemberStatus.ACTIVE:
-        groups.approve(membership, clock.now_utc())
+        memberships.approve(membership, clock.now_utc())
     if role != MemberRole.MEMBER:
-        groups.set_role(membership, role)
+        memberships.set_role(membership, role)
     return membership
 
 
@@ -60,7 +61,7 @@ def group_by_slug(slug: str) -> Group:
 
 
 def membership_of(slug: str, persona: Persona) -> Membership | None:
-    return groups.membership_for(group_by_slug(slug), persona.user())
+    return visibility_rules.membership_for(group_by_slug(slug), persona.user())
 
 
 def occurrences_of(series_id: int) -> list[Occurrence]:
@@ -172,7 +173,7 @@ def build_world(app, member, outsider, facilitator, other_facilitator, admin) ->
             group = start_group(facilitator, name, visibility=visibility, join_policy=policy)
             series = scheduling.create_series(group, weekly(), clock.now_utc())
             membership = add_member(group, member)
-            token = groups.regenerate_invite(group, clock.now_utc())
+            token = memberships.regenerate_invite(group, clock.now_utc())
             refs[which] = GroupRefs(
                 slug=group.slug,
                 id=group.id,

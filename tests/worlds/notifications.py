@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from sqlalchemy import select
 
-from supportnet import clock, groups, rsvps, scheduler, scheduling
+from supportnet import clock, groups, memberships, rsvps, scheduler, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
@@ -89,7 +89,7 @@ def add_series(world: World, *days: int, **spec) -> int:
 
 def join(world: World, persona: Persona) -> None:
     with world.app.app_context():
-        groups.join(db.session.get(Group, world.group_id), persona.user(), clock.now_utc())
+        memberships.join(db.session.get(Group, world.group_id), persona.user(), clock.now_utc())
         db.session.commit()
 
 
