@@ -275,7 +275,7 @@ def start_session(user: User, now: datetime, remember: bool = False, user_agent:
             user_agent=user_agent[:200],
             created_at=now,
             last_seen_at=now,
-            reauthenticated_at=now,  # signing in proves who it is (issue 9: re-authentication)
+            reauthenticated_at=now,  # signing in proves who it is (re-authentication)
         )
     )
     db.session.flush()
@@ -283,7 +283,7 @@ def start_session(user: User, now: datetime, remember: bool = False, user_agent:
     return token
 
 
-# --- re-authentication (issue 9): sensitive actions need a recent proof of identity in this browser ---
+# --- re-authentication: sensitive actions need a recent proof of identity in this browser ---
 
 
 def mark_reauthenticated(row: UserSession, now: datetime) -> None:

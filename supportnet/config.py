@@ -8,6 +8,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from supportnet import crypto
+
 # Values that must never protect a real deployment.
 INSECURE_SECRET_KEYS = frozenset({"", "dev", "change-me", "changeme", "secret"})
 
@@ -150,7 +152,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         # Encrypts check-in notes and members' own tags; comma-separated Fernet keys, newest first.
         "DATA_KEY": _env("DATA_KEY") or "",
         "CRISIS_RESOURCES": _env_crisis_resources(),
-        # Notifications and the scheduler process (issue 6; the README's configuration table explains each).
+        # Notifications and the scheduler process (the README's configuration table explains each).
         "SCHEDULER_DISPATCH_SECONDS": _env_int("SCHEDULER_DISPATCH_SECONDS", 30),
         "SCHEDULER_PLAN_SECONDS": _env_int("SCHEDULER_PLAN_SECONDS", 300),
         "NOTIFY_BATCH_SIZE": _env_int("NOTIFY_BATCH_SIZE", 100),
@@ -160,7 +162,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "NOTIFY_RETRY_MAX_SECONDS": _env_int("NOTIFY_RETRY_MAX_SECONDS", 3600),
         "NOTIFY_RETENTION_DAYS": _env_int("NOTIFY_RETENTION_DAYS", 90),
         "NOTIFY_DIGEST_HOUR": _env_int("NOTIFY_DIGEST_HOUR", 18),
-        # Data controls (issue 9; the README's configuration table explains each). Two-factor is required of
+        # Data controls (the README's configuration table explains each). Two-factor is required of
         # facilitators and admins; the test environment alone defaults to off, so that other features' tests can
         # sign staff in with a password (tests of two-factor turn it on).
         "REQUIRE_2FA_FOR_STAFF": _env_bool("REQUIRE_2FA_FOR_STAFF", env != "testing"),
@@ -213,8 +215,6 @@ def _finish(cfg: dict[str, Any], instance_path: Path) -> None:
 
 
 def _finish_data_key(cfg: dict[str, Any], instance_path: Path, production: bool) -> None:
-    from supportnet import crypto
-
     if not crypto.split_keys(cfg.get("DATA_KEY")):
         if production:
             raise ConfigError(

@@ -5,7 +5,7 @@ feed shows (supportnet/calendars.py) and pass the window and the links, and ever
 (DTSTAMP, LAST-MODIFIED) comes from the data. The same data therefore gives the same bytes, so a strong ETag
 works and a calendar app polling an unchanged feed gets 304.
 
-How a group feed says what SupportNet shows (DESIGN section 7), so that Google, Apple, Outlook and Thunderbird
+How a group feed says what SupportNet shows, so that Google, Apple, Outlook and Thunderbird
 all show the same meetings:
 
 * One VEVENT per series, with the stored RRULE (UNTIL is already UTC) and DTSTART;TZID at the stored local
@@ -68,7 +68,7 @@ from supportnet.timezones import _transitions, vtimezone
 PRODID = "-//SupportNet//Calendar feeds 1.0//EN"
 # How often calendar apps should poll (RFC 7986 REFRESH-INTERVAL; X-PUBLISHED-TTL for Outlook and Apple).
 REFRESH = timedelta(hours=1)
-# What a feed covers: meetings from 90 days back to 12 months ahead (DESIGN section 7; the issue).
+# What a feed covers: meetings from 90 days back to 12 months ahead (what members look back on and plan with).
 PAST = timedelta(days=90)
 AHEAD = timedelta(days=365)
 CORRECTIONS_AHEAD = timedelta(days=731)

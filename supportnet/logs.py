@@ -6,7 +6,7 @@ import logging
 import re
 
 # Paths whose last segment is a secret: emailed links and private calendar feeds.
-# (notifications/stop and notifications/cant-make-it: the signed links in notification emails, issue 6.)
+# (notifications/stop and notifications/cant-make-it: the signed links in notification emails.)
 _TOKEN_PATH = re.compile(
     r"(/(?:account/(?:confirm|reset|email|not-me)|calendar|invite|proof|notifications/(?:stop|stop-sharing|cant-make-it))/)[^\s/?\"']+"
 )

@@ -4,7 +4,7 @@ Functions here change models and flush; the caller (a view, a command, a schedul
 
 Decisions worth knowing:
 
-* Seats are taken with one conditional UPDATE on the occurrence (DESIGN section 5):
+* Seats are taken with one conditional UPDATE on the occurrence:
   ``going_count = going_count + 1 WHERE id = :id AND (capacity IS NULL OR going_count < capacity)``.
   One row changed means a seat; none means the waitlist. Never "count, then insert": that overbooks under
   concurrent requests on SQLite and PostgreSQL alike. The counters only ever move by SQL expressions, and the

@@ -4,7 +4,7 @@ Functions here change models and flush; the caller (a view, a command, a schedul
 facilitator enters and how it is checked lives in supportnet/series_spec.py; read-only questions about meetings
 (what is coming up, which series run) in supportnet/timetable.py.
 
-A series is a rule in local wall time (DESIGN section 4); occurrences are its concrete meetings in UTC,
+A series is a rule in local wall time; occurrences are its concrete meetings in UTC,
 created ("materialized") up to HORIZON ahead. Rows are never deleted: RSVPs, attendance, check-ins and
 reminders point at them. Editing a schedule therefore never rewrites the past:
 

@@ -4,7 +4,7 @@ Revision ID: 0002_groups_and_meetings
 Revises: 0001_accounts
 
 Reviewed: the enums are VARCHAR + CHECK (portable to PostgreSQL); all instants are UTCDateTime, except
-meeting_series.dtstart_local, which is a naive local wall time on purpose (DESIGN section 4). The seat limit
+meeting_series.dtstart_local, which is a naive local wall time on purpose (a series repeats in wall time). The seat limit
 (going_count <= capacity), ends_at > starts_at and (series_id, original_start) are database constraints.
 meeting_series.day_mask/start_minute are derived from the schedule by a mapper event (directory filters).
 "group" is quoted by SQLAlchemy on both databases. New tables only: no data to carry, so no server defaults.

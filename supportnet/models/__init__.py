@@ -2,7 +2,7 @@
 
 from supportnet.db import Base
 
-# Data controls (issue 9): the audit log and two-factor authentication.
+# Data controls: the audit log and two-factor authentication.
 from supportnet.models.audit import AuditAction, AuditEntry
 from supportnet.models.checkin import CheckIn, CheckInTag, MeetingTiming, OwnTag
 from supportnet.models.group import (
@@ -18,7 +18,7 @@ from supportnet.models.group import (
 )
 from supportnet.models.meeting import MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
 
-# Notifications (issue 6): the outbox and members' choices.
+# Notifications: the outbox and members' choices.
 from supportnet.models.notification import (
     Channel,
     Notification,

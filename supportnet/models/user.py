@@ -71,7 +71,7 @@ class User(UserMixin, Base):
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     calendar_discreet: Mapped[bool] = mapped_column(default=True, server_default=true())
     calendar_all_meetings: Mapped[bool] = mapped_column(default=False, server_default=false())
-    # Data controls (issue 9): when set, check-ins older than this many months are deleted by the scheduler
+    # Data controls: when set, check-ins older than this many months are deleted by the scheduler
     # (privacy.purge). None, the default, keeps them until the member deletes them.
     checkin_retention_months: Mapped[int | None]
     # Carried by the signed links in emails ("stop these emails", "can't make it"): a link made for this account
@@ -113,7 +113,7 @@ class UserSession(Base):
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Data controls (issue 9): when the person last proved it was them in this browser (sign-in, or the
+    # Data controls: when the person last proved it was them in this browser (sign-in, or the
     # "confirm it's you" page). Changing email, password or two-factor, exporting and deleting need it recent.
     reauthenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

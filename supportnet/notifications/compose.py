@@ -1,6 +1,6 @@
 """What each notification says: subjects, text and HTML emails, the .ics of a meeting, and in-app entries.
 
-Discreet by default (DESIGN section 8): subjects and bodies name no group, meeting title, place or group kind
+Discreet by default: subjects and bodies name no group, meeting title, place or group kind
 ("Reminder: Tuesday 19:00"), because email previews show on lock screens and shared screens. A member who
 opts in to descriptive subjects gets the names. The in-app inbox sits behind the member's sign-in and always
 names things. Nothing here ever reads or shows check-in content beyond "asked for support" and a day.

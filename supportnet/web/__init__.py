@@ -28,13 +28,13 @@ def register_web(app: Flask) -> None:
     blueprints = (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    from supportnet.web import feeds  # calendar feeds and the Meeting Guide JSON (issue 7)
+    from supportnet.web import feeds  # calendar feeds and the Meeting Guide JSON
 
     app.register_blueprint(feeds.bp)
-    from supportnet.web import notifications  # inbox, preferences, emailed links, announcements (issue 6)
+    from supportnet.web import notifications  # inbox, preferences, emailed links, announcements
 
     app.register_blueprint(notifications.bp)
-    from supportnet.web import privacy  # confirm it's you, export, deletion, devices, two-factor, audit (issue 9)
+    from supportnet.web import privacy  # confirm it's you, export, deletion, devices, two-factor, audit
 
     app.register_blueprint(privacy.bp)
     from supportnet.web import home  # the member's home and meetings by time

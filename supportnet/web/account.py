@@ -67,7 +67,7 @@ def update_profile():
 
 @bp.post("/password")
 @login_required
-@fresh_login_required()  # issue 9: a recent "confirm it's you" first
+@fresh_login_required()  # a recent "confirm it's you" first
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -95,7 +95,7 @@ def _current_session_remembered() -> bool:
 
 @bp.post("/email")
 @login_required
-@fresh_login_required()  # issue 9: a recent "confirm it's you" first
+@fresh_login_required()  # a recent "confirm it's you" first
 def change_email():
     form = ChangeEmailForm()
     if form.validate_on_submit():
@@ -183,7 +183,7 @@ def revert_email_change(token: str):
     return redirect(url_for("auth.forgot_password"))
 
 
-# --- the private calendar feed (issue 7); not under /account/calendar/..., which logs would redact ---
+# --- the private calendar feed; not under /account/calendar/..., which logs would redact ---
 
 
 @bp.post("/calendar")

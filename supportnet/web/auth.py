@@ -172,7 +172,7 @@ def login():
             form.form_errors.append(str(exc))
         else:
             if twofactor.is_enabled(user):
-                # Issue 9: the password was right; no session exists until the second step passes too.
+                # The password was right; no session exists until the second step passes too.
                 _start_two_factor(user, bool(form.remember.data))
                 db.session.commit()
                 return redirect(url_for("auth.two_factor", next=request.args.get("next") or None))
@@ -182,7 +182,7 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
-# --- the second step (issue 9): an authenticator code, for accounts with two-factor on ---
+# --- the second step: an authenticator code, for accounts with two-factor on ---
 
 PENDING_LOGIN = "pending_two_factor"
 PENDING_LIFETIME = timedelta(minutes=5)

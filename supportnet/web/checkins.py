@@ -157,7 +157,7 @@ def get_checkin_for(checkin_id: int) -> CheckIn:
 def _meeting_from(raw: str | None) -> Occurrence | None:
     """The meeting a check-in form points at, if it exists and the viewer may see it."""
     occurrence_id = _int_or_none(raw)
-    # Issue 9 (found by the form fuzzing): an id past the database's integer range is no meeting, not a 500.
+    # Found by the form fuzzing: an id past the database's integer range is no meeting, not a 500.
     if occurrence_id is None or not 0 < occurrence_id < 2**63:
         return None
     occ = db.session.scalar(
@@ -437,14 +437,14 @@ def _download(body: str, mimetype: str, extension: str) -> Response:
 
 @bp.get("/me/checkins/export.csv")
 @login_required
-@fresh_login_required()  # issue 9: exporting health data needs a recent "confirm it's you"
+@fresh_login_required()  # exporting health data needs a recent "confirm it's you"
 def export_csv():
     return _download(checkins_export.export_csv(me()), "text/csv", "csv")
 
 
 @bp.get("/me/checkins/export.json")
 @login_required
-@fresh_login_required()  # issue 9: exporting health data needs a recent "confirm it's you"
+@fresh_login_required()  # exporting health data needs a recent "confirm it's you"
 def export_json():
     return _download(checkins_export.export_json(me(), now_utc()), "application/json", "json")
 

@@ -190,7 +190,7 @@ class RoleForm(FlaskForm):
 
 
 class CalendarFeedForm(FlaskForm):
-    """A member's private calendar feed: neutral or full titles, RSVP'd meetings or all (issue 7)."""
+    """A member's private calendar feed: neutral or full titles, RSVP'd meetings or all."""
 
     discreet = BooleanField(
         "Discreet titles",
@@ -273,7 +273,7 @@ class GroupForm(FlaskForm):
         "Contact note for members", validators=[Length(max=2000)],
         description="Shown to members only, e.g. how to reach the facilitators.",
     )
-    # Calendar feeds (issue 7): a cancelled week shows as "Cancelled: ..." instead of disappearing.
+    # Calendar feeds: a cancelled week shows as "Cancelled: ..." instead of disappearing.
     calendar_shows_cancellations = BooleanField(
         "Show cancelled meetings in calendars",
         description="Subscribers then see a cancelled week as \u201cCancelled: \u2026\u201d instead of it just "

@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from supportnet.extensions import db
+from supportnet.web.home import render_home
 
 bp = Blueprint("main", __name__)
 
@@ -14,8 +15,6 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 def index():
     if current_user.is_authenticated:
-        from supportnet.web.home import render_home
-
         return render_home()
     return render_template("main/index.html")
 

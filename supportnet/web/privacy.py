@@ -31,6 +31,7 @@ from supportnet.extensions import db, limiter
 from supportnet.models import AuditAction
 from supportnet.web.access import get_group_for
 from supportnet.web.admin import admin_required
+from supportnet.web.feeds import WebLinks, uid_host
 from supportnet.web.forms import options, password_field
 from supportnet.web.helpers import put_error
 from supportnet.web.security import safe_next
@@ -213,8 +214,6 @@ def data():
 @login_required
 @fresh_login_required(back="privacy.data")
 def export():
-    from supportnet.web.feeds import WebLinks, uid_host
-
     user = _me()
     now = now_utc()
     body = privacy.export_zip(user, now, WebLinks(), uid_host())
