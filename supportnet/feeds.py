@@ -63,7 +63,7 @@ from supportnet.db import Base
 from supportnet.models import Group, MeetingSeries, Occurrence, OccurrenceStatus
 from supportnet.recurrence import Frequency, expand, from_rrule, resolve_local
 from supportnet.textsafety import safe_meeting_url
-from supportnet.timezones import _transitions, vtimezone
+from supportnet.timezones import transitions, vtimezone
 
 PRODID = "-//SupportNet//Calendar feeds 1.0//EN"
 # How often calendar apps should poll (RFC 7986 REFRESH-INTERVAL; X-PUBLISHED-TTL for Outlook and Apple).
@@ -253,7 +253,7 @@ def _needs_correction(series: MeetingSeries, instant: datetime) -> bool:
 def _changes_in(zone_name: str, year: int) -> tuple[datetime, ...]:
     zone = ZoneInfo(zone_name)
     start = datetime(year, 1, 1, tzinfo=UTC)
-    return tuple(t.at for t in _transitions(zone, start, datetime(year + 1, 1, 1, tzinfo=UTC)))
+    return tuple(t.at for t in transitions(zone, start, datetime(year + 1, 1, 1, tzinfo=UTC)))
 
 
 def _corrections(series: MeetingSeries, instants: Sequence[datetime], span: Window) -> list[datetime]:

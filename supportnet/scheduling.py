@@ -43,20 +43,20 @@ from supportnet.recurrence import (
     to_rrule,
 )
 from supportnet.series_spec import (
-    _FAR,
+    LONGEST_GAP,
     MAX_YEARS_AHEAD,
+    Schedule,
     SeriesSpec,
-    _check_dates,
-    _check_duration,
-    _check_timezone,
-    _rebase,
-    _require_future_start,
-    _Schedule,
-    _schedule,
-    _text,
+    check_dates,
+    check_duration,
+    check_text,
+    check_timezone,
     clean_spec,
     latest_date,
     movable_date,
+    rebase,
+    require_future_start,
+    schedule_for,
 )
 
 HORIZON = timedelta(weeks=26)
@@ -73,8 +73,8 @@ _INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound param
 # --- small helpers on stored series ---
 
 
-def _series_schedule(series: MeetingSeries) -> _Schedule:
-    return _Schedule(series.dtstart_local, series.timezone, series.rrule, series.duration_minutes)
+def _series_schedule(series: MeetingSeries) -> Schedule:
+    return Schedule(series.dtstart_local, series.timezone, series.rrule, series.duration_minutes)
 
 
 def first_start(series: MeetingSeries) -> datetime:
@@ -139,14 +139,14 @@ def _apply_details(series: MeetingSeries, spec: SeriesSpec) -> bool:
     return changed
 
 
-def _apply_schedule(series: MeetingSeries, schedule: _Schedule) -> None:
+def _apply_schedule(series: MeetingSeries, schedule: Schedule) -> None:
     series.dtstart_local = schedule.dtstart_local
     series.timezone = schedule.timezone
     series.rrule = schedule.rrule
     series.duration_minutes = schedule.duration_minutes
 
 
-def _new_series(group_id: int, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
+def _new_series(group_id: int, spec: SeriesSpec, schedule: Schedule, now: datetime) -> MeetingSeries:
     series = MeetingSeries(group_id=group_id, sequence=0, created_at=now, updated_at=now)
     _apply_details(series, spec)
     _apply_schedule(series, schedule)
@@ -157,9 +157,9 @@ def create_series(group: Group, spec: SeriesSpec, now: datetime) -> MeetingSerie
     """Schedule a new meeting series for the group and create its meetings for the coming months."""
     _require_group_open(group)
     spec = clean_spec(spec)
-    _check_dates(spec, now)
-    schedule = _schedule(spec)
-    _require_future_start(spec, schedule, now)
+    check_dates(spec, now)
+    schedule = schedule_for(spec)
+    require_future_start(spec, schedule, now)
     series = _new_series(group.id, spec, schedule, now)
     db.session.add(series)
     db.session.flush()
@@ -293,7 +293,7 @@ def _require_changeable(occ: Occurrence, now: datetime) -> MeetingSeries:
 
 
 def _clean_note(note: str) -> str:
-    return _text(note, "note", MAX_NOTE)
+    return check_text(note, "note", MAX_NOTE)
 
 
 def cancel_occurrence(occ: Occurrence, note: str, now: datetime, *, by: User | None = None) -> Occurrence:
@@ -335,7 +335,7 @@ def move_occurrence(
     series = _require_changeable(occ, now)
     if not isinstance(new_start_local, datetime) or new_start_local.tzinfo is not None:
         raise TypeError("new_start_local must be a naive local datetime")
-    zone_name = _check_timezone(tz or series.timezone)
+    zone_name = check_timezone(tz or series.timezone)
     if new_start_local.date() > latest_date(now):
         raise DomainError(f"Choose a date within {MAX_YEARS_AHEAD} years from today.", field="new_start_local")
     if not movable_date(new_start_local.date(), now):
@@ -346,9 +346,9 @@ def move_occurrence(
         raise DomainError("Choose a time in the future.", field="new_start_local")
     if duration_minutes is None:
         duration_minutes = int((occ.ends_at - occ.starts_at).total_seconds() // 60)
-    _check_duration(duration_minutes)
-    new_venue = occ.venue if venue is None else _text(venue, "venue", 200)
-    new_address = occ.address if address is None else _text(address, "address", 300)
+    check_duration(duration_minutes)
+    new_venue = occ.venue if venue is None else check_text(venue, "venue", 200)
+    new_address = occ.address if address is None else check_text(address, "address", 300)
     # An override equal to the series' value is no override: later edits of the series then apply here too.
     new_venue = None if new_venue == series.venue else new_venue
     new_address = None if new_address == series.address else new_address
@@ -468,7 +468,7 @@ def _rule_ending_before(series: MeetingSeries, cut: datetime) -> str | None:
     rec = from_rrule(series.rrule, tz)
     if rec.frequency is Frequency.ONCE:
         return series.rrule
-    if not expand(series.rrule, series.dtstart_local, tz, cut, cut + _FAR):
+    if not expand(series.rrule, series.dtstart_local, tz, cut, cut + LONGEST_GAP):
         return series.rrule  # the rule ends before the cut anyway
     kept = expand(series.rrule, series.dtstart_local, tz, first_start(series), cut)
     # RRULE can't say "no meetings at all" (DTSTART is always one), so a series ended before it began keeps
@@ -487,8 +487,8 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
         raise DomainError("This meeting series has ended.")
     spec = clean_spec(spec)
     # An end date saved before dates were limited may stay as it is.
-    _check_dates(spec, now, stored_until=from_rrule(series.rrule, series.tz).until)
-    schedule = _schedule(spec)
+    check_dates(spec, now, stored_until=from_rrule(series.rrule, series.tz).until)
+    schedule = schedule_for(spec)
     same_schedule = schedule == _series_schedule(series)
     # Notifications hook: who answered for coming meetings, and what they saw, before the change.
     before = hooks.series_snapshot(series, now)
@@ -497,7 +497,7 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
         hooks.series_changed(before, successor, now)
         return successor
     if not same_schedule:
-        _require_future_start(spec, schedule, now)
+        require_future_start(spec, schedule, now)
     rows = _future_rows(series, now)
     # RSVPs may be arriving right now: lock the meetings and check the capacity against their counts as they
     # stand, so a lower capacity is refused with a message instead of tripping the database's CHECK.
@@ -522,7 +522,7 @@ def update_series(series: MeetingSeries, spec: SeriesSpec, now: datetime) -> Mee
     return series
 
 
-def _reschedule_in_place(series: MeetingSeries, schedule: _Schedule, rows: list[Occurrence], now: datetime) -> None:
+def _reschedule_in_place(series: MeetingSeries, schedule: Schedule, rows: list[Occurrence], now: datetime) -> None:
     """Give a series that has not begun a new schedule, keeping every row whose meeting the new rule still has."""
     _apply_schedule(series, schedule)
     lo = min([schedule.first_start, *(occ.original_start for occ in rows)])
@@ -558,8 +558,8 @@ def _start_of_local_day(instant: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _split_point(
-    series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime
-) -> tuple[_Schedule, datetime]:
+    series: MeetingSeries, spec: SeriesSpec, schedule: Schedule, now: datetime
+) -> tuple[Schedule, datetime]:
     """The new schedule, starting after now, and the instant the old rule stops: the start of the new first
     meeting's local day (in the new schedule's zone).
 
@@ -568,7 +568,7 @@ def _split_point(
     on that day it stays, and the new schedule begins on the next day its rule has.
     """
     if schedule.first_start <= now:
-        schedule = _rebase(spec, schedule, now)
+        schedule = rebase(spec, schedule, now)
     cut = _start_of_local_day(schedule.first_start, schedule.tz)
     if not expand(series.rrule, series.dtstart_local, series.tz, cut, now + timedelta(microseconds=1)):
         return schedule, cut
@@ -578,11 +578,11 @@ def _split_point(
         raise DomainError(
             "A meeting of this series has already started that day. Choose a later day.", field="first_date"
         )
-    schedule = _rebase(spec, schedule, after)
+    schedule = rebase(spec, schedule, after)
     return schedule, _start_of_local_day(schedule.first_start, schedule.tz)
 
 
-def _split(series: MeetingSeries, spec: SeriesSpec, schedule: _Schedule, now: datetime) -> MeetingSeries:
+def _split(series: MeetingSeries, spec: SeriesSpec, schedule: Schedule, now: datetime) -> MeetingSeries:
     """End a series that has begun on the day before the new schedule's first meeting and carry on in a new one."""
     schedule, cut = _split_point(series, spec, schedule, now)
     # Meetings of the old rule before the new first meeting go ahead as planned: make sure they have rows.

@@ -1,7 +1,7 @@
 """What a facilitator says about a meeting series (SeriesSpec), how it is checked, and its stored schedule.
 
 Pure checks and conversions: nothing here touches the database. A series is a rule in local wall time; its
-stored form (`_Schedule`) is DTSTART as local wall time, its zone, the RRULE and the duration. Creating and
+stored form (`Schedule`) is DTSTART as local wall time, its zone, the RRULE and the duration. Creating and
 changing series from a cleaned spec is supportnet/scheduling.py; `timetable.spec_for` turns a stored series back
 into a spec for an edit form.
 """
@@ -29,7 +29,7 @@ from supportnet.recurrence import (
 from supportnet.textsafety import has_invisible, safe_meeting_url
 
 # Longer than the longest gap a rule can have (every 52 months), for "when is the next meeting" searches.
-_FAR = timedelta(days=366 * 5)
+LONGEST_GAP = timedelta(days=366 * 5)
 MAX_CAPACITY = 10_000
 # Dates further ahead are typing mistakes, and near the end of the calendar (9999-12-31) the arithmetic of
 # expanding a rule or converting to UTC would run off it.
@@ -63,7 +63,7 @@ class SeriesSpec:
 
 
 @dataclass(frozen=True)
-class _Schedule:
+class Schedule:
     """The stored form of a schedule: DTSTART as local wall time, its zone, the RRULE and the duration."""
 
     dtstart_local: datetime
@@ -83,7 +83,7 @@ class _Schedule:
 # --- validation ---
 
 
-def _text(value: str, field: str, limit: int | None = None) -> str:
+def check_text(value: str, field: str, limit: int | None = None) -> str:
     value = (value or "").strip()
     if limit is not None and len(value) > limit:
         raise DomainError(f"Keep this to {limit} characters.", field=field)
@@ -96,20 +96,20 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_duration(minutes: object) -> int:
+def check_duration(minutes: object) -> int:
     if not _is_int(minutes) or not 1 <= minutes <= 1440:
         raise DomainError("A meeting lasts between 1 minute and 24 hours.", field="duration_minutes")
     return minutes
 
 
-def _check_timezone(name: str) -> str:
+def check_timezone(name: str) -> str:
     if name not in timezone_names():
         raise DomainError("Choose a timezone from the list.", field="timezone")
     return name
 
 
 def _check_url(url: str) -> str:
-    url = _text(url, "online_url", 500)
+    url = check_text(url, "online_url", 500)
     if not url:
         return url
     # Only plain https links: a javascript: or data: URL shown to members would be an attack, not a meeting room,
@@ -132,12 +132,12 @@ def clean_spec(spec: SeriesSpec) -> SeriesSpec:
         raise DomainError("Choose the date of the first meeting.", field="first_date")
     if not isinstance(spec.start_time, time):
         raise DomainError("Choose a start time.", field="start_time")
-    _check_duration(spec.duration_minutes)
-    _check_timezone(spec.timezone)
+    check_duration(spec.duration_minutes)
+    check_timezone(spec.timezone)
     if not isinstance(spec.recurrence, Recurrence):
         raise DomainError("Choose how often the meeting repeats.", field="recurrence")
-    venue = _text(spec.venue, "venue", 200)
-    address = _text(spec.address, "address", 300)
+    venue = check_text(spec.venue, "venue", 200)
+    address = check_text(spec.address, "address", 300)
     online_url = _check_url(spec.online_url)
     if not (venue or address or online_url):
         raise DomainError("Add a place or an online link.", field="venue")
@@ -151,14 +151,14 @@ def clean_spec(spec: SeriesSpec) -> SeriesSpec:
     return dataclasses.replace(
         spec,
         title=title,
-        description=_text(spec.description, "description"),
+        description=check_text(spec.description, "description"),
         start_time=spec.start_time.replace(second=0, microsecond=0, tzinfo=None),
         venue=venue,
         address=address,
-        location_notes=_text(spec.location_notes, "location_notes"),
+        location_notes=check_text(spec.location_notes, "location_notes"),
         online_url=online_url,
-        online_phone=_text(spec.online_phone, "online_phone", 50),
-        online_notes=_text(spec.online_notes, "online_notes"),
+        online_phone=check_text(spec.online_phone, "online_phone", 50),
+        online_notes=check_text(spec.online_notes, "online_notes"),
         online_visibility=online_visibility,
     )
 
@@ -177,7 +177,7 @@ def movable_date(day: date, now: datetime) -> bool:
     return now.date() - timedelta(days=2) <= day <= latest_date(now)
 
 
-def _check_dates(spec: SeriesSpec, now: datetime, stored_until: date | None = None) -> None:
+def check_dates(spec: SeriesSpec, now: datetime, stored_until: date | None = None) -> None:
     if spec.first_date < EARLIEST_DATE:
         # An edit form's first date in the past means "from now on", but year 1 is a typing mistake, and one
         # that converting to UTC would run off the calendar with.
@@ -199,7 +199,7 @@ def wall_time(naive: datetime, zone: str) -> datetime:
     return resolve_local(naive, ZoneInfo(zone)).replace(tzinfo=None)
 
 
-def _schedule(spec: SeriesSpec) -> _Schedule:
+def schedule_for(spec: SeriesSpec) -> Schedule:
     tz = ZoneInfo(spec.timezone)
     try:
         # Stored DTSTART is the first day that matches the rule, so we and calendar apps agree (recurrence.py).
@@ -207,20 +207,20 @@ def _schedule(spec: SeriesSpec) -> _Schedule:
         rrule = to_rrule(spec.recurrence, dtstart, tz)
     except RecurrenceError as exc:
         raise DomainError(str(exc), field="recurrence") from exc
-    return _Schedule(dtstart, spec.timezone, rrule, spec.duration_minutes)
+    return Schedule(dtstart, spec.timezone, rrule, spec.duration_minutes)
 
 
-def _require_future_start(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> None:
+def require_future_start(spec: SeriesSpec, schedule: Schedule, now: datetime) -> None:
     if spec.first_date < now.astimezone(schedule.tz).date():
         raise DomainError("The first meeting can't be in the past.", field="first_date")
     if schedule.first_start <= now:
         raise DomainError("That time has already passed today. Choose a later time or day.", field="start_time")
 
 
-def _rebase(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> _Schedule:
+def rebase(spec: SeriesSpec, schedule: Schedule, now: datetime) -> Schedule:
     """The same schedule starting at its first meeting after now, keeping its rhythm and meetings left."""
     tz = schedule.tz
-    upcoming = [t for t in expand(schedule.rrule, schedule.dtstart_local, tz, now, now + _FAR) if t > now]
+    upcoming = [t for t in expand(schedule.rrule, schedule.dtstart_local, tz, now, now + LONGEST_GAP) if t > now]
     if not upcoming:
         if spec.recurrence.frequency is Frequency.ONCE:
             raise DomainError("The meeting can't be in the past.", field="first_date")
@@ -235,4 +235,4 @@ def _rebase(spec: SeriesSpec, schedule: _Schedule, now: datetime) -> _Schedule:
         rrule = to_rrule(rec, dtstart, tz)
     except RecurrenceError as exc:  # unreachable for a rule that has a meeting left, but never store a bad one
         raise DomainError(str(exc), field="recurrence") from exc
-    return _Schedule(dtstart, schedule.timezone, rrule, schedule.duration_minutes)
+    return Schedule(dtstart, schedule.timezone, rrule, schedule.duration_minutes)

@@ -36,7 +36,7 @@ def _state(zone: ZoneInfo, instant: datetime) -> tuple[timedelta, bool, str]:
     return local.utcoffset(), bool(dst and dst > timedelta(0)), local.tzname() or ""
 
 
-def _transitions(zone: ZoneInfo, start: datetime, end: datetime) -> list[_Transition]:
+def transitions(zone: ZoneInfo, start: datetime, end: datetime) -> list[_Transition]:
     """Every change of offset, daylight flag or name between start and end, to the second."""
     found = []
     step = timedelta(days=1)
@@ -96,7 +96,7 @@ def _zone_onsets(zone_name: str, first_year: int, last_year: int) -> tuple[_Onse
     # year after the data tells whether a yearly rule is still in force.
     start = datetime(first_year - 1, 1, 1, tzinfo=UTC)
     end = datetime(last_year + 2, 1, 1, tzinfo=UTC)
-    changes = _transitions(zone, start, end)
+    changes = transitions(zone, start, end)
     if not changes:
         offset, daylight, name = _state(zone, start)
         return (_Onset(daylight, datetime(1970, 1, 1), None, offset, offset, name),)

@@ -235,3 +235,11 @@ def test_comments_stand_on_their_own():
         for line, text in _comments_and_docstrings(path)
     ]
     assert found == [], "say why in the comment itself; the design lives in docs/"
+
+
+def test_the_readme_names_every_blueprint(app):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = re.search(r"blueprints by URL area \(([^)]*)\)", readme)
+    assert listed, "the README's module list names the blueprints"
+    named = set(re.findall(r"`(\w+)`", listed.group(1)))
+    assert named == set(app.blueprints)

@@ -19,28 +19,29 @@ class BoundedIntConverter(IntegerConverter):
 def register_web(app: Flask) -> None:
     """Register blueprints, the session loader, security headers, error pages and template helpers."""
     app.url_map.converters["int"] = BoundedIntConverter
-    from supportnet.web import account, admin, auth, checkins, groups, main, meetings, rsvp
+    # Imported when the app is built, as Flask apps do, so that importing supportnet.web stays cheap.
+    from supportnet.web import (
+        account,  # settings: password, email, the private calendar feed
+        admin,  # site roles and the site's audit log
+        auth,  # sign-up, sign-in with two-factor, password reset
+        checkins,  # a member's check-ins, sharing, and a group's support page
+        dev,  # the outgoing mail of a development server (never registered in production)
+        feeds,  # calendar feeds and the Meeting Guide JSON
+        groups,  # the directory, group pages, joining and members
+        home,  # the member's home and meetings by time
+        main,  # the front page, the privacy page, the health check
+        meetings,  # schedules, one-off changes, the meeting page
+        notifications,  # inbox, preferences, emailed links, announcements
+        privacy,  # confirm it's you, export, deletion, devices, two-factor, audit
+        rsvp,  # answers, the waitlist, standing answers, rosters, attendance and its proofs
+    )
 
     sessions.install(app)
     security.install(app)
     errors.install(app)
     filters.install(app)
-    blueprints = (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp)
-    for blueprint in blueprints:
+    for blueprint in (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp,
+                      feeds.bp, notifications.bp, privacy.bp, home.bp):
         app.register_blueprint(blueprint)
-    from supportnet.web import feeds  # calendar feeds and the Meeting Guide JSON
-
-    app.register_blueprint(feeds.bp)
-    from supportnet.web import notifications  # inbox, preferences, emailed links, announcements
-
-    app.register_blueprint(notifications.bp)
-    from supportnet.web import privacy  # confirm it's you, export, deletion, devices, two-factor, audit
-
-    app.register_blueprint(privacy.bp)
-    from supportnet.web import home  # the member's home and meetings by time
-
-    app.register_blueprint(home.bp)
     if app.config["SUPPORTNET_ENV"] != "production":
-        from supportnet.web import dev
-
         app.register_blueprint(dev.bp)
