@@ -24,7 +24,7 @@ from supportnet.models import (
     SiteRole,
 )
 from supportnet.notifications import announcements as notif_announcements
-from tests.datacontrols import World, build_world
+from tests.worlds.data_controls import World, build_world
 
 
 @pytest.fixture
