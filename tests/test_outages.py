@@ -148,7 +148,10 @@ def test_postgresql_stopped_under_gunicorn_pages_answer_503_with_one_log_line_ea
             with ThreadPoolExecutor(8) as pool:
                 statuses = list(pool.map(lambda _n: Browser(base).open("/groups")[0], range(40)))
             assert statuses == [503] * 40
-            time.sleep(0.5)
+            # gunicorn writes the access line after the response: wait until all 42 are in, then check the rest.
+            deadline = time.time() + 15
+            while log_path.read_text()[before:].count('" 503 ') < 42 and time.time() < deadline:
+                time.sleep(0.05)
             outage_log = log_path.read_text()[before:]
             assert "Traceback" not in outage_log, outage_log[:3000]
             lines = outage_log.splitlines()
