@@ -101,6 +101,14 @@ def mailbox(smtp_server) -> Mailbox:
 
 
 @pytest.fixture
+def without_supportnet_environment(monkeypatch):
+    """No SUPPORTNET_* variable from the shell that runs the tests, for tests of how configuration is read."""
+    for name in list(os.environ):
+        if name.startswith("SUPPORTNET_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
 def servers():
     """Start SMTP servers that misbehave on purpose (tests/mail_harness.py); all are stopped after the test."""
     started: list[Server] = []

@@ -4,7 +4,6 @@ keys rotate, and a deployment without a key does not start."""
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from pathlib import Path
 
@@ -26,11 +25,8 @@ SENTINEL = "SENTINEL-note-9f3c-walked-past-the-pub"
 TAG_SENTINEL = "SENTINEL-tag-77ab"
 
 
-@pytest.fixture(autouse=True)
-def _no_supportnet_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("SUPPORTNET_"):
-            monkeypatch.delenv(name)
+# The configuration reads SUPPORTNET_* variables: a developer's shell must not change these tests.
+pytestmark = pytest.mark.usefixtures("without_supportnet_environment")
 
 
 def snapshot(app) -> dict[str, list[tuple]]:

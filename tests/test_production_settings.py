@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from flask import Flask
 
@@ -25,13 +23,8 @@ from tests.security_harness import (
     assert_security_headers,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_supportnet_environment(monkeypatch):
-    # The configuration reads SUPPORTNET_* variables: a developer's shell must not change these tests.
-    for name in list(os.environ):
-        if name.startswith("SUPPORTNET_"):
-            monkeypatch.delenv(name)
+# The configuration reads SUPPORTNET_* variables: a developer's shell must not change these tests.
+pytestmark = pytest.mark.usefixtures("without_supportnet_environment")
 
 
 # --- 5. Production configuration ---

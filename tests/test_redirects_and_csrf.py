@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -21,13 +20,8 @@ from tests.security_harness import (
     stays_on_site,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_supportnet_environment(monkeypatch):
-    # The configuration reads SUPPORTNET_* variables: a developer's shell must not change these tests.
-    for name in list(os.environ):
-        if name.startswith("SUPPORTNET_"):
-            monkeypatch.delenv(name)
+# The configuration reads SUPPORTNET_* variables: a developer's shell must not change these tests.
+pytestmark = pytest.mark.usefixtures("without_supportnet_environment")
 
 
 # Each of these, followed as `next`, would send the member to another site (or run script).
