@@ -10,11 +10,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from supportnet import accounts, audit, twofactor
+from supportnet import accounts, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import AuditAction, SiteRole, User
+from supportnet.models import SiteRole, User
 
 users_cli = AppGroup("users", help="Manage accounts.")
 scheduler_cli = AppGroup("scheduler", help="Run the reminder scheduler.")
@@ -67,9 +67,7 @@ def reset_two_factor(email: str) -> None:
         raise click.ClickException("No account with that email.")
     if not twofactor.is_enabled(user) and twofactor.settings_for(user) is None:
         raise click.ClickException("That account does not use two-factor authentication.")
-    twofactor.reset(user)
-    # No actor: an operator at the command line, not a signed-in person.
-    audit.record(AuditAction.TWO_FACTOR_RESET, actor=None, now=now_utc(), subject=user)
+    twofactor.reset(user, now_utc())  # no actor: an operator at the command line, not a signed-in person
     db.session.commit()
     click.echo(f"Two-factor authentication is off for {user.email} and every session is ended. "
                "They set up a new authenticator at their next sign-in.")

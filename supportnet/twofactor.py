@@ -29,11 +29,11 @@ import pyotp
 import segno
 from sqlalchemy import delete, func, select
 
-from supportnet import accounts, visibility
+from supportnet import accounts, audit, visibility
 from supportnet.crypto import SecretText
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
-from supportnet.models import LoginFailure, RecoveryCode, TwoFactor, User
+from supportnet.models import AuditAction, LoginFailure, RecoveryCode, TwoFactor, User
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -81,13 +81,15 @@ def qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
 
 
-def reset(user: User) -> None:
-    """An operator's recovery for a locked-out member: two-factor off and every session ended.
+def reset(user: User, now: datetime, *, by: User | None = None) -> None:
+    """An operator's recovery for a locked-out member: two-factor off and every session ended (and audited).
 
     They sign in with their password and, if the role requires it, set up a new authenticator at once.
+    `by`: who did it, for the audit log; None for an operator at the command line.
     """
     disable(user)
     accounts.end_all_sessions(user)
+    audit.record(AuditAction.TWO_FACTOR_RESET, actor=by, now=now, subject=user)
     db.session.flush()
 
 

@@ -1,7 +1,7 @@
 """The audit log is written by the domain operations themselves, not by the pages: a command, a scheduler job or
-a script that archives a group, decides on a membership, changes a role or a meeting, sends an announcement or
-changes a site role writes the same entry as the web page does. These tests call the domain (and the command
-line), never the web."""
+a script that archives a group, decides on a membership, changes a role or a meeting, sends an announcement,
+changes a site role or resets someone's two-factor writes the same entry as the web page does. These tests call
+the domain (and the command line), never the web."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from supportnet import accounts, audit, clock, groups, memberships, scheduling
+from supportnet import accounts, audit, clock, groups, memberships, scheduling, twofactor
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -24,7 +24,7 @@ from supportnet.models import (
     SiteRole,
 )
 from supportnet.notifications import announcements as notif_announcements
-from tests.worlds.data_controls import World, build_world
+from tests.worlds.data_controls import World, build_world, enable_two_factor
 
 
 @pytest.fixture
@@ -141,4 +141,17 @@ def test_a_site_role_change_writes_its_entry_and_the_command_line_does_too(app, 
             (AuditAction.SITE_ROLE_CHANGED, world.persona("admin").id, member.id,
              {"from_role": "member", "to_role": "facilitator"}),
             (AuditAction.SITE_ROLE_CHANGED, None, member.id, {"from_role": "facilitator", "to_role": "member"}),
+        ]
+
+
+def test_a_two_factor_reset_writes_its_entry_whoever_runs_it(app, world):
+    facilitator = world.persona("facilitator")
+    enable_two_factor(app, facilitator)
+    with app.app_context():
+        admin = world.persona("admin").user()
+        twofactor.reset(facilitator.user(), clock.now_utc(), by=admin)
+        db.session.commit()
+        assert not twofactor.is_enabled(facilitator.user())
+        assert [(e.action, e.actor_id, e.subject_id) for e in entries()] == [
+            (AuditAction.TWO_FACTOR_RESET, world.persona("admin").id, facilitator.id),
         ]
