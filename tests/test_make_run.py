@@ -17,6 +17,20 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _describe(pids: set[int]) -> list[str]:
+    """Each process still alive: its command, its state and where in the kernel it waits (for a failure message)."""
+    described = []
+    for pid in sorted(pids):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            waiting = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            continue
+        described.append(f"{pid} [{state} {waiting}] {command}")
+    return described
+
+
 def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -64,7 +78,11 @@ def test_make_run_serves_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
         assert any(b"scheduler run" in cmd for cmd in commands.values()), commands
         assert any(b" run --host" in cmd for cmd in commands.values()), commands
         os.killpg(proc.pid, signal.SIGINT)
-        output, _ = proc.communicate(timeout=30)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired as stuck:
+            output = (stuck.output or b"").decode(errors="replace") if isinstance(stuck.output, bytes) else ""
+            pytest.fail(f"still running 30 s after Ctrl-C: {_describe(_children(proc.pid) | {proc.pid})}\n{output}")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
