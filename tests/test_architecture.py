@@ -237,6 +237,17 @@ def test_comments_stand_on_their_own():
     assert found == [], "say why in the comment itself; the design lives in docs/"
 
 
+def test_template_comments_stand_on_their_own():
+    templates = ROOT / "templates"
+    found = [
+        f"{_relative(path)}:{number}: {line.strip()}"
+        for path in sorted(templates.rglob("*.html"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ("{#" in line or "<!--" in line) and OUTSIDE_REFERENCE.search(line)
+    ]
+    assert found == []
+
+
 def test_the_readme_names_every_blueprint(app):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     listed = re.search(r"blueprints by URL area \(([^)]*)\)", readme)
