@@ -56,11 +56,17 @@ def test_make_run_serves_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
         "SUPPORTNET_DATA_KEY": "",
         "SUPPORTNET_ENV": "development",
     }
-    # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
+    # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group. A foreground job
+    # takes Ctrl-C; when the tests themselves run as a background job (SIGINT ignored, which children inherit),
+    # the server would ignore it too, so the child starts with the default handling as in a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     output = ""
     try:
         deadline = time.monotonic() + 90
