@@ -187,8 +187,8 @@ def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[
         answer = answers.get(occ.id)
         going = answer is not None and answer.status == RsvpStatus.GOING
         waiting = answer is not None and answer.status == RsvpStatus.WAITLISTED
-        facilitator = visibility.manages_with_role(user, roles.get(occ.series.group_id))
-        show_online = visibility.online_link_visible(occ.series, manager=facilitator, member=True, seated=going)
+        show_online = visibility.member_sees_online_link(occ.series, user, roles.get(occ.series.group_id),
+                                                         seated=going)
         entries.append(MeetingEntry(occ, show_online=show_online, waitlisted=waiting))
         times += [occ.updated_at, occ.series.updated_at] + ([answer.updated_at] if answer is not None else [])
     return entries, times

@@ -281,6 +281,11 @@ class GroupSpec:
     calendar_shows_cancellations: bool = False
 
 
+# The spec's fields a group stores as they are (the slug and the tags have rules of their own).
+_DETAILS = ("name", "description", "kind", "visibility", "join_policy", "timezone", "venue", "address",
+            "contact_note", "calendar_shows_cancellations")
+
+
 def clean_spec(spec: GroupSpec) -> GroupSpec:
     """Return the spec tidied up (enums, stored tag forms), or raise DomainError naming the field to fix."""
     name = _clean_name(spec.name)
@@ -330,16 +335,7 @@ def create_group(creator: User, spec: GroupSpec | None = None, *, now: datetime,
     spec = clean_spec(spec if spec is not None else GroupSpec(**fields))
     group = Group(
         slug=check_slug(spec.slug) if spec.slug else unique_slug(spec.name),
-        name=spec.name,
-        description=spec.description,
-        kind=spec.kind,
-        visibility=spec.visibility,
-        join_policy=spec.join_policy,
-        timezone=spec.timezone,
-        venue=spec.venue,
-        address=spec.address,
-        contact_note=spec.contact_note,
-        calendar_shows_cancellations=spec.calendar_shows_cancellations,
+        **{key: getattr(spec, key) for key in _DETAILS},
         created_at=now,
         updated_at=now,
     )
@@ -369,8 +365,7 @@ def update_group(group: Group, spec: GroupSpec | None = None, *, now: datetime, 
     goes_private = spec.visibility == Visibility.PRIVATE and group.visibility != Visibility.PRIVATE
     display_changed = spec.calendar_shows_cancellations != group.calendar_shows_cancellations
     group.slug = slug
-    for key in ("name", "description", "kind", "visibility", "join_policy", "timezone", "venue", "address",
-                "contact_note", "calendar_shows_cancellations"):
+    for key in _DETAILS:
         setattr(group, key, getattr(spec, key))
     _set_tags(group, list(spec.tags))
     if display_changed:

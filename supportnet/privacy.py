@@ -306,11 +306,8 @@ def _calendar(user: User, links: feeds.Links, host: str) -> bytes:
     entries = []
     for row in rows:
         series = row.occurrence.series
-        facilitator = visibility.manages_with_role(user, roles.get(series.group_id))
         going = row.status == RsvpStatus.GOING
-        show_online = series.group_id in roles and visibility.online_link_visible(
-            series, manager=facilitator, member=True, seated=going
-        )
+        show_online = visibility.member_sees_online_link(series, user, roles.get(series.group_id), seated=going)
         entries.append(feeds.MeetingEntry(row.occurrence, show_online=show_online, waitlisted=not going))
     zone = ZoneInfo(user.timezone if user.timezone in timezone_names() else "UTC")
     return feeds.private_calendar(entries, discreet=False, viewer_zone=zone, links=links, host=host)

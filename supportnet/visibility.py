@@ -107,18 +107,7 @@ def visible_to(group: Group, user: User | None, invite_token: str | None = None,
 
 def can_manage(group: Group, user: User | None) -> bool:
     """Return whether the user may manage the group: an active facilitator of it, or a site admin."""
-    if user is None:
-        return False
-    if user.is_admin:
-        return True
-    membership = membership_for(group, user)
-    return membership is not None and membership.is_facilitator
-
-
-def manages_with_role(user: User, active_role: MemberRole | None) -> bool:
-    """`can_manage` for a reader that already loaded the user's roles in their active memberships (a feed, an
-    export): a site admin, or an active facilitator of the group."""
-    return user.is_admin or active_role == MemberRole.FACILITATOR
+    return user is not None and (user.is_admin or is_group_facilitator(group, user))
 
 
 def is_group_facilitator(group: Group, user: User | None) -> bool:
@@ -166,6 +155,15 @@ def online_link_visible(series: MeetingSeries, *, manager: bool, member: bool, s
         return member
     # RSVP-only: members who have a seat (the waitlist does not get the link yet).
     return member and seated
+
+
+def member_sees_online_link(series: MeetingSeries, user: User, role: MemberRole | None, *, seated: bool) -> bool:
+    """`sees_online_link` for a reader that already loaded the user's role in each group they are an active member
+    of (the private feed, the data export): `role` None means not a member, who gets no link there."""
+    if role is None:
+        return False
+    manager = user.is_admin or role == MemberRole.FACILITATOR  # can_manage, from the loaded role
+    return online_link_visible(series, manager=manager, member=True, seated=seated)
 
 
 def online_link_public(series: MeetingSeries) -> bool:
