@@ -70,10 +70,11 @@ def is_enabled(user: User) -> bool:
 
 
 def is_required(user: User, config) -> bool:
-    """Whether the member must use two-factor: whoever can see members, when the deployment requires it."""
+    """Whether the member must use two-factor: staff (facilitators, admins, program coordinators), when the
+    deployment requires it."""
     if not config.get("REQUIRE_2FA_FOR_STAFF"):
         return False
-    return visibility.is_facilitator_anywhere(user)
+    return visibility.is_staff(user)
 
 
 def qr_svg(uri: str) -> str:

@@ -39,6 +39,7 @@ from supportnet.models import (
     NotificationKind,
     Occurrence,
     OnlineVisibility,
+    ProgramCoordinator,
     Rsvp,
     RsvpStatus,
     User,
@@ -133,6 +134,29 @@ def facilitates_a_group(user: User) -> bool:
 def is_facilitator_anywhere(user: User) -> bool:
     """Site facilitators and admins, and members who facilitate a group: who sees members' details somewhere."""
     return user.is_facilitator or facilitates_a_group(user)
+
+
+def coordinates(user: User | None, program_id: int) -> bool:
+    """Whether the member is a coordinator of this program (site admins are not, unless named one)."""
+    if user is None or not user.is_authenticated:
+        return False
+    return db.session.scalar(
+        select(ProgramCoordinator.id).where(ProgramCoordinator.program_id == program_id,
+                                            ProgramCoordinator.user_id == user.id).limit(1)
+    ) is not None
+
+
+def coordinates_a_program(user: User) -> bool:
+    """Whether the member coordinates any program."""
+    return db.session.scalar(
+        select(ProgramCoordinator.id).where(ProgramCoordinator.user_id == user.id).limit(1)
+    ) is not None
+
+
+def is_staff(user: User) -> bool:
+    """Who owes two-factor: whoever sees members' details somewhere (facilitators, admins) or people's
+    referrals (program coordinators)."""
+    return is_facilitator_anywhere(user) or coordinates_a_program(user)
 
 
 # --- a meeting's online link ---

@@ -5,6 +5,7 @@ from supportnet.db import Base
 # Data controls: the audit log and two-factor authentication.
 from supportnet.models.audit import AuditAction, AuditEntry
 from supportnet.models.checkin import CheckIn, CheckInTag, MeetingTiming, OwnTag
+from supportnet.models.consent import Audience, Consent, EndReason, Scope
 from supportnet.models.group import (
     CheckinSharing,
     Group,
@@ -26,6 +27,7 @@ from supportnet.models.notification import (
     NotificationSettings,
     NotificationStatus,
 )
+from supportnet.models.program import Program, ProgramCoordinator, ProgramMonth, Referral, ReferralSuggestion
 from supportnet.models.rsvp import (
     Attendance,
     AttendanceCode,
@@ -52,12 +54,15 @@ __all__ = [
     "AttendanceCode",
     "AttendanceHow",
     "AttendanceProof",
+    "Audience",
     "AuditAction",
     "AuditEntry",
     "Channel",
     "CheckIn",
     "CheckInTag",
     "CheckinSharing",
+    "Consent",
+    "EndReason",
     "Group",
     "GroupKind",
     "GroupTag",
@@ -76,9 +81,15 @@ __all__ = [
     "OccurrenceStatus",
     "OnlineVisibility",
     "OwnTag",
+    "Program",
+    "ProgramCoordinator",
+    "ProgramMonth",
     "RecoveryCode",
+    "Referral",
+    "ReferralSuggestion",
     "Rsvp",
     "RsvpStatus",
+    "Scope",
     "SiteRole",
     "StandingRsvp",
     "TokenPurpose",

@@ -27,6 +27,13 @@ class AuditAction(enum.StrEnum):
     ANNOUNCEMENT_SENT = "announcement_sent"
     SITE_ROLE_CHANGED = "site_role_changed"  # an admin gave someone a site role
     TWO_FACTOR_RESET = "two_factor_reset"  # an operator turned off someone's two-factor (locked out)
+    PROGRAM_CREATED = "program_created"
+    COORDINATOR_ADDED = "coordinator_added"
+    COORDINATOR_REMOVED = "coordinator_removed"
+    PROGRAM_GROUP_CHANGED = "program_group_changed"  # a group was given to a program or taken from it
+    REFERRAL_CREATED = "referral_created"
+    REFERRAL_WITHDRAWN = "referral_withdrawn"
+    REFERRAL_VIEWED = "referral_viewed"  # a coordinator read a referred person's progress (under consent)
 
 
 class AuditEntry(Base):

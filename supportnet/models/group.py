@@ -93,6 +93,9 @@ class Group(Base):
     # Calendar feeds (supportnet/feeds.py) show a cancelled week as "Cancelled: ..." (STATUS:CANCELLED) instead
     # of leaving it out (EXDATE). Off by default: Google Calendar hides cancelled events anyway.
     calendar_shows_cancellations: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The program (a treatment centre's aftercare team) that runs the group, if any: its coordinators may
+    # suggest the group on referrals. It gives them no view of the group's members.
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("program.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
 
@@ -153,6 +156,9 @@ class Membership(Base):
         enum_column(CheckinSharing, "checkin_sharing"), default=CheckinSharing.NONE, server_default="none"
     )
     shares_recovery_date: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A volunteer greeter is told when a newcomer referred by a program is coming (and their first name, if the
+    # newcomer agreed). Ends with the membership like everything else on this row.
+    greets_newcomers: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     group: Mapped[Group] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship()

@@ -30,6 +30,14 @@ class NotificationKind(enum.StrEnum):
     # Sign-up confirmations and password resets: the one-time link is in the payload, encrypted with the data
     # key, and removed once the row is sent, failed or expired (always sent, even to unconfirmed addresses).
     ACCOUNT = "account"
+    # A referral's link, to the address a coordinator typed (no account yet: user_id is empty, the address and
+    # the link are encrypted in the payload and removed once the row is sent, failed or expired).
+    REFERRAL_LINK = "referral_link"
+    # To a program's coordinators: a referred person who shares their progress has no RSVP after 3 days, or
+    # has not attended after 10.
+    REFERRAL_NUDGE = "referral_nudge"
+    # To a group's volunteer greeters: a newcomer is coming to a meeting.
+    NEWCOMER = "newcomer"
 
 
 class Channel(enum.StrEnum):
@@ -62,10 +70,11 @@ class Notification(Base):
         # Cancelling a member's pending reminders for one meeting (and a meeting's, when it changes).
         Index("ix_notification_occurrence_user", "occurrence_id", "user_id"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("user_id is not null or kind = 'referral_link'", name="notification_has_recipient"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     kind: Mapped[NotificationKind] = mapped_column(enum_column(NotificationKind, "notification_kind"))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "notification_channel"))
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -88,7 +97,7 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User | None] = relationship()
     occurrence: Mapped[Occurrence | None] = relationship()
 
     def __repr__(self) -> str:  # no payload: reprs end up in logs

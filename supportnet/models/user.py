@@ -7,7 +7,7 @@ import secrets
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, Index, String, false, true
+from sqlalchemy import JSON, CheckConstraint, Date, Enum, ForeignKey, Index, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportnet.clock import now_utc
@@ -136,6 +136,10 @@ class AccountToken(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     display_name: Mapped[str | None] = mapped_column(String(60))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # A sign-up from a referral link: the referral, and what the person chose on it (the meeting, whether the
+    # program may follow their progress, whether greeters may know their first name), applied on confirmation.
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id", ondelete="SET NULL"))
+    referral_choices: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 

@@ -33,6 +33,8 @@ def register_web(app: Flask) -> None:
         meetings,  # schedules, one-off changes, the meeting page
         notifications,  # inbox, preferences, emailed links, announcements
         privacy,  # confirm it's you, export, deletion, devices, two-factor, audit
+        programs,  # programs and coordinators, referrals and their cards, follow-up and outcomes
+        referrals,  # a referral link from the person's side: first meeting, sign-up, consent
         rsvp,  # answers, the waitlist, standing answers, rosters, attendance and its proofs
     )
 
@@ -41,7 +43,7 @@ def register_web(app: Flask) -> None:
     errors.install(app)
     filters.install(app)
     for blueprint in (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp,
-                      feeds.bp, notifications.bp, privacy.bp, home.bp):
+                      feeds.bp, notifications.bp, privacy.bp, home.bp, programs.bp, referrals.bp):
         app.register_blueprint(blueprint)
     if app.config["SUPPORTNET_ENV"] != "production":
         app.register_blueprint(dev.bp)

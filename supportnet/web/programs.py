@@ -1,0 +1,8 @@
+"""Programs: admins create programs and name coordinators; coordinators make referrals, print their cards,
+follow them, and read the program's outcomes."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("programs", __name__)
