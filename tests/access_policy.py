@@ -163,6 +163,11 @@ MATRIX: dict[str, tuple] = {
     "POST /notifications/stop-sharing/<token>": ANYONE_BAD_TOKEN,
     "GET /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     "POST /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
+    # --- programs: admins (none of these personas coordinates a program) ---
+    # --- programs: referrals and their cards ---
+    # --- programs: follow-up and outcomes ---
+    # --- a referral link, from the person's side ---
+    # --- consent and sharing ---
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

@@ -6,3 +6,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 bp = Blueprint("programs", __name__)
+
+
+# Admin: programs, coordinators, the groups a program runs.
+
+
+# Referrals and their cards.
+
+
+# Follow-up and outcomes.
