@@ -25,11 +25,10 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select, union, update
 
-from supportnet import rsvps
+from supportnet import consent, rsvps
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
-    CheckinSharing,
     Group,
     MeetingSeries,
     Membership,
@@ -135,13 +134,9 @@ def withdraw_inbox_items(scope: Scope) -> None:
 
 
 def reset_sharing(scope: Scope) -> None:
-    """The group's facilitators stop seeing check-ins and the recovery date; a return starts from nothing."""
-    db.session.execute(
-        update(Membership)
-        .where(Membership.group_id == scope.group_id, Membership.user_id.in_(scope.user_ids))
-        .values(checkin_sharing=CheckinSharing.NONE, shares_recovery_date=False)
-        .execution_options(synchronize_session="fetch")
-    )
+    """Every consent these members gave the group's facilitators and greeters ends (check-ins, the recovery date,
+    a newcomer's first name): the record stays, a return starts from nothing."""
+    consent.end_for_group(scope.group_id, scope.user_ids, scope.now)
 
 
 def private_feed(scope: Scope) -> None:
@@ -155,7 +150,7 @@ DEPENDENTS: tuple[tuple[str, Callable[[Scope], None]], ...] = (
     ("standing RSVPs", drop_standing),
     ("pending reminders and notices about the group's meetings", cancel_pending_notices),
     ("in-app items carrying the group's private details", withdraw_inbox_items),
-    ("check-in sharing with the group's facilitators", reset_sharing),
+    ("consents given to the group's facilitators and greeters (check-in sharing)", reset_sharing),
     ("the group's meetings in the private calendar feed", private_feed),
 )
 

@@ -33,10 +33,12 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
-from supportnet import accounts, audit, derived_access, feeds, rsvps, twofactor, visibility
+from supportnet import accounts, audit, consent, derived_access, feeds, rsvps, twofactor, visibility
 from supportnet import memberships as membership_ops
 from supportnet.checkins import export as checkins_export
 from supportnet.checkins import records as checkins_records
+from supportnet.checkins import sharing as checkins_sharing
+from supportnet.checkins.sharing import GroupSharing
 from supportnet.clock import timezone_names
 from supportnet.devices import describe
 from supportnet.errors import DomainError
@@ -69,6 +71,7 @@ from supportnet.models import (
     UserSession,
 )
 
+CONSENT_FIELDS = ("recipient", "scope", "what", "purpose", "granted_at", "expires_at", "revoked_at", "end_reason")
 RETENTION_CHOICES = (3, 6, 12, 24)  # months a member may choose for their check-ins (None: keep)
 
 README = """Your SupportNet data
@@ -78,6 +81,7 @@ Exported {exported_at} (UTC). Everything SupportNet holds about you, and nothing
 
 data.json          everything below in one file
 profile: your account; memberships.csv: your groups and what you share with each;
+consents.csv: everything you let others see, whom, what for, since and until when;
 rsvps.csv: your answers for meetings; attendance.csv: meetings you attended;
 checkins.csv: your check-ins, notes included (this file is not encrypted: keep it safe);
 notifications.csv: notices sent to you (their texts are not kept here);
@@ -111,7 +115,8 @@ def _profile(user: User) -> dict:
     }
 
 
-def _memberships(user: User) -> list[dict]:
+def _memberships(user: User, now: datetime) -> list[dict]:
+    shares = checkins_sharing.sharing_by_group(user, now)
     rows = db.session.scalars(
         select(Membership).join(Membership.group).options(contains_eager(Membership.group))
         .where(Membership.user_id == user.id).order_by(Membership.created_at, Membership.id)
@@ -124,10 +129,27 @@ def _memberships(user: User) -> list[dict]:
             "status": m.status.value,
             "asked_or_joined_at": _iso(m.created_at),
             "joined_at": _iso(m.joined_at),
-            "checkin_sharing": m.checkin_sharing.value,
-            "shares_recovery_date": m.shares_recovery_date,
+            "checkin_sharing": shares.get(m.group_id, GroupSharing()).level.value,
+            "shares_recovery_date": shares.get(m.group_id, GroupSharing()).recovery_date,
         }
         for m in rows
+    ]
+
+
+def _consents(user: User) -> list[dict]:
+    """Every consent the member gave, standing or ended, with whom and what for as they read it."""
+    return [
+        {
+            "recipient": item.recipient,
+            "scope": item.consent.scope.value,
+            "what": item.what,
+            "purpose": item.consent.purpose,
+            "granted_at": _iso(item.consent.granted_at),
+            "expires_at": _iso(item.consent.expires_at),
+            "revoked_at": _iso(item.consent.revoked_at),
+            "end_reason": item.consent.end_reason.value if item.consent.end_reason is not None else None,
+        }
+        for item in checkins_sharing.describe(consent.history_for(user.id), with_readers=False)
     ]
 
 
@@ -268,7 +290,8 @@ def export_data(user: User, now: datetime) -> dict:
             "enabled": twofactor.is_enabled(user), "recovery_codes_left": twofactor.recovery_codes_left(user)
         },
         "sessions": _sessions(user),
-        "memberships": _memberships(user),
+        "memberships": _memberships(user, now),
+        "consents": _consents(user),
         "standing_rsvps": _standing(user),
         "rsvps": _rsvps(user),
         "attendance": _attendance(user),
@@ -328,6 +351,7 @@ def export_zip(user: User, now: datetime, links: feeds.Links, host: str) -> byte
         add("README.txt", README.format(exported_at=now.strftime("%Y-%m-%d %H:%M")))
         add("data.json", json.dumps(data, ensure_ascii=False, indent=2))
         add("memberships.csv", _csv(data["memberships"]))
+        add("consents.csv", _csv(data["consents"], CONSENT_FIELDS))
         add("rsvps.csv", _csv(data["rsvps"]))
         add("attendance.csv", _csv(data["attendance"]))
         add("checkins.csv", checkins_export.export_csv(user))

@@ -18,11 +18,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.routing import Rule
 
-from supportnet import attendance
+from supportnet import attendance, consent
+from supportnet.checkins import sharing as checkins_sharing
 from supportnet.clock import now_utc
+from supportnet.consent import Recipient
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
-from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, UserSession
+from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, Scope, UserSession
 from tests.conftest import DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
@@ -138,12 +140,17 @@ def build(app: Flask, db_path: Path) -> Harness:
         db.session.add(note)
         db.session.commit()
         proof_token = attendance.proof_token(db.session.get(AttendanceProof, world.proof_id))
+        # --- consent and sharing: the member shares check-in summaries with the group's facilitators ---
+        shared = consent.grant(member_id, Recipient.group_facilitators(world.group_id), Scope.CHECKIN_SUMMARIES,
+                               checkins_sharing.PURPOSES[Scope.CHECKIN_SUMMARIES], now_utc())
+        db.session.commit()
         values = {
             "slug": world.slug, "series_id": str(world.series_id), "occurrence_id": str(world.occurrence_id),
             "membership_id": str(world.peer_membership_id), "user_id": str(world.peer.id),
             "checkin_id": str(world.checkin_id), "proof_id": str(world.proof_id), "session_id": str(session_id),
             "notification_id": str(note.id), "filename": "css/app.css",
             "/invite/<token>:token": world.invite_token, "/proof/<token>:token": proof_token,
+            "consent_id": str(shared.id),
         }
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on

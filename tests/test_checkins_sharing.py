@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, memberships, visibility
+from supportnet import clock, consent, memberships, visibility
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins import recovery as checkins_recovery
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
+from supportnet.checkins.sharing import GroupSharing
 from supportnet.extensions import db
 from supportnet.models import CheckinSharing, Group, MemberRole, Membership, Occurrence, SiteRole
 from tests.conftest import PINNED_NOW, Persona, make_persona, post
@@ -101,7 +102,8 @@ def test_leaving_ends_sharing_and_coming_back_starts_from_nothing(app, facilitat
         membership = db.session.get(Membership, _membership_id(app, circle, mia))
         memberships.leave(membership, clock.now_utc())
         db.session.commit()
-        assert (membership.checkin_sharing, membership.shares_recovery_date) == (CheckinSharing.NONE, False)
+        assert checkins_sharing.sharing_of(membership, clock.now_utc()) == GroupSharing(CheckinSharing.NONE, False)
+        assert consent.standing_for(membership.user_id, clock.now_utc()) == []
     assert "Mia M." not in text(support_page(app, circle, facilitator))
     add_member(app, circle, mia)
     assert "Mia M." not in text(support_page(app, circle, facilitator))
@@ -233,9 +235,10 @@ def test_sharing_is_off_by_default_and_the_member_chooses_per_group(app, facilit
                                             f"m{circle_id}-recovery": "y"})
     assert response.status_code == 302
     with app.app_context():
-        rows = {m.group.name: (m.checkin_sharing, m.shares_recovery_date) for m in checkins_sharing.sharing_memberships(
-            mia.user())}
-    assert rows == {"Thursday Circle": (CheckinSharing.NOTES, True), "Friday Coffee": (CheckinSharing.NONE, False)}
+        rows = {m.group.name: checkins_sharing.sharing_of(m, clock.now_utc())
+                for m in checkins_sharing.sharing_memberships(mia.user())}
+    assert rows == {"Thursday Circle": GroupSharing(CheckinSharing.NOTES, True),
+                    "Friday Coffee": GroupSharing(CheckinSharing.NONE, False)}
     assert "Thursday Circle: summaries and shared notes" in text(client.get("/me/checkins"))
 
 
@@ -246,7 +249,9 @@ def test_a_member_cannot_set_sharing_for_someone_elses_membership(app, facilitat
     response = post(browser(app, mia), "/me/sharing", {"membership": str(beas), f"m{beas}-level": "notes"})
     assert response.status_code == 303
     with app.app_context():
-        assert db.session.get(Membership, beas).checkin_sharing == CheckinSharing.NONE
+        bea_row = db.session.get(Membership, beas)
+        assert checkins_sharing.sharing_of(bea_row, clock.now_utc()) == GroupSharing(CheckinSharing.NONE, False)
+        assert consent.history_for(bea_row.user_id) == []
 
 
 def test_an_unknown_sharing_level_is_refused(app, circle, mia):
@@ -254,7 +259,9 @@ def test_an_unknown_sharing_level_is_refused(app, circle, mia):
     response = post(browser(app, mia), "/me/sharing", {"membership": str(mine), f"m{mine}-level": "everything"})
     assert response.status_code == 400
     with app.app_context():
-        assert db.session.get(Membership, mine).checkin_sharing == CheckinSharing.NONE
+        my_row = db.session.get(Membership, mine)
+        assert checkins_sharing.sharing_of(my_row, clock.now_utc()) == GroupSharing(CheckinSharing.NONE, False)
+        assert consent.history_for(my_row.user_id) == []
 
 
 def test_asking_for_support_offers_the_facilitators_of_groups_the_member_shares_with(app, facilitator, circle, mia):

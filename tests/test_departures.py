@@ -17,17 +17,21 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportnet import attendance, calendars, clock, groups, home, memberships, rsvps, scheduling, visibility
+from supportnet import attendance, calendars, clock, consent, groups, home, memberships, rsvps, scheduling, visibility
 from supportnet.checkins import records as checkins_records
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
 from supportnet.checkins.records import CheckInSpec
+from supportnet.consent import Recipient
 from supportnet.derived_access import DEPENDENTS
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
+    Audience,
     Channel,
     CheckinSharing,
+    Consent,
+    EndReason,
     Group,
     Membership,
     MemberStatus,
@@ -37,6 +41,7 @@ from supportnet.models import (
     Occurrence,
     Rsvp,
     RsvpStatus,
+    Scope,
     StandingRsvp,
 )
 from supportnet.notifications import announcements as notif_announcements
@@ -107,7 +112,9 @@ def scene(app, facilitator, member) -> Scene:
         rsvps.rsvp(thursday, user, now)
         notif_announcements.announce(group, fac, "This week", f"The {DOOR_CODE} changed.", now)
         membership = visibility.membership_for(group, user)
-        checkins_sharing.set_sharing(membership, CheckinSharing.SUMMARIES, True)
+        checkins_sharing.set_sharing(membership, CheckinSharing.SUMMARIES, True, now)
+        # She agreed that the group's greeters may know her first name (a referral's newcomer does).
+        consent.grant(user.id, Recipient.group_greeters(group.id), Scope.NEWCOMER_NAME, "Greeters know you.", now)
         checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
         db.session.commit()
@@ -136,6 +143,10 @@ def _assert_starting_point(app, s: Scene, facilitator: Persona) -> None:
             db.session.get(Group, s.group_id), facilitator.user(), clock.now_utc()
         )
         assert [member.user_id for member, _ in overview.requests] == [s.mia.id]
+        assert {(c.audience, c.scope) for c in consent.standing_for(s.mia.id, clock.now_utc())} == {
+            (Audience.GROUP_FACILITATORS, Scope.CHECKIN_SUMMARIES), (Audience.GROUP_FACILITATORS, Scope.RECOVERY_DATE),
+            (Audience.GROUP_GREETERS, Scope.NEWCOMER_NAME),
+        }
     client = app.test_client()
     assert _feed_events(client, s) >= 2
     login(client, s.mia)
@@ -163,10 +174,18 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
         assert inbox == [], "in-app items with the group's details were kept"
         membership = db.session.scalar(select(Membership).where(
             Membership.group_id == s.group_id, Membership.user_id == s.mia.id))
+        given = db.session.scalars(select(Consent).where(Consent.subject_id == s.mia.id)).all()
         if account_gone:
             assert membership is None
+            assert given == [], "her consents outlived her account"
         else:
-            assert membership.checkin_sharing == CheckinSharing.NONE and not membership.shares_recovery_date
+            # Every consent to the group's facilitators and greeters ended, and stays as her record.
+            assert consent.standing_for(s.mia.id, now) == [], "her consents were kept"
+            assert checkins_sharing.sharing_of(membership, now) == checkins_sharing.GroupSharing()
+            assert {(c.scope, c.end_reason) for c in given} == {
+                (Scope.CHECKIN_SUMMARIES, EndReason.MEMBERSHIP_ENDED), (Scope.RECOVERY_DATE, EndReason.MEMBERSHIP_ENDED),
+                (Scope.NEWCOMER_NAME, EndReason.MEMBERSHIP_ENDED),
+            }
         overview = checkins_support.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
         assert overview.requests == [], "the facilitators still see her check-ins"
         tuesday, thursday = db.session.get(Occurrence, s.tuesday), db.session.get(Occurrence, s.thursday)
@@ -231,8 +250,9 @@ def _pending_again(app, s: Scene) -> None:
         membership = db.session.scalar(select(Membership).where(
             Membership.group_id == s.group_id, Membership.user_id == s.mia.id))
         membership.status, membership.joined_at = MemberStatus.PENDING, None
-        membership.checkin_sharing, membership.shares_recovery_date = CheckinSharing.SUMMARIES, True
         db.session.commit()
+        # Her consents from the starting point still stand, as older versions could leave them.
+        assert len(consent.standing_for(s.mia.id, clock.now_utc())) == 3
 
 
 def test_rejecting_a_request_ends_everything(app, scene, facilitator, mailbox):

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups
+from supportnet import clock, consent, groups
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.extensions import db
 from supportnet.models import (
@@ -46,7 +46,7 @@ def world(app):
 
 def share(app, membership_id: int, level=CheckinSharing.SUMMARIES) -> None:
     with app.app_context():
-        checkins_sharing.set_sharing(db.session.get(Membership, membership_id), level, False)
+        checkins_sharing.set_sharing(db.session.get(Membership, membership_id), level, False, clock.now_utc())
         db.session.commit()
 
 
@@ -184,7 +184,9 @@ def test_members_who_share_are_told_who_can_now_see_it_and_can_stop_in_one_click
     assert post(anonymous, stop).status_code == 200
     with app.app_context():
         membership = db.session.get(Membership, world.peer_membership_id)
-        assert membership.checkin_sharing == CheckinSharing.NONE and not membership.shares_recovery_date
+        assert checkins_sharing.sharing_of(membership, clock.now_utc()) == checkins_sharing.GroupSharing(
+            CheckinSharing.NONE, False)
+        assert consent.standing_for(membership.user_id, clock.now_utc()) == []
     assert anonymous.get(stop[:-3] + "xyz").status_code == 400
 
 

@@ -506,7 +506,7 @@ def test_facilitator_digest_the_evening_before_lists_who_comes_and_who_asked_for
     with app.app_context():
         for person, level in ((sharer, CheckinSharing.SUMMARIES), (private, CheckinSharing.NONE)):
             membership = db.session.scalars(select(Membership).where(Membership.user_id == person.id)).one()
-            checkins_sharing.set_sharing(membership, level, False)
+            checkins_sharing.set_sharing(membership, level, False, clock.now_utc())
             checkins_records.record(person.user(), checkins_records.CheckInSpec(
                 mood=2, craving=6, wants_support=True, note=f"secret note of {person.display_name}",
             ), clock.now_utc())

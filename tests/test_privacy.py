@@ -69,7 +69,7 @@ def export(client) -> zipfile.ZipFile:
 def test_the_export_holds_everything_about_the_member(app, world):
     archive = export(member_client(app, world))
     assert set(archive.namelist()) == {
-        "README.txt", "data.json", "memberships.csv", "rsvps.csv", "attendance.csv", "checkins.csv",
+        "README.txt", "data.json", "memberships.csv", "consents.csv", "rsvps.csv", "attendance.csv", "checkins.csv",
         "notifications.csv", "meetings.ics",
     }
     data = json.loads(archive.read("data.json"))

@@ -1,27 +1,79 @@
-"""What a member shares with each group's facilitators, who reads it, the one-click stop-sharing link, and the
-groups whose facilitators the member can reach out to.
+"""What a member shares with each group's facilitators, who reads it, the one-click stop-sharing link, the
+groups whose facilitators the member can reach out to, and the list of everything the member shares.
+
+The choice is stored in the consent ledger (supportnet/consent.py), never on the membership: a level on the
+sharing page is a set of scopes given to the group's facilitators, and every reader asks the ledger.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from supportnet.errors import DomainError
+from supportnet import consent
+from supportnet.consent import Recipient
+from supportnet.errors import DomainError, NotFound
 from supportnet.extensions import db
-from supportnet.models import CheckinSharing, Group, MemberRole, Membership, MemberStatus, User
+from supportnet.models import (
+    Audience,
+    CheckinSharing,
+    Consent,
+    EndReason,
+    Group,
+    Membership,
+    MemberStatus,
+    Program,
+    Scope,
+    User,
+)
 
 SHARING_LABELS = {
     CheckinSharing.NONE: "Nothing",
     CheckinSharing.SUMMARIES: "Summaries: mood, craving and whether I asked for support",
     CheckinSharing.NOTES: "Summaries, and the notes I choose to share",
 }
+
+# What each level gives the group's facilitators.
+LEVEL_SCOPES: dict[CheckinSharing, frozenset[Scope]] = {
+    CheckinSharing.NONE: frozenset(),
+    CheckinSharing.SUMMARIES: frozenset({Scope.CHECKIN_SUMMARIES}),
+    CheckinSharing.NOTES: frozenset({Scope.CHECKIN_SUMMARIES, Scope.CHECKIN_NOTES}),
+}
+# Everything a member can give a group's facilitators from the sharing page.
+FACILITATOR_SCOPES = frozenset({Scope.CHECKIN_SUMMARIES, Scope.CHECKIN_NOTES, Scope.RECOVERY_DATE})
+
+# The sentence the member reads for each scope, stored with the consent as the purpose they agreed to (a
+# consent keeps the words of its day: changing a sentence here changes only consents given afterwards).
+PURPOSES: dict[Scope, str] = {
+    Scope.CHECKIN_SUMMARIES: "Its facilitators see your mood, craving, and whether you asked for support in your "
+                             "recent check-ins, so that they can be there for you. Never your energy, sleep or tags.",
+    Scope.CHECKIN_NOTES: "Its facilitators also see the note of each check-in where you ticked \u201cShare this "
+                         "note\u201d. Other notes stay private.",
+    Scope.RECOVERY_DATE: "Its facilitators see your day count, from your recovery date.",
+}
+
+
+@dataclass(frozen=True)
+class GroupSharing:
+    """What the member gives one group's facilitators now, as the sharing page's form shows it."""
+
+    level: CheckinSharing = CheckinSharing.NONE
+    recovery_date: bool = False
+
+
+def level_of(scopes: Iterable[Scope]) -> CheckinSharing:
+    """The level a set of standing scopes amounts to (notes are read only together with summaries)."""
+    scopes = set(scopes)
+    if Scope.CHECKIN_SUMMARIES not in scopes:
+        return CheckinSharing.NONE
+    return CheckinSharing.NOTES if Scope.CHECKIN_NOTES in scopes else CheckinSharing.SUMMARIES
 
 
 def sharing_memberships(user: User) -> list[Membership]:
@@ -37,34 +89,45 @@ def sharing_memberships(user: User) -> list[Membership]:
     )
 
 
-def set_sharing(membership: Membership, level: CheckinSharing | str, shares_recovery_date: bool) -> None:
-    """Choose what this group's facilitators see of the member's check-ins and recovery date."""
+def sharing_by_group(user: User, now: datetime) -> dict[int, GroupSharing]:
+    """For each group the member shares anything with, what its facilitators see now (one query)."""
+    scopes: dict[int, set[Scope]] = defaultdict(set)
+    for row in consent.standing_for(user.id, now):
+        if row.audience == Audience.GROUP_FACILITATORS and row.group_id is not None:
+            scopes[row.group_id].add(row.scope)
+    return {gid: GroupSharing(level_of(s), Scope.RECOVERY_DATE in s) for gid, s in scopes.items()}
+
+
+def sharing_of(membership: Membership, now: datetime) -> GroupSharing:
+    """What this membership's group's facilitators see of the member now."""
+    scopes = consent.scopes_for(membership.user_id, Recipient.group_facilitators(membership.group_id), now)
+    return GroupSharing(level_of(scopes), Scope.RECOVERY_DATE in scopes)
+
+
+def set_sharing(membership: Membership, level: CheckinSharing | str, shares_recovery_date: bool,
+                now: datetime) -> None:
+    """Choose what this group's facilitators see of the member's check-ins and recovery date: scopes no longer
+    chosen are revoked at once, newly chosen ones granted; what stays chosen keeps its consent."""
     try:
         level = CheckinSharing(level)
     except ValueError as exc:
         raise DomainError("Choose what to share.", field="level") from exc
     if membership.status != MemberStatus.ACTIVE:
         raise DomainError("You can only share with groups you are a member of.")
-    membership.checkin_sharing = level
-    membership.shares_recovery_date = bool(shares_recovery_date)
+    recipient = Recipient.group_facilitators(membership.group_id)
+    wanted = LEVEL_SCOPES[level] | ({Scope.RECOVERY_DATE} if shares_recovery_date else frozenset())
+    consent.revoke(membership.user_id, recipient, sorted(FACILITATOR_SCOPES - wanted), now)
+    for scope in sorted(wanted):
+        consent.grant(membership.user_id, recipient, scope, PURPOSES[scope], now)
     db.session.flush()
 
 
 def who_can_see(memberships: Sequence[Membership]) -> dict[int, list[str]]:
     """For each of these memberships' groups, the display names of everyone who can see what is shared with it
     (its active facilitators), in one query: the sharing page always says who reads what the member shares."""
-    group_ids = {m.group_id for m in memberships}
-    found: dict[int, list[str]] = {gid: [] for gid in group_ids}
-    if group_ids:
-        for group_id, name in db.session.execute(
-            select(Membership.group_id, User.display_name)
-            .join(User, User.id == Membership.user_id)
-            .where(Membership.group_id.in_(group_ids), Membership.role == MemberRole.FACILITATOR,
-                   Membership.status == MemberStatus.ACTIVE)
-            .order_by(func.lower(User.display_name), User.id)
-        ):
-            found[group_id].append(name)
-    return found
+    recipients = {m.group_id: Recipient.group_facilitators(m.group_id) for m in memberships}
+    names = consent.readers(recipients.values())
+    return {gid: names[r.key] for gid, r in recipients.items()}
 
 
 def _stop_sharing_serializer():
@@ -89,11 +152,19 @@ def membership_for_stop_token(token: str) -> Membership | None:
     )
 
 
-def stop_sharing(membership: Membership) -> None:
-    """Share nothing more with the group: no check-ins, no recovery date."""
-    membership.checkin_sharing = CheckinSharing.NONE
-    membership.shares_recovery_date = False
+def stop_sharing(membership: Membership, now: datetime) -> None:
+    """Share nothing more with the group's facilitators: no check-ins, no recovery date."""
+    consent.revoke(membership.user_id, Recipient.group_facilitators(membership.group_id), FACILITATOR_SCOPES, now)
     db.session.flush()
+
+
+def shared_groups(user: User, now: datetime) -> list[tuple[Membership, CheckinSharing]]:
+    """The member's groups whose facilitators see their check-ins now, with the level, by group name."""
+    levels = sharing_by_group(user, now)
+    return [
+        (m, levels[m.group_id].level) for m in sharing_memberships(user)
+        if m.group_id in levels and levels[m.group_id].level != CheckinSharing.NONE
+    ]
 
 
 @dataclass(frozen=True)
@@ -104,23 +175,80 @@ class ReachOut:
     facilitators: list[str]
 
 
-def reach_out_options(user: User) -> list[ReachOut]:
+def reach_out_options(user: User, now: datetime) -> list[ReachOut]:
     """Groups whose facilitators see this member's check-ins, with the facilitators' names."""
-    shared = [m for m in sharing_memberships(user) if m.checkin_sharing != CheckinSharing.NONE]
+    shared = [m for m, _ in shared_groups(user, now)]
     if not shared:
         return []
-    names: dict[int, list[str]] = defaultdict(list)
-    rows = db.session.execute(
-        select(Membership.group_id, User.display_name)
-        .join(Membership.user)
-        .where(
-            Membership.group_id.in_([m.group_id for m in shared]),
-            Membership.role == MemberRole.FACILITATOR,
-            Membership.status == MemberStatus.ACTIVE,
-            Membership.user_id != user.id,
-        )
-        .order_by(func.lower(User.display_name))
-    ).all()
-    for group_id, name in rows:
-        names[group_id].append(name)
-    return [ReachOut(m.group, names[m.group_id]) for m in shared]
+    names = consent.readers([Recipient.group_facilitators(m.group_id) for m in shared], exclude_user_id=user.id)
+    return [ReachOut(m.group, names[Recipient.group_facilitators(m.group_id).key]) for m in shared]
+
+
+# --- everything the member shares ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedItem:
+    """One standing (or, in the export, past) consent as the member reads it."""
+
+    consent: Consent
+    recipient: str  # "Thursday Circle's facilitators"
+    what: str  # what the recipient may see, in one sentence
+    readers: list[str]  # who can see under it today (empty in the export)
+
+
+def _describe(row: Consent, groups: dict[int, str], programs: dict[int, str]) -> tuple[str, str]:
+    group = groups.get(row.group_id or 0, "A group")
+    if row.audience == Audience.PROGRAM_COORDINATORS:
+        program = programs.get(row.program_id or 0, "A program")
+        return (f"{program}'s coordinators",
+                f"{program} can see whether you joined, answered and attended a first meeting of the groups it "
+                "suggested.")
+    if row.audience == Audience.GROUP_GREETERS:
+        return f"{group}'s greeters", f"{group}'s greeters may know your first name."
+    what = {
+        Scope.CHECKIN_SUMMARIES: "your check-in summaries: mood, craving, and whether you asked for support",
+        Scope.CHECKIN_NOTES: "the notes of the check-ins where you ticked \u201cShare this note\u201d",
+        Scope.RECOVERY_DATE: "your day count, from your recovery date",
+    }.get(row.scope, row.scope.value.replace("_", " "))
+    return f"{group}'s facilitators", f"{group}'s facilitators can see {what}."
+
+
+def describe(rows: Sequence[Consent], *, with_readers: bool) -> list[SharedItem]:
+    """The member's consents in words, with who can read under each today if asked (a few queries in all)."""
+    group_ids = {r.group_id for r in rows if r.group_id is not None}
+    program_ids = {r.program_id for r in rows if r.program_id is not None}
+    groups: dict[int, str] = dict(
+        db.session.execute(select(Group.id, Group.name).where(Group.id.in_(group_ids))).all()
+    ) if group_ids else {}
+    programs: dict[int, str] = dict(
+        db.session.execute(select(Program.id, Program.name).where(Program.id.in_(program_ids))).all()
+    ) if program_ids else {}
+    names = consent.readers([Recipient.of(r) for r in rows]) if with_readers and rows else {}
+    items = []
+    for row in rows:
+        recipient, what = _describe(row, groups, programs)
+        items.append(SharedItem(row, recipient, what, names.get(row.recipient_key, [])))
+    return items
+
+
+def everything_shared(user: User, now: datetime) -> list[SharedItem]:
+    """Every consent of the member that holds now, whoever it is given to: the sharing page's full list."""
+    return describe(consent.standing_for(user.id, now), with_readers=True)
+
+
+def revoke_consent(user: User, consent_id: int, now: datetime) -> Consent | None:
+    """End one of the member's consents at once. Another member's consent is not found; one that has already
+    ended returns None (a second click changes nothing). Ending check-in summaries ends shared notes with them,
+    as notes are read only beside summaries."""
+    row = db.session.get(Consent, consent_id)
+    if row is None or row.subject_id != user.id:
+        raise NotFound("No such consent.")
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    scopes = {row.scope}
+    if row.audience == Audience.GROUP_FACILITATORS and row.scope == Scope.CHECKIN_SUMMARIES:
+        scopes.add(Scope.CHECKIN_NOTES)
+    consent.revoke(user.id, Recipient.of(row), sorted(scopes), now, EndReason.MEMBER)
+    db.session.flush()
+    return row

@@ -12,11 +12,23 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from supportnet import visibility
+from supportnet import consent, visibility
+from supportnet.checkins.sharing import level_of
 from supportnet.clock import timezone_names
+from supportnet.consent import Recipient
 from supportnet.errors import Forbidden
 from supportnet.extensions import db
-from supportnet.models import CheckIn, CheckinSharing, Group, MeetingSeries, Membership, MemberStatus, Occurrence, User
+from supportnet.models import (
+    CheckIn,
+    CheckinSharing,
+    Group,
+    MeetingSeries,
+    Membership,
+    MemberStatus,
+    Occurrence,
+    Scope,
+    User,
+)
 
 SUPPORT_WINDOW = timedelta(days=7)
 SHARED_DAYS = 30
@@ -71,22 +83,24 @@ def support_overview(group: Group, viewer: User, now: datetime) -> SupportOvervi
     if not visibility.is_group_facilitator(group, viewer):
         raise Forbidden("Only the group's facilitators see what members share with it.")
     since = (now - timedelta(days=SHARED_DAYS - 1)).date()
+    # Who shares what with this group's facilitators is the consent ledger's answer, asked on every read: a
+    # revoked consent hides the member on the next request. An active place in the group is required as well.
+    shared = consent.scopes_by_subject(Recipient.group_facilitators(group.id), now)
     sharing = db.session.execute(
-        select(Membership.user_id, User.display_name, Membership.checkin_sharing, Membership.shares_recovery_date,
-               User.recovery_date, User.timezone)
+        select(Membership.user_id, User.display_name, User.recovery_date, User.timezone)
         .join(Membership.user)
-        .where(Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE)
-        .where((Membership.checkin_sharing != CheckinSharing.NONE) | Membership.shares_recovery_date.is_(True))
+        .where(Membership.group_id == group.id, Membership.status == MemberStatus.ACTIVE,
+               Membership.user_id.in_(list(shared)))
         .order_by(func.lower(User.display_name), Membership.user_id)
-    ).all()
+    ).all() if shared else []
     members = {
-        row.user_id: SharedMember(row.user_id, row.display_name, row.checkin_sharing, [])
+        row.user_id: SharedMember(row.user_id, row.display_name, sharing_level, [])
         for row in sharing
-        if row.checkin_sharing != CheckinSharing.NONE
+        if (sharing_level := level_of(shared[row.user_id])) != CheckinSharing.NONE
     }
     recovery_days = []
     for row in sharing:
-        if row.shares_recovery_date and row.recovery_date is not None:
+        if Scope.RECOVERY_DATE in shared[row.user_id] and row.recovery_date is not None:
             today = now.astimezone(ZoneInfo(row.timezone if row.timezone in timezone_names() else "UTC")).date()
             recovery_days.append((row.display_name, max(0, (today - row.recovery_date).days)))
     _fill_shared_checkins(group, members, since)

@@ -49,7 +49,8 @@ class MemberStatus(enum.StrEnum):
 
 
 class CheckinSharing(enum.StrEnum):
-    """What a member shares of their check-ins with one group's facilitators (privacy rule 3)."""
+    """The level a member chooses on their sharing page for one group's facilitators (privacy rule 3). Not a
+    column: the choice is stored as consents (supportnet/checkins/sharing.py maps levels to scopes)."""
 
     NONE = "none"
     SUMMARIES = "summaries"  # mood, craving and the support flag
@@ -151,11 +152,6 @@ class Membership(Base):
     status: Mapped[MemberStatus] = mapped_column(enum_column(MemberStatus, "member_status"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Check-ins are private unless the member chooses otherwise, per group (see supportnet/checkins/sharing.py).
-    checkin_sharing: Mapped[CheckinSharing] = mapped_column(
-        enum_column(CheckinSharing, "checkin_sharing"), default=CheckinSharing.NONE, server_default="none"
-    )
-    shares_recovery_date: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A volunteer greeter is told when a newcomer referred by a program is coming (and their first name, if the
     # newcomer agreed). Ends with the membership like everything else on this row.
     greets_newcomers: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -45,13 +45,13 @@ from flask import current_app
 from sqlalchemy import Connection, and_, bindparam, null, select, update
 from sqlalchemy.orm import joinedload
 
-from supportnet import mail, visibility
+from supportnet import consent, mail, visibility
 from supportnet.clock import now_utc
+from supportnet.consent import Recipient
 from supportnet.db import write_intent
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
-    CheckinSharing,
     Group,
     MeetingSeries,
     Membership,
@@ -62,6 +62,7 @@ from supportnet.models import (
     Occurrence,
     Rsvp,
     RsvpStatus,
+    Scope,
 )
 from supportnet.notifications import compose, outbox
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences, chunks, preferences_for, quiet_until
@@ -396,7 +397,8 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
     elif kind in (Kind.ANNOUNCEMENT, Kind.MISSED_YOU) and (member is None or not member.is_active):
         return "cancel", "no longer a member", None
     elif kind == Kind.SHARING_AUDIENCE and (
-        member is None or not member.is_active or member.checkin_sharing == CheckinSharing.NONE
+        member is None or not member.is_active or not consent.allows(
+            n.user_id, Recipient.group_facilitators(n.group_id), Scope.CHECKIN_SUMMARIES, now)
     ):
         return "cancel", "no longer shares with the group", None
     elif kind == Kind.CHECKIN_PROMPT:

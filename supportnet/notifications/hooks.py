@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from supportnet import crypto
+from supportnet import consent, crypto
+from supportnet.consent import Recipient
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
-    CheckinSharing,
     MeetingSeries,
     MemberRole,
     Membership,
@@ -29,6 +29,7 @@ from supportnet.models import (
     OccurrenceStatus,
     Rsvp,
     RsvpStatus,
+    Scope,
     User,
 )
 from supportnet.notifications import outbox
@@ -281,7 +282,8 @@ def sharing_audience_grew(membership: Membership, now: datetime) -> int:
         select(Membership.user_id).where(
             Membership.group_id == membership.group_id,
             Membership.status == MemberStatus.ACTIVE,
-            Membership.checkin_sharing != CheckinSharing.NONE,
+            Membership.user_id.in_(consent.subjects(
+                Recipient.group_facilitators(membership.group_id), Scope.CHECKIN_SUMMARIES, now)),
             Membership.user_id != membership.user_id,
         )
     ).all()

@@ -26,7 +26,7 @@ from supportnet.checkins.history import DayPoint, HistoryFilter
 from supportnet.checkins.records import CheckInSpec
 from supportnet.clock import now_utc
 from supportnet.db import flush_erasure
-from supportnet.errors import DomainError, Forbidden
+from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import CheckIn, CheckinSharing, MeetingSeries, Occurrence, OccurrenceStatus, User
 from supportnet.web.access import get_group_for, viewer
@@ -208,7 +208,7 @@ def saved(checkin_id: int):
     support = checkins_records.needs_support_response(checkin)
     return render_template(
         "checkins/saved.html", checkin=checkin, support=support, streak=checkins_history.streak(user, now),
-        reach_out=checkins_sharing.reach_out_options(user) if support else [],
+        reach_out=checkins_sharing.reach_out_options(user, now) if support else [],
         crisis_resources=current_app.config["CRISIS_RESOURCES"], moods=checkins_records.MOOD_LABELS,
         tags=checkins_records.tag_labels(checkin),
     )
@@ -300,7 +300,7 @@ def history():
         common_tags=checkins_records.COMMON_TAGS,
         moods=checkins_records.MOOD_LABELS, tag_labels=checkins_records.tag_labels,
         delete_all_form=DeleteAllForm(formdata=None),
-        sharing=[m for m in checkins_sharing.sharing_memberships(user) if m.checkin_sharing != CheckinSharing.NONE],
+        sharing=checkins_sharing.shared_groups(user, now),
     )
 
 
@@ -484,33 +484,32 @@ def recovery():
 # --- sharing -----------------------------------------------------------------------------------------------------
 
 
-def _sharing_form(membership, formdata=None) -> SharingForm:
+def _sharing_form(membership, shares: checkins_sharing.GroupSharing, formdata=None) -> SharingForm:
     prefix = f"m{membership.id}"
     if formdata is not None:
         return SharingForm(prefix=prefix)
-    return SharingForm(
-        prefix=prefix, formdata=None, level=membership.checkin_sharing.value,
-        recovery=membership.shares_recovery_date,
-    )
+    return SharingForm(prefix=prefix, formdata=None, level=shares.level.value, recovery=shares.recovery_date)
 
 
 @bp.route("/me/sharing", methods=["GET", "POST"])
 @login_required
 def sharing():
-    user = me()
+    user, now = me(), now_utc()
     memberships = checkins_sharing.sharing_memberships(user)
-    forms = {m.id: _sharing_form(m) for m in memberships}
+    shares = checkins_sharing.sharing_by_group(user, now)
+    none = checkins_sharing.GroupSharing()
+    forms = {m.id: _sharing_form(m, shares.get(m.group_id, none)) for m in memberships}
     status = 200
     if request.method == "POST":
         chosen = next((m for m in memberships if str(m.id) == request.form.get("membership")), None)
         if chosen is None:
             flash("You are no longer a member of that group.", "error")
             return redirect(url_for("checkins.sharing")), 303
-        form = forms[chosen.id] = _sharing_form(chosen, request.form)
+        form = forms[chosen.id] = _sharing_form(chosen, none, request.form)
         try:
             if not form.validate_on_submit():
                 raise DomainError("Choose what to share.", field="level")
-            checkins_sharing.set_sharing(chosen, form.level.data, form.recovery.data)
+            checkins_sharing.set_sharing(chosen, form.level.data, form.recovery.data, now)
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -521,7 +520,24 @@ def sharing():
             return redirect(url_for("checkins.sharing"))
     return render_template("checkins/sharing.html", memberships=memberships, forms=forms,
                            shared_days=checkins_support.SHARED_DAYS,
-                           readers=checkins_sharing.who_can_see(memberships)), status
+                           readers=checkins_sharing.who_can_see(memberships),
+                           everything=checkins_sharing.everything_shared(user, now)), status
+
+
+@bp.post("/me/sharing/consents/<int:consent_id>/revoke")
+@login_required
+def revoke_consent(consent_id: int):
+    """End one consent from the "Everything you share" list at once; another member's consent is not found."""
+    try:
+        ended = checkins_sharing.revoke_consent(me(), consent_id, now_utc())
+    except NotFound:
+        abort(404)
+    db.session.commit()
+    if ended is None:
+        flash("That had already ended: nobody sees it.", "info")
+    else:
+        flash("Done: they no longer see it.", "success")
+    return redirect(url_for("checkins.sharing"), 303)
 
 
 @bp.route("/notifications/stop-sharing/<token>", methods=["GET", "POST"])
@@ -533,7 +549,7 @@ def stop_sharing(token: str):
         return render_template("auth/invalid_link.html",
                                message="This link is invalid, or you are no longer a member of that group."), 400
     if request.method == "POST":
-        checkins_sharing.stop_sharing(membership)
+        checkins_sharing.stop_sharing(membership, now_utc())
         db.session.commit()
         return render_template("checkins/stop_sharing.html", done=True)
     return render_template("checkins/stop_sharing.html", done=False)

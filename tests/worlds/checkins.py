@@ -105,5 +105,6 @@ def schedule_meeting(app: Flask, slug: str, first: date = date(2026, 11, 26), st
 def share(app, slug: str, persona: Persona, level: CheckinSharing | str, recovery: bool = False) -> None:
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.slug == slug))
-        checkins_sharing.set_sharing(visibility.membership_for(group, persona.user()), level, recovery)
+        checkins_sharing.set_sharing(visibility.membership_for(group, persona.user()), level, recovery,
+                                      clock.now_utc())
         db.session.commit()
