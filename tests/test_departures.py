@@ -183,8 +183,8 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
             assert consent.standing_for(s.mia.id, now) == [], "her consents were kept"
             assert checkins_sharing.sharing_of(membership, now) == checkins_sharing.GroupSharing()
             assert {(c.scope, c.end_reason) for c in given} == {
-                (Scope.CHECKIN_SUMMARIES, EndReason.MEMBERSHIP_ENDED), (Scope.RECOVERY_DATE, EndReason.MEMBERSHIP_ENDED),
-                (Scope.NEWCOMER_NAME, EndReason.MEMBERSHIP_ENDED),
+                (scope, EndReason.MEMBERSHIP_ENDED)
+                for scope in (Scope.CHECKIN_SUMMARIES, Scope.RECOVERY_DATE, Scope.NEWCOMER_NAME)
             }
         overview = checkins_support.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
         assert overview.requests == [], "the facilitators still see her check-ins"

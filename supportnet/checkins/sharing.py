@@ -46,8 +46,8 @@ LEVEL_SCOPES: dict[CheckinSharing, frozenset[Scope]] = {
     CheckinSharing.SUMMARIES: frozenset({Scope.CHECKIN_SUMMARIES}),
     CheckinSharing.NOTES: frozenset({Scope.CHECKIN_SUMMARIES, Scope.CHECKIN_NOTES}),
 }
-# Everything a member can give a group's facilitators from the sharing page.
-FACILITATOR_SCOPES = frozenset({Scope.CHECKIN_SUMMARIES, Scope.CHECKIN_NOTES, Scope.RECOVERY_DATE})
+# Everything a member can give a group's facilitators from the sharing page, in the order the page lists them.
+FACILITATOR_SCOPES = (Scope.CHECKIN_SUMMARIES, Scope.CHECKIN_NOTES, Scope.RECOVERY_DATE)
 
 # The sentence the member reads for each scope, stored with the consent as the purpose they agreed to (a
 # consent keeps the words of its day: changing a sentence here changes only consents given afterwards).
@@ -116,8 +116,8 @@ def set_sharing(membership: Membership, level: CheckinSharing | str, shares_reco
         raise DomainError("You can only share with groups you are a member of.")
     recipient = Recipient.group_facilitators(membership.group_id)
     wanted = LEVEL_SCOPES[level] | ({Scope.RECOVERY_DATE} if shares_recovery_date else frozenset())
-    consent.revoke(membership.user_id, recipient, sorted(FACILITATOR_SCOPES - wanted), now)
-    for scope in sorted(wanted):
+    consent.revoke(membership.user_id, recipient, [s for s in FACILITATOR_SCOPES if s not in wanted], now)
+    for scope in (s for s in FACILITATOR_SCOPES if s in wanted):
         consent.grant(membership.user_id, recipient, scope, PURPOSES[scope], now)
     db.session.flush()
 
