@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from html import unescape
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from io import BytesIO
 
 import pytest
