@@ -169,7 +169,7 @@ MATRIX: dict[str, tuple] = {
     # --- a referral link, from the person's side ---
     # --- consent and sharing ---
     # One of the member's consents: only she can end it; for anyone else it does not exist.
-    "POST /me/sharing/consents/<int:consent_id>/revoke": (L, 404, 303, 404, 404, 404),
+    "POST /me/sharing/consents/<int:consent_id>/revoke": (L, 404, 302, 404, 404, 404),
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

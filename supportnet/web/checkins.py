@@ -532,12 +532,12 @@ def revoke_consent(consent_id: int):
         ended = checkins_sharing.revoke_consent(me(), consent_id, now_utc())
     except NotFound:
         abort(404)
-    db.session.commit()
     if ended is None:
         flash("That had already ended: nobody sees it.", "info")
-    else:
-        flash("Done: they no longer see it.", "success")
-    return redirect(url_for("checkins.sharing"), 303)
+        return redirect(url_for("checkins.sharing")), 303
+    db.session.commit()
+    flash("Done: they no longer see it.", "success")
+    return redirect(url_for("checkins.sharing"))
 
 
 @bp.route("/notifications/stop-sharing/<token>", methods=["GET", "POST"])
