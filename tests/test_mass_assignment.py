@@ -42,6 +42,9 @@ def extras(world: World) -> dict[str, str]:
         "visibility": "public", "join_policy": "open", "recovery_date": "2000-01-01", "calendar_all_meetings": "y",
         "reauthenticated_at": "2030-01-01", "confirmed_at": "2020-01-01", "checkin_retention_months": "3",
         "shares_recovery_date": "y", "share_note": "y", "marked_by_id": str(other), "actor_id": str(other),
+        # What a consent row holds: no form sets any of it but the member's own choice on the sharing page.
+        "subject_id": str(other), "scope": "recovery_date", "audience": "group_facilitators", "revoked_at": "",
+        "expires_at": "2099-01-01", "purpose": "Hijacked purpose", "consent_id": "1",
     }
 
 
