@@ -12,8 +12,9 @@ from sqlalchemy import delete
 
 from supportnet.extensions import db
 from supportnet.models import Channel, NotificationKind, NotificationStatus, ProgramCoordinator
-from tests.conftest import PINNED_NOW, login, make_persona
-from tests.pages import browser, text
+from supportnet.notifications import preferences as notif_preferences
+from tests.conftest import PINNED_NOW, login, make_persona, post
+from tests.pages import browser, form_as_shown, text
 from tests.worlds.notifications import REVEALING_WORDS, all_text, make_world, rows, run, set_prefs
 from tests.worlds.referrals import accept, make_program, make_referral, meeting_on, revoke, rsvp
 
@@ -135,3 +136,24 @@ def test_a_coordinator_who_left_the_program_gets_no_nudge(app, facilitator, mail
     # Nothing more is planned for someone who no longer coordinates the program.
     assert not [r for r in _nudges(app, user_id=colm.id) if ":no-attendance:" in r.dedupe_key]
     assert not mailbox.to(colm.email) and len(mailbox.to(cora.email)) == 1
+
+
+def test_coordinators_choose_nudge_channels_and_saving_the_page_keeps_what_it_does_not_show(app, member):
+    cora = make_persona(app, "Cora C.")
+    make_program(app, "Harbour Aftercare Team", cora)
+    coordinator = browser(app, cora)
+    page = coordinator.get("/notifications/preferences")
+    assert "a referral needs a look" in text(page)
+    form = form_as_shown(page)
+    form.pop("referral_nudge__email")  # untick email; in-app stays ticked
+    assert post(coordinator, "/notifications/preferences", form).status_code == 302
+    with app.app_context():
+        assert notif_preferences.preferences(cora.user()).channels_for(Kind.REFERRAL_NUDGE) == [Channel.IN_APP]
+    # A member who coordinates nothing does not see the choice, and saving their page does not switch it off.
+    client = browser(app, member)
+    page = client.get("/notifications/preferences")
+    assert "a referral needs a look" not in text(page)
+    assert post(client, "/notifications/preferences", form_as_shown(page)).status_code == 302
+    with app.app_context():
+        assert notif_preferences.preferences(member.user()).channels_for(Kind.REFERRAL_NUDGE) == [
+            Channel.EMAIL, Channel.IN_APP]
