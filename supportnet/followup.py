@@ -149,11 +149,16 @@ def _facts(referral_ids: Iterable[int]) -> dict[int, _Facts]:
     return {rid: _Facts(j, r, a) for rid, j, r, a in rows}
 
 
-def _recipient(referral: Referral) -> consent.Recipient:
+# The columns the counts, the consent check and the nudges need: selected on their own, so that reading many
+# referrals decrypts no names, notes or tokens.
+_KEY_COLUMNS = (Referral.id, Referral.program_id, Referral.created_at, Referral.accepted_at, Referral.accepted_by_id)
+
+
+def _recipient(referral) -> consent.Recipient:
     return consent.Recipient.program_coordinators(referral.program_id, referral.id)
 
 
-def _sharing(referrals: Sequence[Referral], now: datetime) -> set[int]:
+def _sharing(referrals: Sequence, now: datetime) -> set[int]:
     """The ids of the accepted referrals whose person lets the program's coordinators see their progress now
     (one query for any number: the consent ledger's own rule of what stands)."""
     by_key = {_recipient(r).key: r for r in referrals if r.accepted_at is not None and r.accepted_by_id is not None}
@@ -222,9 +227,9 @@ def nudge_rows(now: datetime) -> list[dict]:
     """Nudge rows for accepted referrals under consent that are due within the outbox's lookahead and whose
     RSVP or attendance is still missing: one per coordinator and channel (the planner writes them, insert-ignore,
     so each is written at most once; the dispatcher re-checks each before it goes)."""
-    referrals = db.session.scalars(
-        select(Referral).where(Referral.accepted_at.is_not(None), Referral.accepted_by_id.is_not(None),
-                               Referral.accepted_at > now - NUDGE_WINDOW)
+    referrals = db.session.execute(
+        select(*_KEY_COLUMNS).where(Referral.accepted_at.is_not(None), Referral.accepted_by_id.is_not(None),
+                                    Referral.accepted_at > now - NUDGE_WINDOW)
     ).all()
     sharing = _sharing(referrals, now)
     if not sharing:
@@ -269,6 +274,20 @@ def nudge_problem(n: Notification, now: datetime) -> str | None:
     return None
 
 
+def visible_nudges(user: User, rows: list[Notification], now: datetime) -> list[Notification]:
+    """The member's inbox rows without the nudges they may no longer read: the referral is gone, they no longer
+    coordinate its program, or the person stopped sharing their progress (a nudge is about that progress)."""
+    ids = {(n.payload or {}).get("referral_id") for n in rows if n.kind == Kind.REFERRAL_NUDGE}
+    if not ids:
+        return rows
+    referrals = db.session.execute(select(*_KEY_COLUMNS).where(Referral.id.in_(ids))).all()
+    sharing = _sharing(referrals, now)
+    coordinated = set(db.session.scalars(
+        select(ProgramCoordinator.program_id).where(ProgramCoordinator.user_id == user.id)))
+    allowed = {r.id for r in referrals if r.id in sharing and r.program_id in coordinated}
+    return [n for n in rows if n.kind != Kind.REFERRAL_NUDGE or (n.payload or {}).get("referral_id") in allowed]
+
+
 def nudge_referral(n: Notification) -> Referral | None:
     """The referral a nudge is about (for its wording), if it still exists."""
     return db.session.get(Referral, (n.payload or {}).get("referral_id"))
@@ -297,7 +316,7 @@ def _month(instant: datetime) -> date:
     return date(instant.year, instant.month, 1)
 
 
-def _count(referrals: Sequence[Referral]) -> dict[tuple[int, date], MonthCounts]:
+def _count(referrals: Sequence) -> dict[tuple[int, date], MonthCounts]:
     """Counts per (program, month of creation, UTC) of these referrals.
 
     Attendance is counted for every accepted referral, with consent to follow progress or without: the result
@@ -325,7 +344,7 @@ def _count(referrals: Sequence[Referral]) -> dict[tuple[int, date], MonthCounts]
 
 def month_counts(program: Program) -> dict[date, MonthCounts]:
     """The program's counts per month of referral: the referrals kept plus what retention folded away."""
-    kept = db.session.scalars(select(Referral).where(Referral.program_id == program.id)).all()
+    kept = db.session.execute(select(*_KEY_COLUMNS).where(Referral.program_id == program.id)).all()
     months: dict[date, MonthCounts] = defaultdict(MonthCounts)
     for (_program_id, month), cell in _count(kept).items():
         months[month].add(cell)
@@ -447,7 +466,8 @@ def fold_old_referrals(now: datetime) -> int:
     """The daily retention of referrals: those accepted, expired or withdrawn 90 days ago or more are added to
     their program's monthly counts and deleted (their suggestions and consents go with them by foreign key, and
     their nudges are deleted here). Returns how many were deleted; flush only."""
-    old = db.session.scalars(select(Referral).where(_due_for_folding(now)).with_for_update()).all()
+    # Locked (PostgreSQL): a second scheduler's pass waits, then finds them gone, so nothing is counted twice.
+    old = db.session.execute(select(*_KEY_COLUMNS).where(_due_for_folding(now)).with_for_update()).all()
     if not old:
         return 0
     _upsert_months(_count(old))

@@ -85,6 +85,19 @@ def test_the_in_app_nudge_links_to_the_referral(app, facilitator):
     assert not any(word in text(page).lower() for word in ("riverside", "sober tuesday"))
 
 
+def test_a_delivered_nudge_leaves_the_inbox_when_the_person_stops_sharing(app, facilitator):
+    _w, _program, referral_id, person, (cora, _colm) = _world(app, facilitator)
+    run(app, ACCEPTED + timedelta(hours=1))
+    run(app, ACCEPTED + timedelta(days=3, minutes=1))
+    client = browser(app)
+    login(client, cora)
+    before = client.get("/notifications")
+    assert before.status_code == 200 and SUBJECT in text(before)
+    revoke(app, referral_id, person, ACCEPTED + timedelta(days=4))
+    after = client.get("/notifications")
+    assert after.status_code == 200 and SUBJECT not in text(after)
+
+
 def test_no_nudge_without_consent(app, facilitator, mailbox):
     _world(app, facilitator, shares=False)
     for at in (timedelta(hours=1), timedelta(days=3, minutes=1), timedelta(days=10, minutes=1)):
