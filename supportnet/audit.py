@@ -30,7 +30,9 @@ from supportnet.models import AuditAction, AuditEntry, Group, Occurrence, User
 DELETED_USER = "deleted user"
 PAGE_SIZE = 100
 # Plain values only: a role, an instant, a number. Never free text a person wrote.
-DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", "to_starts_at", "recipients"})
+DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", "to_starts_at", "recipients"}) | {
+    "referral_id",  # which referral's progress a coordinator read
+}
 _MAX_DETAIL = 64
 
 LABELS = {
@@ -46,6 +48,9 @@ LABELS = {
     AuditAction.ANNOUNCEMENT_SENT: "sent an announcement",
     AuditAction.SITE_ROLE_CHANGED: "changed the site role of",
     AuditAction.TWO_FACTOR_RESET: "turned off two-factor authentication of",
+    # The person is not named in the site's log (being referred says something about them); the entry's subject
+    # is kept for their own export, so they can see who read their progress and when.
+    AuditAction.REFERRAL_VIEWED: "read a referred person's progress",
 }
 
 

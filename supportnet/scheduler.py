@@ -8,7 +8,8 @@ Three jobs, in UTC, in an in-memory job store (their state lives in the database
 * dispatch, every SCHEDULER_DISPATCH_SECONDS (30 s): `notifications.dispatch.tick` sends what is due;
 * plan, every SCHEDULER_PLAN_SECONDS (5 min): meetings for the next 26 weeks, expired sessions, and the
   notifications that are due soon but missing (reminders, digests, check-in prompts, "we missed you");
-* retention, daily: deletes finished notifications older than NOTIFY_RETENTION_DAYS.
+* retention, daily: deletes finished notifications older than NOTIFY_RETENTION_DAYS, old audit entries and
+  check-ins, and folds referrals 90 days after their end into their program's monthly counts.
 
 Interval triggers only: a cron trigger in local time fires twice on the night clocks go back. Every job is
 safe to run in several processes at once (claims and dedupe keys settle who does what).
@@ -27,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from supportnet import accounts, mail, privacy, scheduling
+from supportnet import accounts, followup, mail, privacy, scheduling
 from supportnet.clock import now_utc
 from supportnet.db import database_unavailable, flush_erasure, unavailable_reason
 from supportnet.extensions import db
@@ -62,11 +63,13 @@ def dispatch_pass(app: Flask, now: datetime | None = None) -> dispatch.TickRepor
 
 
 def retention_pass(app: Flask, now: datetime | None = None) -> int:
-    """Delete finished notifications older than NOTIFY_RETENTION_DAYS."""
+    """Delete finished notifications older than NOTIFY_RETENTION_DAYS (returns how many), old audit entries and
+    check-ins, and referrals 90 days after their end (counted first)."""
     now = now or now_utc()
     with app.app_context():
         removed = outbox.purge(now, timedelta(days=app.config["NOTIFY_RETENTION_DAYS"]))
         privacy.purge(now, app.config)  # old audit entries; check-ins older than the period their member chose
+        followup.fold_old_referrals(now)  # referrals 90 days after their end: counted by month, then deleted
         db.session.commit()
         # What was purged must not stay readable in the WAL either (as after a member's own deletion).
         flush_erasure(db.engine)

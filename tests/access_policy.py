@@ -166,6 +166,8 @@ MATRIX: dict[str, tuple] = {
     # --- programs: admins (none of these personas coordinates a program) ---
     # --- programs: referrals and their cards ---
     # --- programs: follow-up and outcomes ---
+    "GET /programs/<int:program_id>/outcomes": (L, 404, 404, 404, 404, 404),
+    "GET /programs/<int:program_id>/outcomes.csv": (L, 404, 404, 404, 404, 404),
     # --- a referral link, from the person's side ---
     # --- consent and sharing ---
     # One of the member's consents: only she can end it; for anyone else it does not exist.

@@ -24,7 +24,7 @@ from supportnet.clock import now_utc
 from supportnet.consent import Recipient
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
-from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, Scope, UserSession
+from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, Program, Scope, UserSession
 from tests.conftest import DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
@@ -138,6 +138,9 @@ def build(app: Flask, db_path: Path) -> Harness:
             group_id=world.group_id, sent_at=now_utc(),
         )
         db.session.add(note)
+        # A program none of the personas coordinates: its pages answer 404 to all of them.
+        program = Program(name="Harbour Aftercare Team")
+        db.session.add(program)
         db.session.commit()
         proof_token = attendance.proof_token(db.session.get(AttendanceProof, world.proof_id))
         # --- consent and sharing: the member shares check-in summaries with the group's facilitators ---
@@ -148,7 +151,7 @@ def build(app: Flask, db_path: Path) -> Harness:
             "slug": world.slug, "series_id": str(world.series_id), "occurrence_id": str(world.occurrence_id),
             "membership_id": str(world.peer_membership_id), "user_id": str(world.peer.id),
             "checkin_id": str(world.checkin_id), "proof_id": str(world.proof_id), "session_id": str(session_id),
-            "notification_id": str(note.id), "filename": "css/app.css",
+            "notification_id": str(note.id), "filename": "css/app.css", "program_id": str(program.id),
             "/invite/<token>:token": world.invite_token, "/proof/<token>:token": proof_token,
             "consent_id": str(shared.id),
         }

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template
 from icalendar import Calendar, Event
 
-from supportnet import crypto, mail, rsvps
+from supportnet import crypto, followup, mail, rsvps
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
@@ -329,6 +329,29 @@ def _sharing_audience(ctx: _Ctx) -> Notice:
     return Notice("Who can see what you share", paragraphs, actions)
 
 
+# --- referral nudges, to a program's coordinators ---
+
+
+def _referral_nudge(ctx: _Ctx) -> Notice:
+    # Neutral everywhere, even to a coordinator who asked for descriptive subjects: the subject names nobody, and
+    # the body gives only the first name the coordinator typed on the referral (if any), never a group, a
+    # meeting or the program, so a glance at a lock screen learns nothing about anyone's treatment.
+    payload = ctx.n.payload or {}
+    referral = followup.nudge_referral(ctx.n)
+    who = referral.first_name if referral is not None and referral.first_name else None
+    if payload.get("reason") == followup.NO_RSVP:
+        days, what = followup.NUDGE_NO_RSVP.days, "hasn't said they're going to a meeting yet"
+    else:
+        days, what = followup.NUDGE_NO_ATTENDANCE.days, "hasn't been to a meeting yet"
+    subject = "A referral needs a look"
+    text = (f"{who} accepted their referral {days} days ago and {what}." if who
+            else f"Someone you referred accepted {days} days ago and {what}.")
+    paragraphs = [text, "They chose to share their progress with your program, so you can see how it's going."]
+    target = followup.referral_path(payload.get("program_id", 0), payload.get("referral_id", 0))
+    url = current_app.config["BASE_URL"] + target if ctx.email else target
+    return Notice(subject, paragraphs, [("See the referral", url)])
+
+
 _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.REMINDER: _reminder,
     Kind.STARTING_NOW: _starting_now,
@@ -341,6 +364,7 @@ _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.CHECKIN_PROMPT: _checkin_prompt,
     Kind.MISSED_YOU: _missed_you,
     Kind.SHARING_AUDIENCE: _sharing_audience,
+    Kind.REFERRAL_NUDGE: _referral_nudge,
 }
 
 
@@ -369,6 +393,7 @@ STOP_LABELS: dict[NotificationKind, str] = {
     Kind.MISSED_YOU: "meetings you missed",
     Kind.JOIN_REQUEST: "requests to join your groups",
     Kind.DIGEST: "who's coming, the evening before a meeting",
+    Kind.REFERRAL_NUDGE: "referrals that need a look",
 }
 
 

@@ -45,7 +45,7 @@ from flask import current_app
 from sqlalchemy import Connection, and_, bindparam, null, select, update
 from sqlalchemy.orm import joinedload
 
-from supportnet import consent, mail, visibility
+from supportnet import consent, followup, mail, visibility
 from supportnet.clock import now_utc
 from supportnet.consent import Recipient
 from supportnet.db import write_intent
@@ -387,6 +387,10 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
         if kind == Kind.STARTING_NOW and (not occ.series.online_url or member is None or not member.is_active):
             return "cancel", "no online link for this member", None
         return None
+    if kind == Kind.REFERRAL_NUDGE:
+        # The person may have revoked their consent, answered or attended, or the coordinator moved on.
+        problem = followup.nudge_problem(n, now)
+        return ("cancel", problem, None) if problem is not None else None
     member = ctx.memberships.get((n.group_id, n.user_id)) if n.group_id else None
     if kind == Kind.JOIN_REQUEST:
         request = db.session.get(Membership, n.payload.get("membership_id"))

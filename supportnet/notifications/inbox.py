@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from supportnet import visibility
+from supportnet import followup, visibility
+from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import Channel, Group, MeetingSeries, Notification, NotificationStatus, Occurrence, User
 
@@ -31,8 +32,9 @@ def inbox(user: User, limit: int = INBOX_PAGE) -> list[Notification]:
         .limit(limit)
     ).unique())
     # Re-checked as the page renders, with the rule the sender uses: a row written while the member could see
-    # the group must not show its details after their place in it ended.
-    return visibility.visible_notices(user, rows)
+    # the group must not show its details after their place in it ended (nor a referral's progress after its
+    # person stopped sharing it).
+    return followup.visible_nudges(user, visibility.visible_notices(user, rows), now_utc())
 
 
 def unread(user: User) -> list[Notification]:
@@ -43,7 +45,7 @@ def unread(user: User) -> list[Notification]:
         .order_by(Notification.sent_at.desc(), Notification.id.desc())
         .limit(INBOX_PAGE * 2)
     ).unique().all()
-    return visibility.visible_notices(user, list(rows))
+    return followup.visible_nudges(user, visibility.visible_notices(user, list(rows)), now_utc())
 
 
 def unread_count(user: User) -> int:

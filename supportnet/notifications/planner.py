@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import String, and_, case, cast, func, select
 
+from supportnet import followup
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
@@ -37,6 +38,7 @@ class PlanReport:
     digests: int = 0
     prompts: int = 0
     missed: int = 0
+    nudges: int = 0
 
 
 def plan(now: datetime) -> PlanReport:
@@ -45,10 +47,12 @@ def plan(now: datetime) -> PlanReport:
     digests = outbox.digest_rows(now)
     prompts = outbox.prompt_rows(now)
     missed = _missed_rows(now)
+    # Referral nudges to program coordinators (supportnet/followup.py decides which are due and wanted).
+    nudges = followup.nudge_rows(now)
     # Insert only: a row a hook cancelled on purpose stays cancelled (the hooks themselves revive rows).
-    for rows in (reminders, digests, prompts, missed):
+    for rows in (reminders, digests, prompts, missed, nudges):
         outbox.write(rows)
-    return PlanReport(len(reminders), len(digests), len(prompts), len(missed))
+    return PlanReport(len(reminders), len(digests), len(prompts), len(missed), len(nudges))
 
 
 def _missed_rows(now: datetime) -> list[dict]:

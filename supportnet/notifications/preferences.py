@@ -39,11 +39,16 @@ KIND_LABELS: dict[NotificationKind, str] = {
     Kind.MISSED_YOU: "A gentle note after I miss several meetings I usually go to",
     Kind.JOIN_REQUEST: "Facilitators: someone asks to join my group",
     Kind.DIGEST: "Facilitators: who's coming, the evening before a meeting",
+    Kind.REFERRAL_NUDGE: "Program coordinators: a referral needs a look (no RSVP after 3 days, no meeting after 10)",
 }
 # What a member gets before choosing anything. "Starting now" and "we missed you" are opt-in.
 DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {
     kind: frozenset({EMAIL, IN_APP}) for kind in NotificationKind
-} | {Kind.STARTING_NOW: frozenset(), Kind.MISSED_YOU: frozenset()}
+} | {Kind.STARTING_NOW: frozenset(), Kind.MISSED_YOU: frozenset()} | {
+    # A referred person who shares their progress and has no RSVP after 3 days, or no meeting after 10: the
+    # program's coordinators hear of it in the app and by email unless they turn either off.
+    Kind.REFERRAL_NUDGE: frozenset({EMAIL, IN_APP}),
+}
 # Notices a member cannot turn off: who can read what they share, and their own sign-up and reset links.
 ALWAYS_SENT = frozenset({Kind.SHARING_AUDIENCE, Kind.ACCOUNT})
 

@@ -38,6 +38,8 @@ bp = Blueprint("notifications", __name__)
 CHANNEL_LABELS = {Channel.EMAIL: "Email", Channel.IN_APP: "In SupportNet"}
 # Facilitators' kinds are shown only to people who can facilitate.
 FACILITATOR_KINDS = (NotificationKind.JOIN_REQUEST, NotificationKind.DIGEST)
+# Program coordinators' kinds are shown only to coordinators.
+COORDINATOR_KINDS = (NotificationKind.REFERRAL_NUDGE,)
 
 
 def _kind_field(kind: NotificationKind, channel: Channel) -> str:
@@ -87,11 +89,13 @@ def _fill(form: PreferencesForm, prefs: Preferences) -> None:
             getattr(form, _kind_field(kind, channel)).data = prefs.wants(kind, channel)
 
 
-def _read(form: PreferencesForm, current: Preferences, facilitator: bool) -> Preferences:
+def _read(form: PreferencesForm, current: Preferences, shown: list[NotificationKind]) -> Preferences:
     channels = {}
     for kind in NotificationKind:
-        if kind in FACILITATOR_KINDS and not facilitator:
-            channels[kind] = frozenset(current.channels_for(kind))  # not on the page: keep as is
+        if kind not in shown:
+            # Not on the page (another role's kinds, kinds with no choice here): keep as is, rather than read the
+            # absent checkboxes as "off".
+            channels[kind] = frozenset(current.channels_for(kind))
             continue
         channels[kind] = frozenset(c for c in Channel if getattr(form, _kind_field(kind, c)).data)
     quiet = bool(form.quiet_hours.data)
@@ -152,12 +156,15 @@ def preferences():
     current = notif_preferences.preferences(user)
     # Site facilitators, and members who facilitate a group, see the facilitators' kinds.
     facilitator = visibility.is_facilitator_anywhere(user)
+    coordinator = visibility.coordinates_a_program(user)
+    kinds = [k for k in KIND_LABELS if (facilitator or k not in FACILITATOR_KINDS)
+             and (coordinator or k not in COORDINATOR_KINDS)]
     form = PreferencesForm()
     if request.method == "GET":
         _fill(form, current)
     if form.validate_on_submit():
         try:
-            hooks.save_preferences(user, _read(form, current, facilitator), now_utc())
+            hooks.save_preferences(user, _read(form, current, kinds), now_utc())
         except DomainError as exc:
             db.session.rollback()
             put_error(form, exc)
@@ -165,7 +172,6 @@ def preferences():
             db.session.commit()
             flash("Your notification preferences are saved.", "success")
             return redirect(url_for("notifications.preferences"))
-    kinds = [k for k in KIND_LABELS if facilitator or k not in FACILITATOR_KINDS]
     return render_template(
         "notifications/preferences.html", form=form, kinds=kinds, labels=KIND_LABELS, channels=list(Channel),
         field_name=_kind_field, zone=user.timezone,
