@@ -167,6 +167,13 @@ MATRIX: dict[str, tuple] = {
     # --- programs: referrals and their cards ---
     # --- programs: follow-up and outcomes ---
     # --- a referral link, from the person's side ---
+    "GET /r/<token>": (404,) * 6,  # an unknown link: the same kind page for everyone
+    "POST /r/<token>": (404,) * 6,
+    "GET /r/<token>/sign-up": (404,) * 6,
+    "POST /r/<token>/sign-up": (404,) * 6,
+    # After accepting: the member's own answer, else the meeting's page; nobody else learns of the meeting.
+    "GET /welcome/<int:occurrence_id>": (L, 404, 200, 404, 302, 302),
+    "POST /groups/<slug>/greeter": (L, 404, 302, 404, 302, 403),  # active members only
     # --- consent and sharing ---
 }
 

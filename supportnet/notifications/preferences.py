@@ -39,6 +39,7 @@ KIND_LABELS: dict[NotificationKind, str] = {
     Kind.MISSED_YOU: "A gentle note after I miss several meetings I usually go to",
     Kind.JOIN_REQUEST: "Facilitators: someone asks to join my group",
     Kind.DIGEST: "Facilitators: who's coming, the evening before a meeting",
+    Kind.NEWCOMER: "Greeters: a newcomer is coming to my group's meeting",
 }
 # What a member gets before choosing anything. "Starting now" and "we missed you" are opt-in.
 DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {
