@@ -3,9 +3,9 @@
 Each transition (remove, leave, reject, archive, make private, delete the account) starts from the same persona:
 Mia is going to next Tuesday's meeting (with a standing RSVP, so Wendy waits behind her), waits for a seat on
 Thursday, has reminders pending, an announcement with a door code in her inbox and its email pending, shares her
-check-ins with the group (one asks for support), has a private calendar feed with the meetings, and attended a
-meeting last week. After the transition every piece must be gone, the waitlist promoted, and the scheduler must
-send her nothing; the attended meeting stays (it is her history).
+check-ins with the group (one asks for support), greets newcomers, has a private calendar feed with the meetings,
+and attended a meeting last week. After the transition every piece must be gone, the waitlist promoted, and the
+scheduler must send her nothing; the attended meeting stays (it is her history).
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def scene(app, facilitator, member) -> Scene:
         notif_announcements.announce(group, fac, "This week", f"The {DOOR_CODE} changed.", now)
         membership = visibility.membership_for(group, user)
         checkins_sharing.set_sharing(membership, CheckinSharing.SUMMARIES, True)
+        memberships.set_greeter(membership, True, now)  # she greets newcomers
         checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
         db.session.commit()
@@ -167,6 +168,7 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
             assert membership is None
         else:
             assert membership.checkin_sharing == CheckinSharing.NONE and not membership.shares_recovery_date
+            assert not membership.greets_newcomers, "she would still be told when a newcomer is coming"
         overview = checkins_support.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
         assert overview.requests == [], "the facilitators still see her check-ins"
         tuesday, thursday = db.session.get(Occurrence, s.tuesday), db.session.get(Occurrence, s.thursday)
@@ -207,7 +209,7 @@ def _facilitator_posts(app, facilitator: Persona, url: str, data: dict | None = 
 
 def test_the_list_of_what_hangs_on_a_membership_names_each_piece():
     names = " ".join(name for name, _ in DEPENDENTS)
-    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed"):
+    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed", "greeting"):
         assert piece in names
 
 
