@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import contains_eager
 
-from supportnet import consent, memberships, rsvps
+from supportnet import consent, memberships, rsvps, timetable
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -167,15 +166,9 @@ def suggested_meetings(referral: Referral, now: datetime) -> list[Suggested]:
         series = suggestion.series
         if group.archived_at is not None or (series is not None and series.ended_at is not None):
             continue
-        query = (
-            select(Occurrence).join(Occurrence.series).options(contains_eager(Occurrence.series))
-            .where(MeetingSeries.group_id == group.id, MeetingSeries.ended_at.is_(None), Occurrence.starts_at > now,
-                   Occurrence.status != OccurrenceStatus.CANCELLED, Occurrence.superseded.is_(False))
-            .order_by(Occurrence.starts_at, Occurrence.id).limit(MEETINGS_PER_SUGGESTION)
-        )
-        if series is not None:
-            query = query.where(Occurrence.series_id == series.id)
-        found.append(Suggested(group, series, list(db.session.scalars(query))))
+        meetings = timetable.next_to_answer(group, now, series.id if series is not None else None,
+                                            MEETINGS_PER_SUGGESTION)
+        found.append(Suggested(group, series, meetings))
     return found
 
 

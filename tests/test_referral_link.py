@@ -83,6 +83,9 @@ def test_a_signed_in_person_opens_the_link_and_is_a_member_who_is_going_in_one_s
     assert f'value="{tuesday}" checked' not in html(page)
     assert outcome(app, card, place, outsider.id, tuesday).opened
 
+    # Already signed in: the sign-up page sends them back to the link, the choice kept.
+    back = otto.get(f"{card.url}/sign-up?meeting={tuesday}")
+    assert back.status_code == 302 and back.headers["Location"] == f"{card.url}?meeting={tuesday}"
     response = post(otto, card.url, _choose(tuesday))
     assert response.status_code == 302 and response.headers["Location"] == f"/welcome/{tuesday}"
     welcome = otto.get(response.headers["Location"])

@@ -154,6 +154,10 @@ def sign_up(token: str):
     if refused is not None:
         return refused
     now = now_utc()
+    if current_user.is_authenticated:
+        # Already signed in: the link's own page accepts in one step.
+        return redirect(url_for("referrals.link", token=token,
+                                **{name: request.args.get(name) for name in ("meeting", "progress", "name")}))
     if request.method == "POST":
         form = ReferralSignUpForm()
     else:
