@@ -5,6 +5,7 @@ changes nothing."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from html import unescape
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from supportnet import clock, logs, referrals
 from supportnet.extensions import db
 from supportnet.models import JoinPolicy, Membership, Referral, Rsvp, User, Visibility
-from tests.conftest import ClosingClient, make_persona, post
+from tests.conftest import ClosingClient, csrf_token, make_persona, post
 from tests.pages import browser, flashes, form_as_shown, html, text
 from tests.worlds.referrals import Card, Place, add_member, make_card, make_place, make_program, outcome
 
@@ -285,3 +286,41 @@ def test_a_full_meeting_puts_the_person_on_the_waitlist_and_says_so(app, facilit
     assert "You're on the waitlist" in page and "number 1" in page and "full" in page
     got = outcome(app, card, place, outsider.id, tuesday)
     assert (got.membership, got.answer) == ("active", "waitlisted")
+
+
+def test_the_first_open_is_recorded_once(app, card, place):
+    visitor = browser(app)
+    visitor.get(card.url)
+    with app.app_context():
+        first = db.session.get(Referral, card.referral_id).opened_at
+    assert first == clock.now_utc()
+    with clock.frozen(clock.now_utc() + timedelta(hours=3)):
+        assert browser(app).get(card.url).status_code == 200
+    with app.app_context():
+        assert db.session.get(Referral, card.referral_id).opened_at == first
+
+
+def test_two_people_accepting_one_card_at_once_only_one_gets_in(app, card, place, outsider, member):
+    tuesday = place.occurrence_id(app)
+    clients = [browser(app, outsider), browser(app, member)]
+    tokens = [csrf_token(c) for c in clients]
+    start = threading.Barrier(2)
+    answers: list[int] = []
+
+    def accept(client, token):
+        start.wait()
+        answers.append(client.post(card.url, data={"csrf_token": token, **_choose(tuesday)}).status_code)
+
+    threads = [threading.Thread(target=accept, args=pair) for pair in zip(clients, tokens, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers)[0] == 302 and sorted(answers)[1] in (409, 410), answers
+    with app.app_context():
+        going = db.session.scalars(select(Rsvp.user_id).where(Rsvp.occurrence_id == tuesday)).all()
+        referral = db.session.get(Referral, card.referral_id)
+        assert going == [referral.accepted_by_id]
+        members = db.session.scalars(select(Membership.user_id).where(
+            Membership.group_id == place.group_id, Membership.user_id.in_([outsider.id, member.id]))).all()
+        assert members == [referral.accepted_by_id]
