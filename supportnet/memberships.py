@@ -8,7 +8,9 @@ Decisions worth knowing:
 
 * Join policies mean what they say. Open: anyone who can see the group joins at once. Approval: joining
   asks, a facilitator approves (an invite link of a private approval group only lets people see it and ask).
-  Invite: a valid, unexpired invite link is needed and joins at once.
+  Invite: a valid, unexpired invite link is needed and joins at once. A program's referral that the person
+  accepted is an invitation that also stands for the approval: it joins at once under every policy
+  (`join_referred`), never past a removal.
 * Someone a facilitator removed cannot rejoin on their own; a facilitator can let them back in (approve).
 * A group always keeps an active facilitator: the last one hands over before leaving or stepping down.
 * Leaving, removal and a declined request end everything the membership gave in the same transaction (future

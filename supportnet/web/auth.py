@@ -96,10 +96,7 @@ def _field_problems(form: RegisterForm) -> None:
 @limiter.limit(_auth_limit, methods=["POST"])
 def register():
     form = RegisterForm()
-    valid = form.validate_on_submit()
-    if form.is_submitted():
-        _field_problems(form)
-    if valid and not form.errors and start_registration(form):
+    if checked_sign_up(form) and start_registration(form):
         return redirect(url_for("auth.check_email"))
     return render_template("auth/register.html", form=form)
 

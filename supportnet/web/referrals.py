@@ -9,7 +9,7 @@ an address is the link's own: the sign-up keeps the referral on its confirmation
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, SubmitField
@@ -19,7 +19,7 @@ from supportnet import memberships, referrals, rsvps, visibility
 from supportnet.clock import now_utc
 from supportnet.db import write_intent
 from supportnet.errors import DomainError, Forbidden
-from supportnet.extensions import db
+from supportnet.extensions import db, limiter
 from supportnet.models import Occurrence, Referral, RsvpStatus
 from supportnet.referrals import LinkState
 from supportnet.web.access import get_group_for, get_occurrence_for, viewer
@@ -149,6 +149,7 @@ def link(token: str):
 
 
 @bp.route("/r/<token>/sign-up", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["AUTH_RATE_LIMIT"], methods=["POST"])  # as the plain sign-up
 def sign_up(token: str):
     referral, refused = _open_referral(token, used_status=410 if request.method == "POST" else None)
     if refused is not None:
