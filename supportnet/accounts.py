@@ -166,12 +166,15 @@ def create_user(
     return user
 
 
-def register(email: str, password: str, display_name: str, timezone: str, now: datetime) -> Registration:
+def register(email: str, password: str, display_name: str, timezone: str, now: datetime, *,
+             referral_id: int | None = None, referral_choices: dict | None = None) -> Registration:
     """Start a registration; an existing email gets no new account, and the caller must not say so.
 
     Anyone can type anyone's address, so an unconfirmed account is never completed with choices its confirmer
     did not make: each sign-up's password, name and timezone travel with its own confirmation token and take
     effect when that link is opened, and a new sign-up for the address voids the links of the earlier ones.
+    A sign-up from a referral link keeps the referral and what the person chose on it on the same token, for
+    the caller to apply once the email is confirmed (an address that already has an account gets neither).
     """
     email = normalize_email(email)
     passwords.check_policy(password)
@@ -180,18 +183,21 @@ def register(email: str, password: str, display_name: str, timezone: str, now: d
     # Hash in both branches so that the response takes as long whether or not the email is known.
     password_hash = passwords.hash_password(password)
     choices = {"password_hash": password_hash, "display_name": display_name, "timezone": timezone}
+    on_token = dict(choices)
+    if referral_id is not None:
+        on_token.update(referral_id=referral_id, referral_choices=referral_choices)
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None:
         token = None
         if existing.email_confirmed_at is None:
             _void_tokens(existing, TokenPurpose.CONFIRM_EMAIL)
-            token = issue_token(existing, TokenPurpose.CONFIRM_EMAIL, now, **choices)
+            token = issue_token(existing, TokenPurpose.CONFIRM_EMAIL, now, **on_token)
         return Registration(user=existing, is_new=False, confirm_token=token)
     user = User(email=email, created_at=now, password_changed_at=now, **choices)
     db.session.add(user)
     db.session.flush()
     return Registration(
-        user=user, is_new=True, confirm_token=issue_token(user, TokenPurpose.CONFIRM_EMAIL, now, **choices)
+        user=user, is_new=True, confirm_token=issue_token(user, TokenPurpose.CONFIRM_EMAIL, now, **on_token)
     )
 
 

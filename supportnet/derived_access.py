@@ -139,6 +139,16 @@ def reset_sharing(scope: Scope) -> None:
     consent.end_for_group(scope.group_id, scope.user_ids, scope.now)
 
 
+def stop_greeting(scope: Scope) -> None:
+    """Volunteering to greet newcomers ends: no more "a newcomer is coming" (a return asks again)."""
+    db.session.execute(
+        update(Membership)
+        .where(Membership.group_id == scope.group_id, Membership.user_id.in_(scope.user_ids))
+        .values(greets_newcomers=False)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
 def private_feed(scope: Scope) -> None:
     """Nothing to write: calendars.private_entries reads only active memberships of groups not archived, and
     only answers still going or waiting, so the entries leave the feed with the membership and the answers."""
@@ -152,6 +162,7 @@ DEPENDENTS: tuple[tuple[str, Callable[[Scope], None]], ...] = (
     ("in-app items carrying the group's private details", withdraw_inbox_items),
     ("consents given to the group's facilitators and greeters (check-in sharing)", reset_sharing),
     ("the group's meetings in the private calendar feed", private_feed),
+    ("greeting newcomers (being told that one is coming)", stop_greeting),
 )
 
 

@@ -6,15 +6,19 @@ import logging
 import re
 
 # Paths whose last segment is a secret: emailed links and private calendar feeds.
-# (notifications/stop and notifications/cant-make-it: the signed links in notification emails.)
+# (notifications/stop and notifications/cant-make-it: the signed links in notification emails; r: a referral's
+# one-time link, also when it rides in a sign-in page's `next`.)
 _TOKEN_PATH = re.compile(
-    r"(/(?:account/(?:confirm|reset|email|not-me)|calendar|invite|proof|notifications/(?:stop|stop-sharing|cant-make-it))/)[^\s/?\"']+"
+    r"(/(?:account/(?:confirm|reset|email|not-me)|calendar|invite|proof|r|notifications/(?:stop|stop-sharing|cant-make-it))/)[^\s/?\"']+"
 )
+
+# A referral's link percent-encoded inside another address's query (`?next=%2Fr%2F<token>`).
+_ENCODED_REFERRAL = re.compile(r"(%2Fr%2F)[^\s&\"'%/?]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
     """Replace secret URL segments with [redacted]."""
-    return _TOKEN_PATH.sub(r"\1[redacted]", text)
+    return _ENCODED_REFERRAL.sub(r"\1[redacted]", _TOKEN_PATH.sub(r"\1[redacted]", text))
 
 
 class RedactTokens(logging.Filter):

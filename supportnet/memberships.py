@@ -8,7 +8,9 @@ Decisions worth knowing:
 
 * Join policies mean what they say. Open: anyone who can see the group joins at once. Approval: joining
   asks, a facilitator approves (an invite link of a private approval group only lets people see it and ask).
-  Invite: a valid, unexpired invite link is needed and joins at once.
+  Invite: a valid, unexpired invite link is needed and joins at once. A program's referral that the person
+  accepted is an invitation that also stands for the approval: it joins at once under every policy
+  (`join_referred`), never past a removal.
 * Someone a facilitator removed cannot rejoin on their own; a facilitator can let them back in (approve).
 * A group always keeps an active facilitator: the last one hands over before leaving or stepping down.
 * Leaving, removal and a declined request end everything the membership gave in the same transaction (future
@@ -130,8 +132,7 @@ def join(group: Group, user: User, now: datetime, invite_token: str | None = Non
     membership = membership_for(group, user)
     if membership is not None and membership.status in (MemberStatus.ACTIVE, MemberStatus.PENDING):
         return membership
-    if membership is not None and membership.status == MemberStatus.REMOVED:
-        raise Forbidden("A facilitator removed you from this group. Ask them if you'd like to come back.")
+    _refuse_removed(membership)
     # Outsiders only learn that a private group exists through its invite link, so joining one needs it too.
     needs_invite = group.join_policy == JoinPolicy.INVITE or group.visibility == Visibility.PRIVATE
     if needs_invite and not invite_is_valid(group, invite_token, now):
@@ -143,16 +144,61 @@ def join(group: Group, user: User, now: datetime, invite_token: str | None = Non
         group.visibility == Visibility.PRIVATE and group.join_policy == JoinPolicy.OPEN
     )
     status = MemberStatus.PENDING if asks else MemberStatus.ACTIVE
+    return _enter(group, user, membership, status, now)
+
+
+def _refuse_removed(membership: Membership | None) -> None:
+    if membership is not None and membership.status == MemberStatus.REMOVED:
+        raise Forbidden("A facilitator removed you from this group. Ask them if you'd like to come back.")
+
+
+def _enter(group: Group, user: User, membership: Membership | None, status: MemberStatus, now: datetime) -> Membership:
+    """A new place (or a request) in the group; a returning member's earlier row is reused, starting afresh."""
     if membership is None:
         membership = Membership(group=group, user=user, created_at=now)
         db.session.add(membership)
     membership.role = MemberRole.MEMBER
     membership.status = status
     membership.joined_at = now if status == MemberStatus.ACTIVE else None
+    # Volunteering to greet newcomers is asked again after a return, never carried over from an earlier place.
+    membership.greets_newcomers = False
     db.session.flush()
     if status == MemberStatus.PENDING:
         # Notifications hook: the group's facilitators hear about the request.
         hooks.join_requested(membership, now)
+    return membership
+
+
+def join_referred(group: Group, user: User, now: datetime) -> Membership:
+    """Join a group suggested on a program's referral that the person accepted.
+
+    The referral is their invitation, and the coordinator's suggestion stands for a facilitator's approval: open,
+    approval and invite-only groups alike let them in at once, and a request of theirs already waiting becomes a
+    place. Someone a facilitator removed stays out, and an archived group refuses, as with `join`.
+    """
+    _require_not_archived(group)
+    membership = membership_for(group, user)
+    if membership is not None and membership.status == MemberStatus.ACTIVE:
+        return membership
+    _refuse_removed(membership)
+    if membership is not None and membership.status == MemberStatus.PENDING:
+        membership.status, membership.joined_at = MemberStatus.ACTIVE, now
+        db.session.flush()
+        return membership
+    return _enter(group, user, membership, MemberStatus.ACTIVE, now)
+
+
+def set_greeter(membership: Membership, on: bool, now: datetime) -> Membership:
+    """Volunteer (or stop) to greet newcomers: a greeter is told when someone referred by a program is coming
+    to one of the group's meetings. Only active members of a group that still meets can volunteer."""
+    _require_not_archived(membership.group)
+    if membership.status != MemberStatus.ACTIVE:
+        raise DomainError("Only members of the group can greet newcomers.")
+    membership.greets_newcomers = bool(on)
+    db.session.flush()
+    if not on:
+        # Notifications hook: notices about newcomers not sent yet stop.
+        hooks.greeter_stopped(membership, now)
     return membership
 
 

@@ -36,6 +36,20 @@ def upcoming_occurrences(group: Group, now: datetime, limit: int = 8) -> list[Oc
     )
 
 
+def next_to_answer(group: Group, now: datetime, series_id: int | None = None, limit: int = 3) -> list[Occurrence]:
+    """The group's (or one of its series') next meetings one can still say "going" to: not started, not
+    cancelled or replaced, of a series that has not ended."""
+    query = (
+        select(Occurrence).join(Occurrence.series).options(contains_eager(Occurrence.series))
+        .where(MeetingSeries.group_id == group.id, MeetingSeries.ended_at.is_(None), Occurrence.starts_at > now,
+               Occurrence.status != OccurrenceStatus.CANCELLED, Occurrence.superseded.is_(False))
+        .order_by(Occurrence.starts_at, Occurrence.id).limit(limit)
+    )
+    if series_id is not None:
+        query = query.where(Occurrence.series_id == series_id)
+    return list(db.session.scalars(query))
+
+
 def next_occurrence_for_groups(group_ids: Iterable[int], now: datetime) -> dict[int, Occurrence]:
     """Each group's next meeting that is going ahead (one in progress included), in one query."""
     ids = list(set(group_ids))

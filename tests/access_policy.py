@@ -169,6 +169,13 @@ MATRIX: dict[str, tuple] = {
     "GET /programs/<int:program_id>/outcomes": (L, 404, 404, 404, 404, 404),
     "GET /programs/<int:program_id>/outcomes.csv": (L, 404, 404, 404, 404, 404),
     # --- a referral link, from the person's side ---
+    "GET /r/<token>": (404,) * 6,  # an unknown link: the same kind page for everyone
+    "POST /r/<token>": (404,) * 6,
+    "GET /r/<token>/sign-up": (404,) * 6,
+    "POST /r/<token>/sign-up": (404,) * 6,
+    # After accepting: the member's own answer, else the meeting's page; nobody else learns of the meeting.
+    "GET /welcome/<int:occurrence_id>": (L, 404, 200, 404, 302, 302),
+    "POST /groups/<slug>/greeter": (L, 404, 302, 404, 302, 403),  # active members only
     # --- consent and sharing ---
     # One of the member's consents: only she can end it; for anyone else it does not exist.
     "POST /me/sharing/consents/<int:consent_id>/revoke": (L, 404, 302, 404, 404, 404),

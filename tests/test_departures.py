@@ -3,9 +3,9 @@
 Each transition (remove, leave, reject, archive, make private, delete the account) starts from the same persona:
 Mia is going to next Tuesday's meeting (with a standing RSVP, so Wendy waits behind her), waits for a seat on
 Thursday, has reminders pending, an announcement with a door code in her inbox and its email pending, shares her
-check-ins with the group (one asks for support), has a private calendar feed with the meetings, and attended a
-meeting last week. After the transition every piece must be gone, the waitlist promoted, and the scheduler must
-send her nothing; the attended meeting stays (it is her history).
+check-ins with the group (one asks for support), greets newcomers, has a private calendar feed with the meetings,
+and attended a meeting last week. After the transition every piece must be gone, the waitlist promoted, and the
+scheduler must send her nothing; the attended meeting stays (it is her history).
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def scene(app, facilitator, member) -> Scene:
         checkins_sharing.set_sharing(membership, CheckinSharing.SUMMARIES, True, now)
         # She agreed that the group's greeters may know her first name (a referral's newcomer does).
         consent.grant(user.id, Recipient.group_greeters(group.id), Scope.NEWCOMER_NAME, "Greeters know you.", now)
+        memberships.set_greeter(membership, True, now)  # she greets newcomers
         checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
         db.session.commit()
@@ -186,6 +187,7 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
                 (scope, EndReason.MEMBERSHIP_ENDED)
                 for scope in (Scope.CHECKIN_SUMMARIES, Scope.RECOVERY_DATE, Scope.NEWCOMER_NAME)
             }
+            assert not membership.greets_newcomers, "she would still be told when a newcomer is coming"
         overview = checkins_support.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
         assert overview.requests == [], "the facilitators still see her check-ins"
         tuesday, thursday = db.session.get(Occurrence, s.tuesday), db.session.get(Occurrence, s.thursday)
@@ -226,7 +228,7 @@ def _facilitator_posts(app, facilitator: Persona, url: str, data: dict | None = 
 
 def test_the_list_of_what_hangs_on_a_membership_names_each_piece():
     names = " ".join(name for name, _ in DEPENDENTS)
-    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed"):
+    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed", "greeting"):
         assert piece in names
 
 

@@ -16,7 +16,7 @@ from supportnet.notifications import preferences as notif_preferences
 from tests.conftest import PINNED_NOW, login, make_persona, post
 from tests.pages import browser, form_as_shown, text
 from tests.worlds.notifications import REVEALING_WORDS, all_text, make_world, rows, run, set_prefs
-from tests.worlds.referrals import accept, make_program, make_referral, meeting_on, revoke, rsvp
+from tests.worlds.followup import accept, make_program, make_referral, meeting_on, revoke, rsvp
 
 Kind = NotificationKind
 SENT, PENDING, CANCELLED = NotificationStatus.SENT, NotificationStatus.PENDING, NotificationStatus.CANCELLED

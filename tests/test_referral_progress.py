@@ -14,7 +14,7 @@ from supportnet.extensions import db
 from supportnet.models import AuditAction, AuditEntry, Occurrence, Referral
 from tests.conftest import PINNED_NOW, make_persona
 from tests.worlds.notifications import FIRST, make_world
-from tests.worlds.referrals import (
+from tests.worlds.followup import (
     accept,
     attended,
     counting_queries,

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template
 from icalendar import Calendar, Event
 
-from supportnet import crypto, followup, mail, rsvps
+from supportnet import consent, crypto, followup, mail, rsvps
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
-from supportnet.models import Group, Notification, NotificationKind, Occurrence
+from supportnet.extensions import db
+from supportnet.models import Group, Notification, NotificationKind, Occurrence, Referral, Scope
 from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences
 from supportnet.textsafety import safe_meeting_url
@@ -352,6 +353,38 @@ def _referral_nudge(ctx: _Ctx) -> Notice:
     return Notice(subject, paragraphs, [("See the referral", url)])
 
 
+# --- referrals: a newcomer is coming (to the group's volunteer greeters) ---
+
+
+def newcomer_first_name(n: Notification, now: datetime) -> str | None:
+    """The newcomer's first name, only while they let the group's greeters know it (asked again each time a
+    notice is composed: a consent revoked after the notice was written holds back the name)."""
+    referral = db.session.get(Referral, n.payload.get("referral_id")) if n.payload.get("referral_id") else None
+    if referral is None or referral.accepted_by_id is None or not referral.first_name or n.occurrence is None:
+        return None
+    recipient = consent.Recipient.group_greeters(n.occurrence.series.group_id)
+    if not consent.allows(referral.accepted_by_id, recipient, Scope.NEWCOMER_NAME, now):
+        return None
+    return referral.first_name
+
+
+def _newcomer(ctx: _Ctx) -> Notice:
+    occ = ctx.occ
+    # In the meeting's own time: the greeter meets the newcomer there ("Tuesday 19:00").
+    short = when_short(occ.starts_at, _zone(occ.series.timezone), ctx.now)
+    title = f" to {occ.series.title}" if ctx.descriptive else ""
+    subject = f"A newcomer is coming{title} on {short}"
+    name = newcomer_first_name(ctx.n, ctx.now)
+    who = f"A newcomer, {name}," if name else "A newcomer"
+    what = ctx.meeting_name() if ctx.descriptive else "the meeting"
+    paragraphs = [
+        f"{who} is coming to {what} on {when_long(occ.starts_at, occ.ends_at, _zone(occ.series.timezone))}.",
+        "You volunteered to greet newcomers: a friendly hello when they arrive helps. You can stop greeting on "
+        "the group's page.",
+    ]
+    return Notice(subject, paragraphs, [("See the meeting", ctx.url("meetings.occurrence", occurrence_id=occ.id))])
+
+
 _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.REMINDER: _reminder,
     Kind.STARTING_NOW: _starting_now,
@@ -365,6 +398,7 @@ _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.MISSED_YOU: _missed_you,
     Kind.SHARING_AUDIENCE: _sharing_audience,
     Kind.REFERRAL_NUDGE: _referral_nudge,
+    Kind.NEWCOMER: _newcomer,
 }
 
 
@@ -394,6 +428,7 @@ STOP_LABELS: dict[NotificationKind, str] = {
     Kind.JOIN_REQUEST: "requests to join your groups",
     Kind.DIGEST: "who's coming, the evening before a meeting",
     Kind.REFERRAL_NUDGE: "referrals that need a look",
+    Kind.NEWCOMER: "newcomers coming to your groups",
 }
 
 

@@ -60,6 +60,7 @@ from supportnet.models import (
     NotificationKind,
     NotificationStatus,
     Occurrence,
+    Referral,
     Rsvp,
     RsvpStatus,
     Scope,
@@ -360,6 +361,8 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
 
 def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | None, None] | None:
     kind = n.kind
+    if kind == Kind.NEWCOMER:
+        return _newcomer_still_coming(n, ctx, now)
     if kind in _MEETING_KINDS:
         occ = n.occurrence
         if occ is None or not outbox.going_ahead(occ) or occ.series.group.archived_at is not None:
@@ -410,6 +413,25 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
         if day.weekday() not in ctx.prefs[n.user_id].prompt_days:
             return "cancel", "day no longer chosen", None
     return None
+
+
+# --- referrals: a newcomer is coming (to the group's volunteer greeters) ---
+
+
+def _newcomer_still_coming(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | None, None] | None:
+    """The meeting still happens and has not begun, the greeter still greets, and the newcomer is still going."""
+    occ = n.occurrence
+    if occ is None or not outbox.going_ahead(occ) or occ.series.group.archived_at is not None:
+        return "cancel", "the meeting is cancelled", None
+    if now >= occ.starts_at:
+        return "expire", "the meeting has begun", None
+    greeter = ctx.memberships.get((occ.series.group_id, n.user_id))
+    if greeter is None or not greeter.is_active or not greeter.greets_newcomers:
+        return "cancel", "no longer greets newcomers", None
+    newcomer_id = db.session.scalar(select(Referral.accepted_by_id).where(Referral.id == n.payload.get("referral_id")))
+    going = newcomer_id is not None and db.session.scalar(
+        select(Rsvp.status).where(Rsvp.occurrence_id == occ.id, Rsvp.user_id == newcomer_id)) == RsvpStatus.GOING
+    return None if going else ("cancel", "the newcomer is no longer coming", None)
 
 
 def _compose(n: Notification, ctx: _Context, now: datetime):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from supportnet import consent, crypto
 from supportnet.consent import Recipient
@@ -27,6 +27,7 @@ from supportnet.models import (
     NotificationSettings,
     Occurrence,
     OccurrenceStatus,
+    Referral,
     Rsvp,
     RsvpStatus,
     Scope,
@@ -104,6 +105,7 @@ def rsvp_released(occ: Occurrence, user_id: int, now: datetime) -> None:
         Notification.user_id == user_id,
         Notification.kind.in_([Kind.REMINDER, Kind.STARTING_NOW, Kind.SEAT]),
     )
+    newcomer_not_coming(occ, user_id)
 
 
 def seat_given(rsvp: Rsvp, now: datetime) -> None:
@@ -316,3 +318,54 @@ def account_email(user: User, template: str, subject: str, now: datetime, lifeti
     db.session.add(row)
     db.session.flush()
     return row.id
+
+
+# --- referrals: the group's volunteer greeters hear that a newcomer is coming ---
+
+
+def _newcomer_key(referral_id: int, occurrence_id: int) -> str:
+    return f"newcomer:{referral_id}:{occurrence_id}:"
+
+
+def newcomer_coming(referral_id: int, occ: Occurrence, newcomer_id: int, now: datetime) -> int:
+    """Tell each active greeter of the meeting's group (not the newcomer) that a newcomer is coming; one notice
+    per referral, meeting, greeter and channel. The payload names only the referral: whether the first name may
+    be told is asked when the notice is composed. Returns how many greeters are told."""
+    greeters = db.session.scalars(
+        select(Membership.user_id).where(
+            Membership.group_id == occ.series.group_id,
+            Membership.status == MemberStatus.ACTIVE,
+            Membership.greets_newcomers.is_(True),
+            Membership.user_id != newcomer_id,
+        )
+    ).all()
+    prefs = preferences_for(greeters)
+    rows = [
+        outbox.new_row(uid, Kind.NEWCOMER, channel, f"{_newcomer_key(referral_id, occ.id)}{uid}", now, now,
+                       expires=occ.starts_at, occurrence_id=occ.id, payload={"referral_id": referral_id})
+        for uid in greeters
+        for channel in prefs[uid].channels_for(Kind.NEWCOMER)
+    ]
+    outbox.write(rows)
+    return len(greeters)
+
+
+def newcomer_not_coming(occ: Occurrence, user_id: int) -> None:
+    """A referred newcomer gave up their place at the meeting: the greeters' notices about them stop, and the
+    in-app ones already delivered are withdrawn (they would announce someone who is no longer coming)."""
+    referral_ids = db.session.scalars(select(Referral.id).where(Referral.accepted_by_id == user_id)).all()
+    for referral_id in referral_ids:
+        about = Notification.dedupe_key.startswith(_newcomer_key(referral_id, occ.id), autoescape=True)
+        outbox.cancel(Notification.kind == Kind.NEWCOMER, about)
+        db.session.execute(
+            delete(Notification).where(Notification.kind == Kind.NEWCOMER, Notification.channel == IN_APP, about)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def greeter_stopped(membership: Membership, now: datetime) -> None:
+    """A member stopped greeting newcomers: their notices about newcomers not sent yet stop."""
+    meetings = select(Occurrence.id).join(MeetingSeries, Occurrence.series_id == MeetingSeries.id).where(
+        MeetingSeries.group_id == membership.group_id)
+    outbox.cancel(Notification.user_id == membership.user_id, Notification.kind == Kind.NEWCOMER,
+                  Notification.occurrence_id.in_(meetings.scalar_subquery()))

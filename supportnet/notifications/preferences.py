@@ -40,6 +40,7 @@ KIND_LABELS: dict[NotificationKind, str] = {
     Kind.JOIN_REQUEST: "Facilitators: someone asks to join my group",
     Kind.DIGEST: "Facilitators: who's coming, the evening before a meeting",
     Kind.REFERRAL_NUDGE: "Program coordinators: a referral needs a look (no RSVP after 3 days, no meeting after 10)",
+    Kind.NEWCOMER: "Greeters: a newcomer is coming to my group's meeting",
 }
 # What a member gets before choosing anything. "Starting now" and "we missed you" are opt-in.
 DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {

@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from supportnet import accounts, passwords, twofactor
+from supportnet import accounts, passwords, referrals, twofactor
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db, limiter
@@ -96,32 +96,44 @@ def _field_problems(form: RegisterForm) -> None:
 @limiter.limit(_auth_limit, methods=["POST"])
 def register():
     form = RegisterForm()
+    if checked_sign_up(form) and start_registration(form):
+        return redirect(url_for("auth.check_email"))
+    return render_template("auth/register.html", form=form)
+
+
+def checked_sign_up(form: RegisterForm) -> bool:
+    """Whether a submitted sign-up form is valid, with every field's problem put on it at once."""
     valid = form.validate_on_submit()
     if form.is_submitted():
         _field_problems(form)
-    if valid and not form.errors:
-        try:
-            outcome = accounts.register(
-                form.email.data, form.password.data, form.display_name.data, form.timezone.data, now_utc()
-            )
-        except DomainError as exc:
-            put_error(form, exc)
-        else:
-            user, now = outcome.user, now_utc()
-            if outcome.confirm_token:
-                link = external_url("auth.confirm_email", token=outcome.confirm_token)
-                queued = hooks.account_email(
-                    user, "confirm_email", "Confirm your email address", now,
-                    accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL], link,
-                )
-            else:
-                # The address has an account: its owner hears about the attempt, the requester does not.
-                queued = hooks.account_email(user, "account_exists", "About your sign-up", now,
-                                             accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL])
-            db.session.commit()
-            _send_after_response(queued)
-            return redirect(url_for("auth.check_email"))
-    return render_template("auth/register.html", form=form)
+    return valid and not form.errors
+
+
+def start_registration(form: RegisterForm, **referral) -> bool:
+    """Register from a checked sign-up form and queue its email (the same answer whether or not the address has
+    an account); False with the problem on the form. `referral`: a sign-up from a referral link (see
+    accounts.register). Commits."""
+    try:
+        outcome = accounts.register(
+            form.email.data, form.password.data, form.display_name.data, form.timezone.data, now_utc(), **referral
+        )
+    except DomainError as exc:
+        put_error(form, exc)
+        return False
+    user, now = outcome.user, now_utc()
+    if outcome.confirm_token:
+        link = external_url("auth.confirm_email", token=outcome.confirm_token)
+        queued = hooks.account_email(
+            user, "confirm_email", "Confirm your email address", now,
+            accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL], link,
+        )
+    else:
+        # The address has an account: its owner hears about the attempt, the requester does not.
+        queued = hooks.account_email(user, "account_exists", "About your sign-up", now,
+                                     accounts.TOKEN_LIFETIME[TokenPurpose.CONFIRM_EMAIL])
+    db.session.commit()
+    _send_after_response(queued)
+    return True
 
 
 @bp.get("/register/check-email")
@@ -140,13 +152,28 @@ def confirm_email(token: str):
         return render_template("auth/confirm_email.html", form=form)
     if not form.validate_on_submit():
         abort(400)
+    now = now_utc()
     try:
-        user = accounts.confirm_email(token, now_utc())
+        # A sign-up from a referral link carries the referral and the choices made on it (read before the
+        # token is used up).
+        pending = accounts.find_token(token, TokenPurpose.CONFIRM_EMAIL, now)
+        referral_id, choices = pending.referral_id, pending.referral_choices
+        user = accounts.confirm_email(token, now)
     except accounts.InvalidToken as exc:
         return render_template("auth/invalid_link.html", message=str(exc)), 400
     sign_in(user, remember=False)
+    accepted = None
+    if referral_id is not None:
+        try:
+            accepted = referrals.accept_saved(referral_id, user, choices, now)
+        except DomainError as exc:
+            # Used meanwhile (another sign-up from the same card), withdrawn, or the meeting is gone: the
+            # account is confirmed all the same.
+            flash(str(exc), "info")
     db.session.commit()
     flash("Your email is confirmed. Welcome to SupportNet.", "success")
+    if accepted is not None:
+        return redirect(url_for("referrals.welcome", occurrence_id=accepted.rsvp.occurrence_id))
     return redirect(url_for("main.index"))
 
 

@@ -1,142 +1,137 @@
-"""Building blocks of the follow-up tests: a program with coordinators, referrals made and accepted as the
-referral pages will make them (rows written directly: those pages are built elsewhere), the person's consent to
-follow their progress, and what the person then does through the app's own verbs (join, RSVP, attendance).
-"""
+"""The referral world: a program, a public group run by Fay with a weekly Tuesday meeting (19:00 London, from
+1 December 2026), and a referral card suggesting that group; built with the ORM, as a coordinator's page would
+leave the rows (the token is only known here and on the card)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from supportnet import attendance, clock, consent, memberships, rsvps
+from supportnet import clock, groups, memberships, scheduling
 from supportnet.extensions import db
 from supportnet.models import (
+    Consent,
     Group,
-    MeetingSeries,
+    GroupKind,
+    JoinPolicy,
+    Membership,
     Occurrence,
     Program,
-    ProgramCoordinator,
     Referral,
     ReferralSuggestion,
-    Scope,
+    Rsvp,
+    Visibility,
 )
+from tests.builders import weekly
 from tests.conftest import Persona
-
-PURPOSE = "Your program's coordinators can see whether you joined, answered for and went to a first meeting."
 
 
 @dataclass
-class ProgramWorld:
-    app: Flask
-    program_id: int
-    coordinators: list[Persona]
+class Card:
+    """A referral and its one-time link."""
+
+    referral_id: int
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"/r/{self.token}"
 
 
-def make_program(app: Flask, name: str, *coordinators: Persona) -> ProgramWorld:
+@dataclass
+class Place:
+    group_id: int
+    slug: str
+    series_id: int
+
+    def occurrence_id(self, app: Flask, n: int = 0) -> int:
+        """The n-th meeting of the series (0 = Tuesday 1 December)."""
+        with app.app_context():
+            return db.session.scalars(select(Occurrence.id).where(Occurrence.series_id == self.series_id)
+                                      .order_by(Occurrence.original_start).offset(n).limit(1)).one()
+
+
+def make_program(app: Flask, name: str = "Harbour Clinic aftercare") -> int:
     with app.app_context():
-        program = Program(name=name, created_at=clock.now_utc())
+        program = Program(name=name)
         db.session.add(program)
-        db.session.flush()
-        for persona in coordinators:
-            db.session.add(ProgramCoordinator(program_id=program.id, user_id=persona.id, added_at=clock.now_utc()))
         db.session.commit()
-        return ProgramWorld(app, program.id, list(coordinators))
+        return program.id
 
 
-def make_referral(
-    app: Flask, program_id: int, group_id: int, *, created_at: datetime, first_name: str | None = None,
-    valid: timedelta = timedelta(days=30), by: Persona | None = None,
-) -> int:
-    """A referral suggesting one group, as a coordinator makes it; returns its id."""
+def make_place(app: Flask, facilitator: Persona, name: str = "Canal Circle", *,
+               join_policy: JoinPolicy = JoinPolicy.OPEN, visibility: Visibility = Visibility.PUBLIC,
+               **spec) -> Place:
+    """A group started by the facilitator with a weekly Tuesday 19:00 London meeting from 1 December."""
     with app.app_context():
-        token = secrets.token_urlsafe(16)
-        referral = Referral(
-            program_id=program_id, created_by_id=by.id if by else None,
-            token_hash=hashlib.sha256(token.encode()).hexdigest(), token=token, first_name=first_name,
-            created_at=created_at, expires_at=created_at + valid,
-        )
+        now = clock.now_utc()
+        group = groups.create_group(facilitator.user(), name=name, kind=GroupKind.AFTERCARE,
+                                    timezone="Europe/London", now=now, join_policy=join_policy,
+                                    visibility=visibility)
+        series = scheduling.create_series(group, dataclasses.replace(weekly(), title="Tuesday evening", **spec), now)
+        db.session.commit()
+        return Place(group.id, group.slug, series.id)
+
+
+def make_card(app: Flask, program_id: int, *places: Place, first_name: str | None = None,
+              note: str | None = "See you there. Ask for Fay at the door.", days: int = 30,
+              created_at: datetime | None = None, series: bool = False) -> Card:
+    """A referral suggesting these groups (or, with `series`, their Tuesday series), valid for `days`."""
+    token = secrets.token_urlsafe(32)
+    created = created_at or clock.now_utc()
+    with app.app_context():
+        referral = Referral(program_id=program_id, token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                            token=token, first_name=first_name, note=note, created_at=created,
+                            expires_at=created + timedelta(days=days))
         db.session.add(referral)
         db.session.flush()
-        db.session.add(ReferralSuggestion(referral_id=referral.id, group_id=group_id))
+        for place in places:
+            db.session.add(ReferralSuggestion(referral_id=referral.id, group_id=place.group_id,
+                                              series_id=place.series_id if series else None))
         db.session.commit()
-        return referral.id
+        return Card(referral.id, token)
 
 
-def accept(app: Flask, referral_id: int, person: Persona, at: datetime, *, shares: bool,
-           join_group: bool = True) -> None:
-    """The person accepts the referral at `at` (joining the suggested group) and says whether the program may
-    follow their progress."""
+def add_member(app: Flask, place: Place, persona: Persona, *, greets: bool = False) -> None:
     with app.app_context():
-        referral = db.session.get(Referral, referral_id)
-        referral.opened_at = referral.opened_at or at - timedelta(minutes=5)
-        referral.accepted_at, referral.accepted_by_id, referral.token = at, person.id, None
-        if join_group:
-            for suggestion in referral.suggestions:
-                memberships.join(db.session.get(Group, suggestion.group_id), person.user(), at)
-        if shares:
-            consent.grant(person.id, consent.Recipient.program_coordinators(referral.program_id, referral.id),
-                          Scope.REFERRAL_PROGRESS, PURPOSE, at)
+        group = db.session.get(Group, place.group_id)
+        token = memberships.regenerate_invite(group, clock.now_utc())
+        membership = memberships.join(group, persona.user(), clock.now_utc(), invite_token=token)
+        if membership.status.value != "active":
+            memberships.approve(membership, clock.now_utc())
+        if greets:
+            memberships.set_greeter(membership, True, clock.now_utc())
         db.session.commit()
 
 
-def revoke(app: Flask, referral_id: int, person: Persona, at: datetime) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """What a referral left behind, read fresh from the database."""
+
+    accepted_by_id: int | None
+    token_kept: bool
+    opened: bool
+    membership: str | None
+    answer: str | None
+    consents: tuple[tuple[str, str, str], ...]  # (scope, recipient, purpose)
+
+
+def outcome(app: Flask, card: Card, place: Place, user_id: int | None, occurrence_id: int) -> Outcome:
     with app.app_context():
-        referral = db.session.get(Referral, referral_id)
-        consent.revoke(person.id, consent.Recipient.program_coordinators(referral.program_id, referral.id),
-                       [Scope.REFERRAL_PROGRESS], at)
-        db.session.commit()
-
-
-def meeting_on(app: Flask, series_id: int, day: datetime) -> int:
-    """The id of the series' meeting on the UTC date of `day`."""
-    with app.app_context():
-        for occ_id, starts_at in db.session.execute(
-            select(Occurrence.id, Occurrence.starts_at).where(Occurrence.series_id == series_id)
-        ):
-            if starts_at.date() == day.date():
-                return occ_id
-    raise AssertionError(f"no meeting on {day:%Y-%m-%d}")
-
-
-def rsvp(app: Flask, person: Persona, occurrence_id: int, at: datetime) -> None:
-    with app.app_context(), clock.frozen(at):
-        rsvps.rsvp(db.session.get(Occurrence, occurrence_id), person.user(), at)
-        db.session.commit()
-
-
-def attended(app: Flask, person: Persona, occurrence_id: int, facilitator: Persona) -> datetime:
-    """The facilitator marks the person present at the meeting (as it starts); returns its start."""
-    with app.app_context():
-        occ = db.session.get(Occurrence, occurrence_id)
-        at = occ.starts_at
-        with clock.frozen(at):
-            attendance.mark_attended(occ, person.user(), facilitator.user(), at)
-        db.session.commit()
-        return at
-
-
-def group_of(app: Flask, series_id: int) -> int:
-    with app.app_context():
-        return db.session.get(MeetingSeries, series_id).group_id
-
-
-@contextmanager
-def counting_queries(app: Flask):
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+        referral = db.session.get(Referral, card.referral_id)
+        membership = db.session.scalar(select(Membership.status).where(
+            Membership.group_id == place.group_id, Membership.user_id == user_id)) if user_id else None
+        answer = db.session.scalar(select(Rsvp.status).where(
+            Rsvp.occurrence_id == occurrence_id, Rsvp.user_id == user_id)) if user_id else None
+        consents = tuple(
+            (c.scope.value, c.recipient_key, c.purpose)
+            for c in db.session.scalars(select(Consent).where(Consent.subject_id == user_id).order_by(Consent.id))
+        ) if user_id else ()
+        return Outcome(referral.accepted_by_id, referral.token is not None, referral.opened_at is not None,
+                       membership.value if membership else None, answer.value if answer else None, consents)
