@@ -357,6 +357,20 @@ def _account_email(n: Notification) -> mail.Mail:
     return message
 
 
+# A referral's link, to the address a coordinator typed for the person: no account, no name, and a subject
+# and text that say nothing of a program, a group or recovery (a shared inbox or a lock screen shows them).
+REFERRAL_LINK_SUBJECT = "An invitation for you"
+
+
+def referral_link_email(n: Notification) -> mail.Mail:
+    """The email of a referral's link: the address and the link are decrypted only to be sent."""
+    payload = n.payload
+    message = mail.render(str(crypto.decrypt(payload["to"])), REFERRAL_LINK_SUBJECT, "referral_link",
+                          link=str(crypto.decrypt(payload["link"])))
+    message.headers["Auto-Submitted"] = "auto-generated"
+    return message
+
+
 # What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.
 STOP_LABELS: dict[NotificationKind, str] = {
     Kind.REMINDER: "meeting reminders",

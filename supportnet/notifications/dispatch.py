@@ -60,6 +60,7 @@ from supportnet.models import (
     NotificationKind,
     NotificationStatus,
     Occurrence,
+    Referral,
     Rsvp,
     RsvpStatus,
 )
@@ -167,12 +168,16 @@ def scrub_account_links(now: datetime) -> int:
     done = and_(
         table.c.status.in_([SENT.value, FAILED.value, EXPIRED.value, CANCELLED.value]),
         table.c.due_at >= now - SCRUB_WINDOW,
-        table.c.kind == Kind.ACCOUNT.value,
+        table.c.kind.in_([Kind.ACCOUNT.value, Kind.REFERRAL_LINK.value]),
     )
     with write_intent(True):
-        rows = db.session.execute(select(table.c.id, table.c.status, table.c.payload).where(done)).all()
-        lost = [(row.id, row.status) for row in rows if row.payload.get("link") and row.status != SENT.value]
-        scrubbed = [row.id for row in rows if row.payload.get("link")]
+        rows = db.session.execute(
+            select(table.c.id, table.c.kind, table.c.status, table.c.payload).where(done)
+        ).all()
+        # A referral's link that was not sent is expected (used, withdrawn or expired first): no warning.
+        lost = [(row.id, row.status) for row in rows
+                if row.payload.get("link") and row.status != SENT.value and row.kind == Kind.ACCOUNT.value]
+        scrubbed = [row.id for row in rows if row.payload.get("link") or row.payload.get("to")]
         for chunk in chunks(scrubbed, 500):
             db.session.execute(update(table).where(table.c.id.in_(chunk)).values(payload={}))
         db.session.commit()
@@ -309,7 +314,7 @@ def _process(ids: list[int], at: datetime, report: TickReport, lease: _Lease) ->
 
 
 def _load_context(rows: list[Notification]) -> _Context:
-    user_ids = {n.user_id for n in rows}
+    user_ids = {n.user_id for n in rows if n.user_id is not None}  # a referral's link goes to an address
     occ_ids = {n.occurrence_id for n in rows if n.occurrence_id}
     answers = {}
     if occ_ids:
@@ -332,6 +337,8 @@ def _load_context(rows: list[Notification]) -> _Context:
 
 def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | None, datetime | None]:
     """Whether a claimed row still makes sense: ("send"|"cancel"|"expire"|"defer", reason, until)."""
+    if n.kind == Kind.REFERRAL_LINK:
+        return _referral_link_verdict(n, now)
     prefs = ctx.prefs[n.user_id]
     if n.expires_at is not None and now >= n.expires_at:
         return "expire", "too late to be useful", None
@@ -354,6 +361,21 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
         until = quiet_until(prefs, outbox.member_zone(n.user.timezone), now)
         if until is not None and (n.expires_at is None or until < n.expires_at):
             return "defer", None, until
+    return "send", None, None
+
+
+def _referral_link_verdict(n: Notification, now: datetime) -> tuple[str, str | None, None]:
+    """A referral's link goes out only while the referral is open: not used, withdrawn or expired (nor deleted).
+    No quiet hours: the address has no account and no preferences, and the person waits for it."""
+    referral = db.session.get(Referral, n.payload.get("referral_id") or 0)
+    if referral is None or referral.withdrawn_at is not None:
+        return "cancel", "the referral was withdrawn", None
+    if referral.accepted_at is not None:
+        return "cancel", "the referral was used", None
+    if now >= referral.expires_at or (n.expires_at is not None and now >= n.expires_at):
+        return "expire", "the referral expired", None
+    if not n.payload.get("to") or not n.payload.get("link"):
+        return "cancel", "nothing to send", None
     return "send", None, None
 
 
@@ -407,7 +429,10 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
 
 
 def _compose(n: Notification, ctx: _Context, now: datetime):
-    composed = compose.email_for(n, ctx.prefs[n.user_id], ctx.groups, now)
+    if n.kind == Kind.REFERRAL_LINK:
+        composed = compose.referral_link_email(n)
+    else:
+        composed = compose.email_for(n, ctx.prefs[n.user_id], ctx.groups, now)
     sender = current_app.config["MAIL_FROM"]
     composed.headers["Message-ID"] = message_id(n.dedupe_key, sender)
     return mail.to_message(composed, sender)
