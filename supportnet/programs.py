@@ -73,7 +73,7 @@ def _require_admin(by: User) -> None:
 def clean_program_name(raw: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", raw or "").split())
     if not name or _CONTROL.search(name):
-        raise DomainError("Enter the program's name.", field="name")
+        raise DomainError("Enter a name for the program.", field="name")
     if has_invisible(name):
         raise DomainError("Remove the invisible or direction-changing characters from the name.", field="name")
     if len(name) > MAX_PROGRAM_NAME:
