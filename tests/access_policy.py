@@ -169,9 +169,9 @@ MATRIX: dict[str, tuple] = {
     "POST /admin/programs": (L, 404, 404, 404, 404, 400),  # no name: the form again, with its error
     "GET /admin/programs/<int:program_id>": ADMIN,
     "POST /admin/programs/<int:program_id>/coordinators": (L, 404, 404, 404, 404, 400),
-    "POST /admin/programs/<int:program_id>/coordinators/<int:user_id>/remove": (L, 404, 404, 404, 404, 303),
+    "POST /admin/programs/<int:program_id>/coordinators/<int:user_id>/remove": (L, 404, 404, 404, 404, 302),
     "POST /admin/programs/<int:program_id>/groups": (L, 404, 404, 404, 404, 400),
-    "POST /admin/programs/<int:program_id>/groups/<int:group_id>/remove": (L, 404, 404, 404, 404, 303),
+    "POST /admin/programs/<int:program_id>/groups/<int:group_id>/remove": (L, 404, 404, 404, 404, 302),
     # --- programs: referrals and their cards ---
     # Only a program's named coordinators; site admins and group facilitators are not, so 404 for all of these.
     "GET /programs": COORDINATOR,

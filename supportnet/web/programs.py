@@ -72,7 +72,7 @@ def admin_programs():
         else:
             db.session.commit()
             flash(f"{program.name} is ready. Next, name its coordinators.", "success")
-            return redirect(url_for("programs.admin_program", program_id=program.id), 303)
+            return redirect(url_for("programs.admin_program", program_id=program.id))
     status = 400 if request.method == "POST" else 200
     return render_template("programs/admin_list.html", form=form, programs=programs.all_programs()), status
 
@@ -97,7 +97,7 @@ def add_coordinator(program_id: int):
         else:
             db.session.commit()
             flash(f"{user.display_name} is now a coordinator of {program.name}.", "success")
-            return redirect(url_for("programs.admin_program", program_id=program.id), 303)
+            return redirect(url_for("programs.admin_program", program_id=program.id))
     return _admin_page(program, coordinator_form=form, status=400)
 
 
@@ -111,7 +111,7 @@ def remove_coordinator(program_id: int, user_id: int):
     programs.remove_coordinator(program, user, by=viewer(), now=now_utc())
     db.session.commit()
     flash(f"{user.display_name} is no longer a coordinator of {program.name}.", "info")
-    return redirect(url_for("programs.admin_program", program_id=program.id), 303)
+    return redirect(url_for("programs.admin_program", program_id=program.id))
 
 
 @bp.post("/admin/programs/<int:program_id>/groups")
@@ -133,7 +133,7 @@ def give_group(program_id: int):
         return _admin_page(program, group_form=form, status=400)
     db.session.commit()
     flash(f"{group.name} is now run by {program.name}.", "success")
-    return redirect(url_for("programs.admin_program", program_id=program.id), 303)
+    return redirect(url_for("programs.admin_program", program_id=program.id))
 
 
 @bp.post("/admin/programs/<int:program_id>/groups/<int:group_id>/remove")
@@ -146,7 +146,7 @@ def take_group(program_id: int, group_id: int):
     programs.set_group_program(group, None, by=viewer(), now=now_utc())
     db.session.commit()
     flash(f"{group.name} is no longer run by {program.name}.", "info")
-    return redirect(url_for("programs.admin_program", program_id=program.id), 303)
+    return redirect(url_for("programs.admin_program", program_id=program.id))
 
 
 # Referrals and their cards.
@@ -241,7 +241,7 @@ def new_referral(program_id: int):
         else:
             db.session.commit()
             flash("The referral is ready: print the card, or give them the link.", "success")
-            return redirect(url_for("programs.referral", program_id=program.id, referral_id=referral.id), 303)
+            return redirect(url_for("programs.referral", program_id=program.id, referral_id=referral.id))
     return render_template(
         "programs/referral_form.html", program=program, form=form, groups=programs.suggestable_groups(program),
         checked=set(form.suggestions.data or []),
@@ -316,15 +316,16 @@ def card_pdf(program_id: int, referral_id: int):
 def withdraw(program_id: int, referral_id: int):
     program = get_program_for(_me(), program_id)
     item = get_referral_for(_me(), program, referral_id)
+    back = url_for("programs.referral", program_id=program.id, referral_id=item.id)
     try:
         programs.withdraw_referral(item, by=_me(), now=now_utc())
     except DomainError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash("The referral is withdrawn: its link no longer works.", "info")
-    return redirect(url_for("programs.referral", program_id=program.id, referral_id=item.id), 303)
+        return redirect(back, 303)
+    db.session.commit()
+    flash("The referral is withdrawn: its link no longer works.", "info")
+    return redirect(back)
 
 
 # Follow-up and outcomes.
