@@ -344,6 +344,7 @@ def test_a_coordinator_without_two_factor_sets_it_up_before_any_coordinator_page
         response = attempt(coordinator, method, url, world)
         assert response.status_code == 303 and response.location == "/account/two-factor", (method, url)
         assert token not in html(response)
+    assert "coordinates a program" in flashes(coordinator.get("/account/two-factor"))
     assert referral_row(app, referral_id).withdrawn_at is None and referral_ids(app) == [referral_id]
     # A member who coordinates nothing is not asked.
     plain = make_persona(app, "Pat P.")

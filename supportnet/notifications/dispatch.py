@@ -157,8 +157,9 @@ SCRUB_WINDOW = timedelta(days=3)
 
 
 def scrub_account_links(now: datetime) -> int:
-    """Delete the one-time links of account emails that are done (sent, failed, expired, cancelled); warn
-    (without the address) about those that could not be sent. Commits; returns how many.
+    """Delete the one-time links of account emails, and the address and link of referral emails, once they are
+    done (sent, failed, expired, cancelled); warn (without the address) about account emails that could not be
+    sent. Commits; returns how many.
 
     A pending row past its time keeps its link only until a tick claims it, finds it expired and scrubs it.
     """
