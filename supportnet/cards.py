@@ -88,8 +88,8 @@ def card_pdf(outside: Sequence[str], inside: Sequence[str], url: str, *, small_p
     top = pdf.get_y() + 4
     _draw_qr(pdf, url, (pdf.w - size) / 2, top, size)
     pdf.set_xy(20, top + size + 3)
-    pdf.set_font("Courier", "", 9)
-    pdf.multi_cell(width, 4.5, latin1(url), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Courier", "", 10)
+    pdf.multi_cell(width, 5, latin1(url), align="C", new_x="LMARGIN", new_y="NEXT")
 
     # The fold.
     pdf.set_draw_color(150, 150, 150)
@@ -102,7 +102,7 @@ def card_pdf(outside: Sequence[str], inside: Sequence[str], url: str, *, small_p
         if pdf.get_y() > pdf.h - 20:
             break  # the card has one page: what does not fit is on the HTML card and behind the link
         pdf.set_font("Helvetica", "B" if index == 0 else "", 14 if index == 0 else 11)
-        pdf.multi_cell(width, 6, latin1(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 6, latin1(line), align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1.5)
     if small_print:
         pdf.set_xy(20, pdf.h - 16)

@@ -34,6 +34,19 @@ def world(app) -> ProgramWorld:
     return build_program_world(app)
 
 
+def pdf_halves(body: bytes) -> tuple[str, str]:
+    """The text of the PDF's top half (the outside of the folded card) and of its bottom half (the inside)."""
+    document = pypdfium2.PdfDocument(body)
+    try:
+        page = document[0]
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        return (textpage.get_text_bounded(0, height / 2, width, height),
+                textpage.get_text_bounded(0, 0, width, height / 2))
+    finally:
+        document.close()
+
+
 def decode_pdf(body: bytes) -> list[str]:
     document = pypdfium2.PdfDocument(body)
     try:
@@ -65,6 +78,12 @@ def test_the_pdf_card_decodes_to_exactly_the_referral_link(app, world, first_nam
     assert response.headers["Content-Disposition"] == 'attachment; filename="card.pdf"'
     assert response.headers["Cache-Control"] == "no-store"
     assert decode_pdf(response.data) == [link]
+    outside, inside = (" ".join(half.split()) for half in pdf_halves(response.data))
+    assert "Someone wants to help you find a meeting." in outside
+    for word in (PROGRAM_A, GROUP_A, PUBLIC, *FORBIDDEN_OUTSIDE):
+        assert word.lower() not in outside.lower(), word
+    assert "Tue 1 Dec, 19:00" in inside and PROGRAM_A in inside and GROUP_A in inside
+    assert "For " + cards.latin1(first_name) in inside
 
 
 def test_the_pdf_draws_the_code_as_vector_squares_with_no_image():

@@ -292,8 +292,8 @@ def _inside_lines(item, meetings) -> list[str]:
     lines.append("Meetings you could go to:")
     for meeting in meetings:
         name = meeting.group.name + (f" - {meeting.title}" if meeting.title else "")
-        when = ", ".join(f"{t:%a %d %b %H:%M}" for t in meeting.times) or "no date planned yet"
-        lines.append(f"{name}: {when} ({meeting.timezone})")
+        when = "; ".join(t.strftime("%a %-d %b, %H:%M") for t in meeting.times) or "no date planned yet"
+        lines.append(f"{name}: {when} (times in {meeting.timezone.replace('_', ' ')})")
     return lines
 
 
