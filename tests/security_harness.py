@@ -145,13 +145,13 @@ def build(app: Flask, db_path: Path) -> Harness:
             "notification_id": str(note.id), "filename": "css/app.css",
             "/invite/<token>:token": world.invite_token, "/proof/<token>:token": proof_token,
         }
-        values.update(_program_values(app, world))
+        values.update(_program_values(world))
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)
 
 
-def _program_values(app: Flask, world: World) -> dict[str, str]:
+def _program_values(world: World) -> dict[str, str]:
     """A program that runs the world's group, coordinated by someone who is none of the personas, with one
     referral: the ids its routes need."""
     now = now_utc()

@@ -369,7 +369,9 @@ def _referral_link_verdict(n: Notification, now: datetime) -> tuple[str, str | N
     """A referral's link goes out only while the referral is open: not used, withdrawn or expired (nor deleted).
     No quiet hours: the address has no account and no preferences, and the person waits for it."""
     referral = db.session.get(Referral, n.payload.get("referral_id") or 0)
-    if referral is None or referral.withdrawn_at is not None:
+    if referral is None:
+        return "cancel", "the referral no longer exists", None
+    if referral.withdrawn_at is not None:
         return "cancel", "the referral was withdrawn", None
     if referral.accepted_at is not None:
         return "cancel", "the referral was used", None
