@@ -30,9 +30,8 @@ from supportnet.models import AuditAction, AuditEntry, Group, Occurrence, User
 DELETED_USER = "deleted user"
 PAGE_SIZE = 100
 # Plain values only: a role, an instant, a number. Never free text a person wrote.
-DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", "to_starts_at", "recipients"}) | {
-    "referral_id",  # which referral's progress a coordinator read
-}
+DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", "to_starts_at", "recipients",
+                         "program_id", "referral_id"})
 _MAX_DETAIL = 64
 
 LABELS = {
@@ -48,6 +47,13 @@ LABELS = {
     AuditAction.ANNOUNCEMENT_SENT: "sent an announcement",
     AuditAction.SITE_ROLE_CHANGED: "changed the site role of",
     AuditAction.TWO_FACTOR_RESET: "turned off two-factor authentication of",
+    # Programs and referrals (ids only: never a referred person's name, note or address).
+    AuditAction.PROGRAM_CREATED: "created a program",
+    AuditAction.COORDINATOR_ADDED: "made a program coordinator:",
+    AuditAction.COORDINATOR_REMOVED: "removed a program coordinator:",
+    AuditAction.PROGRAM_GROUP_CHANGED: "changed the program of the group",
+    AuditAction.REFERRAL_CREATED: "made a referral",
+    AuditAction.REFERRAL_WITHDRAWN: "withdrew a referral",
     # The person is not named in the site's log (being referred says something about them); the entry's subject
     # is kept for their own export, so they can see who read their progress and when.
     AuditAction.REFERRAL_VIEWED: "read a referred person's progress",
@@ -121,6 +127,7 @@ def _line(entry: AuditEntry) -> Line:
     if entry.action in (
         AuditAction.MEMBER_APPROVED, AuditAction.MEMBER_DECLINED, AuditAction.MEMBER_REMOVED,
         AuditAction.ROLE_CHANGED, AuditAction.SITE_ROLE_CHANGED, AuditAction.TWO_FACTOR_RESET,
+        AuditAction.COORDINATOR_ADDED, AuditAction.COORDINATOR_REMOVED,
     ):
         subject = _name(entry.subject)
     return Line(

@@ -209,11 +209,6 @@ def record_view(referral: Referral, by: User, now: datetime) -> bool:
 # --- nudges ------------------------------------------------------------------------------------------------------
 
 
-def referral_path(program_id: int, referral_id: int) -> str:
-    """The site-relative address of a referral's page (the programs blueprint serves it)."""
-    return f"/programs/{program_id}/referrals/{referral_id}"
-
-
 def _missing(reason: str, facts: _Facts | None) -> bool:
     """Whether what the nudge is about is still missing: no RSVP (nor attendance), or no attendance."""
     if facts is None:

@@ -20,6 +20,7 @@ OWN = (L, 404, 200, 404, 404, 404)  # the member's own things: nobody else learn
 ADMIN = (L, 404, 404, 404, 404, 200)
 SIGNED_OUT_ONLY = (200, 302, 302, 302, 302, 302)  # sign-in pages send signed-in people on
 ANYONE_BAD_TOKEN = (400, 400, 400, 400, 400, 400)
+COORDINATOR = (L, 404, 404, 404, 404, 404)  # a program's coordinators only: none of the personas is one
 
 MATRIX: dict[str, tuple] = {
     "GET /": ALL_200,
@@ -164,7 +165,23 @@ MATRIX: dict[str, tuple] = {
     "GET /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     "POST /notifications/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     # --- programs: admins (none of these personas coordinates a program) ---
+    "GET /admin/programs": ADMIN,
+    "POST /admin/programs": (L, 404, 404, 404, 404, 400),  # no name: the form again, with its error
+    "GET /admin/programs/<int:program_id>": ADMIN,
+    "POST /admin/programs/<int:program_id>/coordinators": (L, 404, 404, 404, 404, 400),
+    "POST /admin/programs/<int:program_id>/coordinators/<int:user_id>/remove": (L, 404, 404, 404, 404, 302),
+    "POST /admin/programs/<int:program_id>/groups": (L, 404, 404, 404, 404, 400),
+    "POST /admin/programs/<int:program_id>/groups/<int:group_id>/remove": (L, 404, 404, 404, 404, 302),
     # --- programs: referrals and their cards ---
+    # Only a program's named coordinators; site admins and group facilitators are not, so 404 for all of these.
+    "GET /programs": COORDINATOR,
+    "GET /programs/<int:program_id>": COORDINATOR,
+    "GET /programs/<int:program_id>/referrals/new": COORDINATOR,
+    "POST /programs/<int:program_id>/referrals/new": COORDINATOR,
+    "GET /programs/<int:program_id>/referrals/<int:referral_id>": COORDINATOR,
+    "GET /programs/<int:program_id>/referrals/<int:referral_id>/card": COORDINATOR,
+    "GET /programs/<int:program_id>/referrals/<int:referral_id>/card.pdf": COORDINATOR,
+    "POST /programs/<int:program_id>/referrals/<int:referral_id>/withdraw": COORDINATOR,
     # --- programs: follow-up and outcomes ---
     "GET /programs/<int:program_id>/outcomes": (L, 404, 404, 404, 404, 404),
     "GET /programs/<int:program_id>/outcomes.csv": (L, 404, 404, 404, 404, 404),

@@ -18,14 +18,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.routing import Rule
 
-from supportnet import attendance, consent
+from supportnet import accounts, attendance, consent, programs
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.clock import now_utc
 from supportnet.consent import Recipient
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
-from supportnet.models import AttendanceProof, Channel, Notification, NotificationKind, Program, Scope, UserSession
-from tests.conftest import DatabaseSnapshot, login
+from supportnet.models import AttendanceProof, Channel, Group, Notification, NotificationKind, Scope, UserSession
+from tests.conftest import PASSWORD, DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
 _ARGUMENT = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
@@ -138,9 +138,6 @@ def build(app: Flask, db_path: Path) -> Harness:
             group_id=world.group_id, sent_at=now_utc(),
         )
         db.session.add(note)
-        # A program none of the personas coordinates: its pages answer 404 to all of them.
-        program = Program(name="Harbour Aftercare Team")
-        db.session.add(program)
         db.session.commit()
         proof_token = attendance.proof_token(db.session.get(AttendanceProof, world.proof_id))
         # --- consent and sharing: the member shares check-in summaries with the group's facilitators ---
@@ -151,13 +148,33 @@ def build(app: Flask, db_path: Path) -> Harness:
             "slug": world.slug, "series_id": str(world.series_id), "occurrence_id": str(world.occurrence_id),
             "membership_id": str(world.peer_membership_id), "user_id": str(world.peer.id),
             "checkin_id": str(world.checkin_id), "proof_id": str(world.proof_id), "session_id": str(session_id),
-            "notification_id": str(note.id), "filename": "css/app.css", "program_id": str(program.id),
+            "notification_id": str(note.id), "filename": "css/app.css",
             "/invite/<token>:token": world.invite_token, "/proof/<token>:token": proof_token,
             "consent_id": str(shared.id),
         }
+        values.update(_program_values(world))
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)
+
+
+def _program_values(world: World) -> dict[str, str]:
+    """A program that runs the world's group, coordinated by someone who is none of the personas, with one
+    referral: the ids its routes need."""
+    now = now_utc()
+    admin = world.persona("admin").user()
+    coordinator = accounts.create_user("cora.coordinator@example.org", PASSWORD, "Cora C.", now)
+    program = programs.create_program("Harbour Clinic aftercare", by=admin, now=now)
+    programs.add_coordinator(program, coordinator.email, by=admin, now=now)
+    group = db.session.get(Group, world.group_id)
+    programs.set_group_program(group, program, by=admin, now=now)
+    referral, _token = programs.create_referral(program, by=coordinator, suggestions=[(group.id, None)], now=now)
+    db.session.commit()
+    return {
+        "program_id": str(program.id), "referral_id": str(referral.id),
+        "/admin/programs/<int:program_id>/coordinators/<int:user_id>/remove:user_id": str(coordinator.id),
+        "/admin/programs/<int:program_id>/groups/<int:group_id>/remove:group_id": str(group.id),
+    }
 
 
 def outcome(response) -> int | str:

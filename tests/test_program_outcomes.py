@@ -29,8 +29,8 @@ from supportnet.models import (
 from tests.builders import weekly
 from tests.conftest import Persona, make_persona
 from tests.pages import browser, html
-from tests.worlds.notifications import make_world
 from tests.worlds.followup import accept, attended, make_program, make_referral, meeting_on
+from tests.worlds.notifications import make_world
 
 DECEMBER = date(2026, 12, 1)
 MADE = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from supportnet.models import Channel, NotificationKind, NotificationStatus, Pro
 from supportnet.notifications import preferences as notif_preferences
 from tests.conftest import PINNED_NOW, login, make_persona, post
 from tests.pages import browser, form_as_shown, text
-from tests.worlds.notifications import REVEALING_WORDS, all_text, make_world, rows, run, set_prefs
 from tests.worlds.followup import accept, make_program, make_referral, meeting_on, revoke, rsvp
+from tests.worlds.notifications import REVEALING_WORDS, all_text, make_world, rows, run, set_prefs
 
 Kind = NotificationKind
 SENT, PENDING, CANCELLED = NotificationStatus.SENT, NotificationStatus.PENDING, NotificationStatus.CANCELLED

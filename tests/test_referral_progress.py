@@ -13,7 +13,6 @@ from supportnet import followup, rsvps
 from supportnet.extensions import db
 from supportnet.models import AuditAction, AuditEntry, Occurrence, Referral
 from tests.conftest import PINNED_NOW, make_persona
-from tests.worlds.notifications import FIRST, make_world
 from tests.worlds.followup import (
     accept,
     attended,
@@ -24,6 +23,7 @@ from tests.worlds.followup import (
     revoke,
     rsvp,
 )
+from tests.worlds.notifications import FIRST, make_world
 
 NOW = PINNED_NOW  # Thursday 26 November 2026, 12:00 UTC; the group meets on Tuesdays from 1 December
 

@@ -348,8 +348,8 @@ def _referral_nudge(ctx: _Ctx) -> Notice:
     text = (f"{who} accepted their referral {days} days ago and {what}." if who
             else f"Someone you referred accepted {days} days ago and {what}.")
     paragraphs = [text, "They chose to share their progress with your program, so you can see how it's going."]
-    target = followup.referral_path(payload.get("program_id", 0), payload.get("referral_id", 0))
-    url = current_app.config["BASE_URL"] + target if ctx.email else target
+    url = ctx.url("programs.referral", program_id=payload.get("program_id", 0),
+                  referral_id=payload.get("referral_id", 0))
     return Notice(subject, paragraphs, [("See the referral", url)])
 
 
@@ -411,6 +411,20 @@ def _account_email(n: Notification) -> mail.Mail:
         "reset_link": link("auth.forgot_password"),
     }
     message = mail.render(n.user.email, payload["subject"], payload["template"], **context)
+    message.headers["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+# A referral's link, to the address a coordinator typed for the person: no account, no name, and a subject
+# and text that say nothing of a program, a group or recovery (a shared inbox or a lock screen shows them).
+REFERRAL_LINK_SUBJECT = "An invitation for you"
+
+
+def referral_link_email(n: Notification) -> mail.Mail:
+    """The email of a referral's link: the address and the link are decrypted only to be sent."""
+    payload = n.payload
+    message = mail.render(str(crypto.decrypt(payload["to"])), REFERRAL_LINK_SUBJECT, "referral_link",
+                          link=str(crypto.decrypt(payload["link"])))
     message.headers["Auto-Submitted"] = "auto-generated"
     return message
 

@@ -158,8 +158,9 @@ SCRUB_WINDOW = timedelta(days=3)
 
 
 def scrub_account_links(now: datetime) -> int:
-    """Delete the one-time links of account emails that are done (sent, failed, expired, cancelled); warn
-    (without the address) about those that could not be sent. Commits; returns how many.
+    """Delete the one-time links of account emails, and the address and link of referral emails, once they are
+    done (sent, failed, expired, cancelled); warn (without the address) about account emails that could not be
+    sent. Commits; returns how many.
 
     A pending row past its time keeps its link only until a tick claims it, finds it expired and scrubs it.
     """
@@ -169,12 +170,16 @@ def scrub_account_links(now: datetime) -> int:
     done = and_(
         table.c.status.in_([SENT.value, FAILED.value, EXPIRED.value, CANCELLED.value]),
         table.c.due_at >= now - SCRUB_WINDOW,
-        table.c.kind == Kind.ACCOUNT.value,
+        table.c.kind.in_([Kind.ACCOUNT.value, Kind.REFERRAL_LINK.value]),
     )
     with write_intent(True):
-        rows = db.session.execute(select(table.c.id, table.c.status, table.c.payload).where(done)).all()
-        lost = [(row.id, row.status) for row in rows if row.payload.get("link") and row.status != SENT.value]
-        scrubbed = [row.id for row in rows if row.payload.get("link")]
+        rows = db.session.execute(
+            select(table.c.id, table.c.kind, table.c.status, table.c.payload).where(done)
+        ).all()
+        # A referral's link that was not sent is expected (used, withdrawn or expired first): no warning.
+        lost = [(row.id, row.status) for row in rows
+                if row.payload.get("link") and row.status != SENT.value and row.kind == Kind.ACCOUNT.value]
+        scrubbed = [row.id for row in rows if row.payload.get("link") or row.payload.get("to")]
         for chunk in chunks(scrubbed, 500):
             db.session.execute(update(table).where(table.c.id.in_(chunk)).values(payload={}))
         db.session.commit()
@@ -311,7 +316,7 @@ def _process(ids: list[int], at: datetime, report: TickReport, lease: _Lease) ->
 
 
 def _load_context(rows: list[Notification]) -> _Context:
-    user_ids = {n.user_id for n in rows}
+    user_ids = {n.user_id for n in rows if n.user_id is not None}  # a referral's link goes to an address
     occ_ids = {n.occurrence_id for n in rows if n.occurrence_id}
     answers = {}
     if occ_ids:
@@ -334,6 +339,8 @@ def _load_context(rows: list[Notification]) -> _Context:
 
 def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | None, datetime | None]:
     """Whether a claimed row still makes sense: ("send"|"cancel"|"expire"|"defer", reason, until)."""
+    if n.kind == Kind.REFERRAL_LINK:
+        return _referral_link_verdict(n, now)
     prefs = ctx.prefs[n.user_id]
     if n.expires_at is not None and now >= n.expires_at:
         return "expire", "too late to be useful", None
@@ -356,6 +363,23 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
         until = quiet_until(prefs, outbox.member_zone(n.user.timezone), now)
         if until is not None and (n.expires_at is None or until < n.expires_at):
             return "defer", None, until
+    return "send", None, None
+
+
+def _referral_link_verdict(n: Notification, now: datetime) -> tuple[str, str | None, None]:
+    """A referral's link goes out only while the referral is open: not used, withdrawn or expired (nor deleted).
+    No quiet hours: the address has no account and no preferences, and the person waits for it."""
+    referral = db.session.get(Referral, n.payload.get("referral_id") or 0)
+    if referral is None:
+        return "cancel", "the referral no longer exists", None
+    if referral.withdrawn_at is not None:
+        return "cancel", "the referral was withdrawn", None
+    if referral.accepted_at is not None:
+        return "cancel", "the referral was used", None
+    if now >= referral.expires_at or (n.expires_at is not None and now >= n.expires_at):
+        return "expire", "the referral expired", None
+    if not n.payload.get("to") or not n.payload.get("link"):
+        return "cancel", "nothing to send", None
     return "send", None, None
 
 
@@ -435,7 +459,10 @@ def _newcomer_still_coming(n: Notification, ctx: _Context, now: datetime) -> tup
 
 
 def _compose(n: Notification, ctx: _Context, now: datetime):
-    composed = compose.email_for(n, ctx.prefs[n.user_id], ctx.groups, now)
+    if n.kind == Kind.REFERRAL_LINK:
+        composed = compose.referral_link_email(n)
+    else:
+        composed = compose.email_for(n, ctx.prefs[n.user_id], ctx.groups, now)
     sender = current_app.config["MAIL_FROM"]
     composed.headers["Message-ID"] = message_id(n.dedupe_key, sender)
     return mail.to_message(composed, sender)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from supportnet import consent, crypto
 from supportnet.consent import Recipient
@@ -369,3 +369,32 @@ def greeter_stopped(membership: Membership, now: datetime) -> None:
         MeetingSeries.group_id == membership.group_id)
     outbox.cancel(Notification.user_id == membership.user_id, Notification.kind == Kind.NEWCOMER,
                   Notification.occurrence_id.in_(meetings.scalar_subquery()))
+
+
+# --- a referral's link, emailed to the address a coordinator typed ---
+
+
+def referral_link_email(referral_id: int, address: str, link_url: str, now: datetime, expires: datetime) -> int:
+    """Queue the email that carries a referral's link to the person; returns the row's id.
+
+    The person has no account yet, so the row names no member: the address and the link are kept only
+    encrypted in the payload and deleted once the row is sent, fails for good, is cancelled or expires
+    (`dispatch.scrub_account_links`). The dispatcher sends it only while the referral is still open.
+    """
+    payload = {"referral_id": referral_id, "to": crypto.encrypt(address), "link": crypto.encrypt(link_url)}
+    row = Notification(**outbox.new_row(None, Kind.REFERRAL_LINK, EMAIL, f"referral-link:{referral_id}", now, now,
+                                        expires=expires, payload=payload))
+    db.session.add(row)
+    db.session.flush()
+    return row.id
+
+
+def referral_link_withdrawn(referral_id: int) -> int:
+    """Cancel a referral's link email that has not gone yet, and delete the address and link it holds."""
+    return db.session.execute(
+        update(Notification)
+        .where(Notification.kind == Kind.REFERRAL_LINK, Notification.status == outbox.PENDING,
+               Notification.dedupe_key == f"referral-link:{referral_id}:{EMAIL.value}")
+        .values(status=outbox.CANCELLED, claimed_until=None, payload={}, last_error="the referral was withdrawn")
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -69,7 +69,7 @@ def utc_stamp(instant: datetime) -> str:
 
 
 def new_row(
-    user_id: int,
+    user_id: int | None,
     kind: NotificationKind,
     channel: Channel,
     key: str,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from supportnet import visibility
 from supportnet.clock import now_utc
 from supportnet.extensions import db
-from supportnet.models import Group, MeetingSeries, Membership, Occurrence, User, Visibility
+from supportnet.models import Group, MeetingSeries, Membership, Occurrence, Program, Referral, User, Visibility
 from supportnet.web.security import no_store
 
 
@@ -74,3 +74,21 @@ def get_membership_for(group: Group, membership_id: int) -> Membership:
     if membership is None or membership.group_id != group.id:
         abort(404)
     return membership
+
+
+def get_program_for(user: User | None, program_id: int) -> Program:
+    """A program the viewer coordinates (404 otherwise: site admins too, unless named coordinators)."""
+    program = db.session.get(Program, program_id)
+    if program is None or not visibility.coordinates(user, program.id):
+        abort(404)
+    no_store()
+    return program
+
+
+def get_referral_for(user: User | None, program: Program, referral_id: int) -> Referral:
+    """A referral of this program, which the viewer coordinates (404 for another program's referral)."""
+    referral = db.session.get(Referral, referral_id)
+    if referral is None or referral.program_id != program.id or not visibility.coordinates(user, program.id):
+        abort(404)
+    no_store()
+    return referral
