@@ -299,19 +299,22 @@ class MonthCounts:
     accepted: int = 0
     attended_7: int = 0
     attended_30: int = 0
+    # Accepted referrals still kept whose person does not share their progress (never stored: see `outcomes`).
+    private: int = 0
 
     def add(self, other: MonthCounts) -> None:
         self.made += other.made
         self.accepted += other.accepted
         self.attended_7 += other.attended_7
         self.attended_30 += other.attended_30
+        self.private += other.private
 
 
 def _month(instant: datetime) -> date:
     return date(instant.year, instant.month, 1)
 
 
-def _count(referrals: Sequence) -> dict[tuple[int, date], MonthCounts]:
+def _count(referrals: Sequence, sharing: set[int] | None = None) -> dict[tuple[int, date], MonthCounts]:
     """Counts per (program, month of creation, UTC) of these referrals.
 
     Attendance is counted for every accepted referral, with consent to follow progress or without: the result
@@ -328,6 +331,8 @@ def _count(referrals: Sequence) -> dict[tuple[int, date], MonthCounts]:
         if r.accepted_at is None:
             continue
         cell.accepted += 1
+        if sharing is not None and r.id not in sharing:
+            cell.private += 1
         f = facts.get(r.id)
         first = f.first_attended_at if f is not None else None
         if first is not None and first <= r.accepted_at + WITHIN_7:
@@ -337,11 +342,11 @@ def _count(referrals: Sequence) -> dict[tuple[int, date], MonthCounts]:
     return counts
 
 
-def month_counts(program: Program) -> dict[date, MonthCounts]:
+def month_counts(program: Program, now: datetime) -> dict[date, MonthCounts]:
     """The program's counts per month of referral: the referrals kept plus what retention folded away."""
     kept = db.session.execute(select(*_KEY_COLUMNS).where(Referral.program_id == program.id)).all()
     months: dict[date, MonthCounts] = defaultdict(MonthCounts)
-    for (_program_id, month), cell in _count(kept).items():
+    for (_program_id, month), cell in _count(kept, _sharing(kept, now)).items():
         months[month].add(cell)
     for row in db.session.scalars(select(ProgramMonth).where(ProgramMonth.program_id == program.id)):
         months[row.month].add(MonthCounts(row.made, row.accepted, row.attended_7, row.attended_30))
@@ -398,12 +403,16 @@ def outcomes(program: Program, now: datetime) -> OutcomeTable:
     Every count of 1 to 4 reads "fewer than 5" (made, accepted, attended); the attendance figures also hide when
     1 to 4 accepted people did not attend (see `_attended_cells`). Nothing here is about one person.
     """
-    months = month_counts(program)
+    months = month_counts(program, now)
     rows = []
     for month in sorted(months, reverse=True):
         c = months[month]
         count_7, share_7 = _attended_cells(c.attended_7, c.accepted)
         count_30, share_30 = _attended_cells(c.attended_30, c.accepted)
+        if 0 < c.private < SMALL_CELL:
+            # Coordinators see, one by one, the progress of everyone who shares it; the month's attendance
+            # minus what they saw would be the attendance of the 1 to 4 people who chose not to share.
+            count_7 = share_7 = count_30 = share_30 = NOT_SHOWN
         rows.append((_month_label(month), _shown_count(c.made), _shown_count(c.accepted),
                      count_7, share_7, count_30, share_30))
     recent = db.session.scalars(

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from supportnet import accounts, audit, timetable, visibility
@@ -34,6 +34,7 @@ from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
     Group,
+    JoinPolicy,
     MeetingSeries,
     Occurrence,
     OccurrenceStatus,
@@ -194,15 +195,30 @@ class Suggestable:
     series: list[MeetingSeries] = field(default_factory=list)
 
 
-def _suggestable_condition(program: Program):
-    return Group.archived_at.is_(None) & or_(Group.program_id == program.id, Group.visibility == Visibility.PUBLIC)
+def _suggestable_condition(program_id: int):
+    # A referral admits the person at once (it stands for an invitation), so a program may suggest its own
+    # groups whatever their join policy, but another group only if it is public and anyone may join it: a
+    # coordinator never overrides the approval of a group their program does not run.
+    return Group.archived_at.is_(None) & or_(
+        Group.program_id == program_id,
+        and_(Group.visibility == Visibility.PUBLIC, Group.join_policy == JoinPolicy.OPEN),
+    )
+
+
+def may_suggest(program_id: int, group: Group) -> bool:
+    """Whether a referral of this program may still bring someone into the group (asked again on acceptance:
+    the group may have changed its policy or left the program since the card was printed)."""
+    return db.session.scalar(
+        select(Group.id).where(Group.id == group.id, _suggestable_condition(program_id))
+    ) is not None
 
 
 def suggestable_groups(program: Program) -> list[Suggestable]:
-    """What a referral of this program may suggest: its own groups and public groups (never archived ones),
+    """What a referral of this program may suggest: its own groups and public groups anyone may join (never
+    archived ones),
     its own first, each with its running series; in two queries."""
     found = list(db.session.scalars(
-        select(Group).where(_suggestable_condition(program))
+        select(Group).where(_suggestable_condition(program.id))
         .order_by((Group.program_id == program.id).desc(), func.lower(Group.name), Group.id)
     ))
     by_group = {g.id: Suggestable(g) for g in found}
@@ -253,7 +269,7 @@ def _clean_suggestions(program: Program, suggestions: Sequence[tuple[int, int | 
                           field="suggestions")
     group_ids = {g for g, _ in chosen}
     allowed = set(db.session.scalars(
-        select(Group.id).where(Group.id.in_(group_ids), _suggestable_condition(program))
+        select(Group.id).where(Group.id.in_(group_ids), _suggestable_condition(program.id))
     ))
     if group_ids - allowed:
         raise DomainError("Suggest only groups from the list: this program's groups and public groups.",

@@ -28,7 +28,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from supportnet import consent, memberships, rsvps, timetable
+from supportnet import consent, memberships, programs, rsvps, timetable
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -218,8 +218,11 @@ def accept(referral: Referral, user: User, occurrence: Occurrence | None, choice
     the consents the person ticked. Raises DomainError, changing nothing the caller keeps once it rolls back."""
     refuse_unless_open(referral, now)
     occ = check_choice(referral, occurrence.id if occurrence is not None else None, now)
-    _claim(referral, user, now)
     group = occ.series.group
+    if not programs.may_suggest(referral.program_id, group):
+        raise DomainError("This group no longer takes people through this card. Ask the person who gave it to "
+                          "you, or find a meeting in the directory.")
+    _claim(referral, user, now)
     membership = memberships.join_referred(group, user, now)
     answer = rsvps.rsvp(occ, user, now)
     if choices.share_progress:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from supportnet import followup, privacy, scheduler
+from supportnet import consent, followup, privacy, scheduler
 from supportnet.extensions import db
 from supportnet.models import (
     Consent,
@@ -25,6 +25,7 @@ from supportnet.models import (
     ProgramMonth,
     Referral,
     ReferralSuggestion,
+    Scope,
 )
 from tests.builders import weekly
 from tests.conftest import Persona, make_persona
@@ -50,8 +51,8 @@ class OutcomesWorld:
 
 def _outcomes_world(app, facilitator) -> OutcomesWorld:
     """December: 13 referrals made, 12 accepted; first meetings at day 2 (5 people), day 8 (5), day 40 (1), and
-    one person who never came. Every other one shares their progress, so nudges were planned for them before
-    anyone came."""
+    one person who never came. Five share their progress (among them the one who never came, so nudges were
+    planned for them) and seven do not: enough either way that the counts single nobody out."""
     coordinator = make_persona(app, "Cora C.")
     world = make_world(app, facilitator, recurrence=weekly(*range(7)).recurrence)
     program = make_program(app, "Harbour Aftercare Team", coordinator)
@@ -62,7 +63,8 @@ def _outcomes_world(app, facilitator) -> OutcomesWorld:
         for n in range(count):
             person = make_persona(app, f"{label} {n}")
             rid = make_referral(app, program.program_id, world.group_id, created_at=MADE, by=coordinator)
-            accept(app, rid, person, ACCEPTED, shares=n % 2 == 0)  # consent makes no difference to the counts
+            # Consent makes no difference to the counts.
+            accept(app, rid, person, ACCEPTED, shares=label == "never" or n % 2 == 1)
             people.setdefault(label, []).append(person)
             referrals.setdefault(label, []).append(rid)
     make_referral(app, program.program_id, world.group_id, created_at=MADE)  # never accepted
@@ -80,20 +82,37 @@ def _table(app, program_id, at) -> followup.OutcomeTable:
         return followup.outcomes(db.session.get(Program, program_id), at)
 
 
-def _counts(app, program_id):
+def _counts(app, program_id, at=datetime(2027, 2, 1, tzinfo=UTC)):
     with app.app_context():
-        return followup.month_counts(db.session.get(Program, program_id))
+        return followup.month_counts(db.session.get(Program, program_id), at)
 
 
 def test_first_attendance_within_7_and_30_days_of_acceptance(app, facilitator):
     w = _outcomes_world(app, facilitator)
     assert _counts(app, w.program_id) == {DECEMBER: followup.MonthCounts(made=13, accepted=12, attended_7=5,
-                                                                          attended_30=10)}
+                                                                          attended_30=10, private=7)}
     table = _table(app, w.program_id, datetime(2027, 2, 1, tzinfo=UTC))
     # 5 of 12 within 7 days: shown. 10 of 12 within 30 days: the 2 who did not would be given away by
     # subtraction, so neither the count nor the share is shown.
     assert table.rows == [("December 2026", "13", "12", "5", "42%", "not shown", "not shown")]
     assert table.still_open == []
+
+
+def test_attendance_is_not_shown_when_1_to_4_accepted_people_keep_their_progress_to_themselves(app, facilitator):
+    w = _outcomes_world(app, facilitator)
+    later = datetime(2027, 2, 1, tzinfo=UTC)
+    # The three at day 2 who kept their progress private start sharing, and four private ones remain. The
+    # coordinator sees each sharer's first meeting on their referral page: the month's count minus those would
+    # be the attendance of those four.
+    with app.app_context():
+        for n in (0, 2, 4):
+            person, rid = w.people["day 2"][n], w.referrals["day 2"][n]
+            consent.grant(person.id, consent.Recipient.program_coordinators(w.program_id, rid),
+                          Scope.REFERRAL_PROGRESS, "Your program can see your progress.", ACCEPTED)
+        db.session.commit()
+    assert _counts(app, w.program_id, later)[DECEMBER].private == 4
+    assert _table(app, w.program_id, later).rows == [
+        ("December 2026", "13", "12", "not shown", "not shown", "not shown", "not shown")]
 
 
 def test_a_month_whose_30_days_are_still_running_says_so(app, facilitator):
@@ -182,7 +201,7 @@ def test_retention_folds_old_referrals_into_monthly_counts_then_deletes_them(app
     w = _outcomes_world(app, facilitator)
     later = datetime(2027, 2, 1, tzinfo=UTC)
     before = _table(app, w.program_id, later)
-    assert _referral_rows(app, w.program_id) == (13, 13, 8, 16)  # 8 share; planned before anyone came
+    assert _referral_rows(app, w.program_id) == (13, 13, 5, 10)  # 5 share; planned before anyone came
     # 89 days after acceptance: nothing is due yet.
     scheduler.retention_pass(app, ACCEPTED + timedelta(days=89))
     assert _referral_rows(app, w.program_id)[0] == 13
@@ -209,7 +228,7 @@ def test_a_deleted_account_still_counts_as_accepted_but_its_attendance_is_gone(a
         referral = db.session.get(Referral, w.referrals["day 2"][0])
         assert referral.accepted_by_id is None and referral.accepted_at == ACCEPTED
     # The account's attendance rows went with it (deletion removes rows), so it no longer counts as attended.
-    assert _counts(app, w.program_id) == {DECEMBER: followup.MonthCounts(13, 12, 4, 9)}
+    assert _counts(app, w.program_id) == {DECEMBER: followup.MonthCounts(13, 12, 4, 9, private=7)}
     scheduler.retention_pass(app, ACCEPTED + timedelta(days=90))
     with app.app_context():
         month = db.session.get(ProgramMonth, (w.program_id, DECEMBER))

@@ -13,7 +13,16 @@ from sqlalchemy import select, text
 
 from supportnet import clock, groups, scheduling
 from supportnet.extensions import db
-from supportnet.models import AuditAction, AuditEntry, Group, GroupKind, MeetingSeries, Program, ProgramCoordinator
+from supportnet.models import (
+    AuditAction,
+    AuditEntry,
+    Group,
+    GroupKind,
+    JoinPolicy,
+    MeetingSeries,
+    Program,
+    ProgramCoordinator,
+)
 from tests.conftest import make_persona, post
 from tests.pages import browser, field_error, flashes, form_as_shown, html, redirects_to_login
 from tests.pages import text as page_text
@@ -267,6 +276,14 @@ def test_visitors_are_sent_to_sign_in(app, world):
 # --- bad input ---
 
 
+def public_approval_group(app, world) -> int:
+    with app.app_context():
+        group = groups.create_group(world.facilitator.user(), name="Door Knock Circle", kind=GroupKind.MEETUP,
+                                    timezone="UTC", now=clock.now_utc(), join_policy=JoinPolicy.APPROVAL)
+        db.session.commit()
+        return group.id
+
+
 def extra_public_groups(app, world, count: int) -> list[int]:
     with app.app_context():
         fac = world.facilitator.user()
@@ -281,6 +298,9 @@ BAD = {
     "six suggestions": ({"suggestions": "six"}, "suggestions", "Choose at most 5"),
     "another program's private group": ({"suggestions": "group_b"}, "suggestions", "Suggest only groups from the list"),
     "an archived group": ({"suggestions": "archived"}, "suggestions", "Suggest only groups from the list"),
+    # The card admits at once, so it may not stand in for the approval of a group the program does not run.
+    "a public group that approves its members": ({"suggestions": "approval"}, "suggestions",
+                                                 "Suggest only groups from the list"),
     "a series of another group": ({"suggestions": "wrong_series"}, "suggestions",
                                   "Suggest only meetings from the list"),
     "garbage": ({"suggestions": ["g1x"]}, "suggestions", "Suggest only groups and meetings from the list"),
@@ -301,7 +321,8 @@ def test_bad_referral_input_is_refused_with_a_clear_message_and_the_form_keeps_w
     six = [f"g{world.group_a}", f"g{world.group_a}s{world.series_a}", f"g{world.public}",
            f"g{world.public}s{world.series_public}", *(f"g{i}" for i in extra)]
     named = {"six": six, "group_b": [f"g{world.group_b}"], "archived": [f"g{world.archived}"],
-             "wrong_series": [f"g{world.group_a}s{world.series_public}"]}
+             "wrong_series": [f"g{world.group_a}s{world.series_public}"],
+             "approval": [f"g{public_approval_group(app, world)}"]}
     data = {"suggestions": [f"g{world.group_a}"], "first_name": "Sam", "note": "See you Tuesday.",
             "valid_days": "20", "email": ""}
     data.update(change)

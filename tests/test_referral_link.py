@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from supportnet import clock, logs, referrals
 from supportnet.extensions import db
-from supportnet.models import JoinPolicy, Membership, Referral, Rsvp, User, Visibility
+from supportnet.models import Group, JoinPolicy, Membership, Referral, Rsvp, User, Visibility
 from tests.conftest import ClosingClient, csrf_token, make_persona, post
 from tests.pages import browser, flashes, form_as_shown, html, text
 from tests.worlds.referrals import Card, Place, add_member, make_card, make_place, make_program, outcome
@@ -157,6 +157,7 @@ def test_the_token_never_reaches_a_log_line(card):
 def test_invite_only_and_approval_groups_let_the_referred_person_in(app, facilitator, program_id, outsider,
                                                                      policy, visibility):
     place = make_place(app, facilitator, "Quiet Room", join_policy=policy, visibility=visibility)
+    _run_by(app, place, program_id)  # the program runs the group: its card stands for an invitation
     card = make_card(app, program_id, place)
     tuesday = place.occurrence_id(app)
     otto = browser(app, outsider)
@@ -169,6 +170,32 @@ def test_invite_only_and_approval_groups_let_the_referred_person_in(app, facilit
     nell = browser(app, other)
     nell_join = post(nell, f"/groups/{place.slug}/join")
     assert outcome(app, card, place, other.id, tuesday).membership in (None, "pending"), nell_join.status_code
+
+
+def _run_by(app, place, program_id: int | None) -> None:
+    with app.app_context():
+        db.session.get(Group, place.group_id).program_id = program_id
+        db.session.commit()
+
+
+@pytest.mark.parametrize("runs_it", [False, True])
+def test_a_card_never_overrides_the_approval_of_a_group_its_program_does_not_run(app, facilitator, program_id,
+                                                                                 outsider, runs_it):
+    # Printed while the program ran the group; since then the group left the program and asks for approval.
+    place = make_place(app, facilitator, "Quiet Room", join_policy=JoinPolicy.APPROVAL)
+    _run_by(app, place, program_id)
+    card = make_card(app, program_id, place)
+    _run_by(app, place, program_id if runs_it else None)
+    tuesday = place.occurrence_id(app)
+    before = _counts(app)
+    response = post(browser(app, outsider), card.url, _choose(tuesday))
+    if runs_it:
+        assert response.status_code == 302
+        assert outcome(app, card, place, outsider.id, tuesday).membership == "active"
+        return
+    assert response.status_code == 409 and "no longer takes people through this card" in text(response)
+    assert _counts(app) == before, "the card was used up, or she joined past the facilitators' approval"
+    assert outcome(app, card, place, outsider.id, tuesday).accepted_by_id is None
 
 
 def test_someone_a_facilitator_removed_stays_out(app, card, place, outsider, facilitator):
