@@ -37,6 +37,28 @@ from supportnet.models import (
 )
 
 
+# What depends on each kind of consent: every place that reads data under it, or sends something because of
+# it. Each asks this module when it reads, composes or sends (never a copy made when the consent was given), so
+# revoking, expiring or ending a consent takes effect at the next read, and a notice already written is
+# re-checked before it goes. A new scope, or a new reader of one, gets a line here (tests/test_consent_readers.py
+# checks that every scope has one and that each named module asks this module).
+READERS: dict[Scope, tuple[str, ...]] = {
+    Scope.CHECKIN_SUMMARIES: (
+        "supportnet.checkins.support",  # a group's support page and its figures
+        "supportnet.notifications.hooks",  # "who can see what you share" when a facilitator is named
+        "supportnet.notifications.dispatch",  # the facilitators' digest, re-checked when sent
+        "supportnet.checkins.sharing",  # the member's sharing page, "reach out"
+    ),
+    Scope.CHECKIN_NOTES: ("supportnet.checkins.support", "supportnet.checkins.sharing"),
+    Scope.RECOVERY_DATE: ("supportnet.checkins.support", "supportnet.checkins.sharing"),
+    Scope.REFERRAL_PROGRESS: (
+        "supportnet.followup",  # a referral's page, the coordinators' nudges (planned and re-checked), outcomes
+        "supportnet.notifications.dispatch",  # asks followup before a nudge goes
+    ),
+    Scope.NEWCOMER_NAME: ("supportnet.notifications.compose",),  # the greeters' notice, composed when sent
+}
+
+
 @dataclass(frozen=True)
 class Recipient:
     """Whom a consent is given to: a role in one place."""
