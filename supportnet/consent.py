@@ -36,7 +36,6 @@ from supportnet.models import (
     User,
 )
 
-
 # What depends on each kind of consent: every place that reads data under it, or sends something because of
 # it. Each asks this module when it reads, composes or sends (never a copy made when the consent was given), so
 # revoking, expiring or ending a consent takes effect at the next read, and a notice already written is
