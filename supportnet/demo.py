@@ -1,4 +1,5 @@
-"""Demo data for development: a few accounts, public groups in two timezones, and their meeting series.
+"""Demo data for development: a few accounts, public groups in two timezones, their meeting series, and a
+treatment program with a coordinator that runs one of the groups.
 
 Everything goes through the domain functions (accounts, groups, scheduling), so demo data obeys the same
 rules as real data. `seed` is idempotent: accounts are keyed by email, groups by slug and series by title
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from supportnet import accounts, groups, memberships, scheduling, visibility
+from supportnet import accounts, groups, memberships, programs, scheduling, visibility
 from supportnet.extensions import db
 from supportnet.models import (
     Group,
@@ -23,6 +24,7 @@ from supportnet.models import (
     MeetingSeries,
     Occurrence,
     OnlineVisibility,
+    Program,
     SiteRole,
     User,
 )
@@ -35,8 +37,10 @@ DEMO_USERS = [
     (SiteRole.FACILITATOR, "facilitator@example.org", "Fran F.", "Europe/London", "demo-facilitator-pass"),
     (SiteRole.MEMBER, "member@example.org", "Sam K.", "America/New_York", "demo-member-pass"),
     (SiteRole.MEMBER, "member2@example.org", "Alex R.", "Europe/London", "demo-member2-pass"),
+    # Coordinates the demo program: makes referrals and prints their cards (Referrals in the navigation).
+    (SiteRole.MEMBER, "coordinator@example.org", "Cory C.", "Europe/London", "demo-coordinator-pass"),
 ]
-ADMIN, FACILITATOR, MEMBER, MEMBER2 = (user[1] for user in DEMO_USERS)
+ADMIN, FACILITATOR, MEMBER, MEMBER2, COORDINATOR = (user[1] for user in DEMO_USERS)
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
 
@@ -216,6 +220,9 @@ DEMO_GROUPS = (
     ),
 )
 
+# A treatment centre's aftercare team: it runs the integration circle, and its coordinator refers people to it.
+DEMO_PROGRAM = "Harbour House aftercare"
+
 # One-off changes to upcoming meetings of the integration circle, by index among its upcoming meetings.
 CHANGED_GROUP = "thursday-aftercare-integration-circle"
 CANCEL_INDEX = 1  # the 2nd upcoming meeting
@@ -234,9 +241,21 @@ def seed(now: datetime) -> list[tuple[str, str, str]]:
             user = accounts.create_user(email, password, name, now, timezone=tz, role=role)
         users[email] = user
         logins.append((role.value, email, password))
-    for demo in DEMO_GROUPS:
-        _seed_group(demo, users, now)
+    seeded = {demo.slug: _seed_group(demo, users, now) for demo in DEMO_GROUPS}
+    _seed_program(users, seeded[CHANGED_GROUP], now)
     return logins
+
+
+def _seed_program(users: dict[str, User], group: Group, now: datetime) -> Program:
+    admin = users[ADMIN]
+    program = db.session.scalar(select(Program).where(Program.name == DEMO_PROGRAM))
+    if program is None:
+        program = programs.create_program(DEMO_PROGRAM, by=admin, now=now)
+    if not visibility.coordinates(users[COORDINATOR], program.id):
+        programs.add_coordinator(program, COORDINATOR, by=admin, now=now)
+    if group.program_id != program.id:
+        programs.set_group_program(group, program, by=admin, now=now)
+    return program
 
 
 def _seed_group(demo: DemoGroup, users: dict[str, User], now: datetime) -> Group:

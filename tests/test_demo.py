@@ -20,11 +20,14 @@ from supportnet.models import (
     Occurrence,
     OccurrenceStatus,
     OnlineVisibility,
+    Program,
+    ProgramCoordinator,
     User,
     Visibility,
 )
+from tests.conftest import post
 
-TABLES = (User, Group, GroupTag, Membership, MeetingSeries, Occurrence)
+TABLES = (User, Group, GroupTag, Membership, MeetingSeries, Occurrence, Program, ProgramCoordinator)
 EIGHT_WEEKS = timedelta(weeks=8)
 
 
@@ -168,3 +171,15 @@ def test_anonymous_group_pages_keep_links_and_contact_notes_for_members(seeded, 
         assert group.name in page
         assert "meet.example.org" not in page
         assert not group.contact_note or group.contact_note not in page
+
+
+def test_the_demo_coordinator_can_refer_someone_to_the_group_the_demo_program_runs(seeded):
+    with seeded.app_context():
+        program = db.session.scalar(select(Program).where(Program.name == demo.DEMO_PROGRAM))
+        group = db.session.scalar(select(Group).where(Group.slug == demo.CHANGED_GROUP))
+        assert group.program_id == program.id
+    client = seeded.test_client()
+    signed_in = post(client, "/login", {"email": demo.COORDINATOR, "password": "demo-coordinator-pass"})
+    assert signed_in.status_code == 302
+    form = client.get(f"/programs/{program.id}/referrals/new")
+    assert form.status_code == 200 and group.name in form.get_data(as_text=True)
