@@ -125,9 +125,10 @@ def checkins_generate_key() -> None:
 @checkins_cli.command("rotate-key")
 @click.option("--new-dev-key", is_flag=True, help="Development: first put a new key in front of instance/data_key.")
 def checkins_rotate_key(new_dev_key: bool) -> None:
-    """Re-encrypt every check-in note and own tag with the newest key (the first in SUPPORTNET_DATA_KEY)."""
+    """Re-encrypt every encrypted value (check-in notes, own tags, referral cards) with the newest key (the first
+    in SUPPORTNET_DATA_KEY)."""
     from supportnet import crypto
-    from supportnet.checkins import records as checkins_records
+    from supportnet.db import Base
 
     instance, config = Path(current_app.instance_path), current_app.config
     if new_dev_key:
@@ -135,7 +136,7 @@ def checkins_rotate_key(new_dev_key: bool) -> None:
             raise click.ClickException("--new-dev-key only works with the development key in instance/data_key.")
         config["DATA_KEY"] = crypto.prepend_dev_key(instance)
     try:
-        count = checkins_records.rotate_encryption()
+        count = crypto.rotate_all(db.session, Base.metadata)
     except crypto.DataKeyError as exc:
         db.session.rollback()
         raise click.ClickException(f"Nothing was changed: {exc}.") from exc

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import Text, select, type_coerce, update
+from sqlalchemy import MetaData, Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import Column
 from sqlalchemy.types import TypeDecorator
@@ -160,3 +160,17 @@ def rotate_column(session: Session, column: Column, primary_key: Column) -> int:
             update(column.table).where(primary_key == row_id).values({column.name: type_coerce(fresh, Text)})
         )
     return len(rows)
+
+
+def rotate_all(session: Session, metadata: MetaData) -> int:
+    """Re-encrypt every EncryptedText column of every table (check-in notes, own tags, referral names, notes and
+    links, and whatever is added later) with the newest key; returns how many values were rewritten."""
+    count = 0
+    for table in metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1:
+            continue
+        for column in table.columns:
+            if isinstance(column.type, EncryptedText):
+                count += rotate_column(session, column, keys[0])
+    return count

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy import text as sql
 
-from supportnet import create_app, crypto
-from supportnet.checkins import records as checkins_records
+from supportnet import clock, create_app, crypto
 from supportnet.config import ConfigError, load_config
+from supportnet.db import Base
 from supportnet.extensions import db
-from supportnet.models import CheckIn, CheckinSharing, OwnTag
+from supportnet.models import CheckIn, CheckinSharing, OwnTag, Program, Referral
 from tests.conftest import Persona, make_app, make_persona, post
 from tests.pages import browser, html, text
 from tests.worlds.checkins import TODAY, add_member, checkin_form, record, share, start_group
@@ -135,7 +136,8 @@ def test_no_log_record_contains_a_check_in_note(app, facilitator, caplog):
     assert refused.status_code == 400
     assert SENTINEL in text(browser(app, facilitator).get(f"/groups/{circle}/support"))
     with app.app_context():
-        assert checkins_records.rotate_encryption() == 1  # the edit dropped the own tag, so only the note is left
+        # The edit dropped the own tag, so only the note is left.
+        assert crypto.rotate_all(db.session, Base.metadata) == 1
         db.session.commit()
     assert SENTINEL in html(client.get(f"/me/checkins/{checkin_id}"))
 
@@ -161,13 +163,21 @@ def test_rotating_the_key_re_encrypts_every_note_and_tag(db_path, smtp_server):
     record(first, mia, note=SENTINEL, new_tags=[TAG_SENTINEL])
     record(first, mia, note=None)
     with first.app_context():
+        # A referral card waiting to be used: its link, first name and note are encrypted too.
+        program = Program(name="Harbour Clinic aftercare")
+        db.session.add(program)
+        db.session.flush()
+        db.session.add(Referral(program_id=program.id, token_hash="0" * 64, token="the-link", first_name="Sam",
+                                note=SENTINEL, created_at=clock.now_utc(),
+                                expires_at=clock.now_utc() + timedelta(days=30)))
+        db.session.commit()
         db.engine.dispose()
 
     # New key in front, old key still listed: everything stays readable, and the command moves it over.
     both = keyed_app(db_path, smtp_server[0].port, f"{new}, {old}")
     result = both.test_cli_runner().invoke(args=["checkins", "rotate-key"])
     assert result.exit_code == 0, result.output
-    assert "Re-encrypted 2 values" in result.output
+    assert "Re-encrypted 5 values" in result.output
     with both.app_context():
         raw = db.session.execute(sql("SELECT note FROM checkin WHERE note IS NOT NULL")).scalar()
         assert Fernet(new.encode()).decrypt(raw.encode()).decode() == SENTINEL
@@ -178,6 +188,8 @@ def test_rotating_the_key_re_encrypts_every_note_and_tag(db_path, smtp_server):
     with only_new.app_context():
         assert db.session.scalar(select(CheckIn.note).where(CheckIn.note.is_not(None))) == SENTINEL
         assert db.session.scalar(select(OwnTag.label)) == TAG_SENTINEL
+        card = db.session.scalar(select(Referral))
+        assert (card.token, card.first_name, card.note) == ("the-link", "Sam", SENTINEL)
         db.engine.dispose()
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import selectinload
 
-from supportnet import crypto, visibility
+from supportnet import visibility
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -289,13 +289,3 @@ def tag_values(checkin: CheckIn) -> list[str]:
 def needs_support_response(checkin: CheckIn) -> bool:
     """Whether the confirmation should offer ways to reach out: the lowest mood, or the member asked."""
     return checkin.wants_support or checkin.mood == LOWEST_MOOD
-
-
-# --- key rotation ------------------------------------------------------------------------------------------------
-
-
-def rotate_encryption() -> int:
-    """Re-encrypt every note and own tag with the newest data key; returns how many values were rewritten."""
-    notes = crypto.rotate_column(db.session, CheckIn.__table__.c.note, CheckIn.__table__.c.id)
-    labels = crypto.rotate_column(db.session, OwnTag.__table__.c.label, OwnTag.__table__.c.id)
-    return notes + labels
