@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, time
 
+from flask import Flask
+from sqlalchemy import event
+
+from supportnet.extensions import db
 from supportnet.recurrence import Frequency, Recurrence
 from supportnet.series_spec import SeriesSpec
 
@@ -24,3 +30,20 @@ def weekly(*days: int, **changes) -> SeriesSpec:
         address="12 Canal Street",
     )
     return dataclasses.replace(spec, **changes)
+
+
+@contextmanager
+def counting_queries(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements run while the block runs (for tests that a read takes a fixed number of queries)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, time
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from supportnet import clock, groups, memberships, scheduling
 from supportnet.extensions import db
@@ -21,7 +18,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.recurrence import Frequency, Recurrence
-from tests.builders import weekly
+from tests.builders import counting_queries, weekly
 from tests.conftest import Persona, login, post
 from tests.pages import browser, html, text
 from tests.worlds.group_pages import (
@@ -220,22 +217,6 @@ def test_a_cancelled_week_is_skipped_on_the_card_and_a_moved_one_is_marked(app, 
 
 
 # --- 6. the directory's query count does not grow with the number of groups ---
-
-
-@contextmanager
-def counting_queries(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def add_listed_groups(app: Flask, facilitator: Persona, member: Persona, start: int, stop: int) -> None:

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from supportnet import followup, rsvps
 from supportnet.extensions import db
 from supportnet.models import AuditAction, AuditEntry, Occurrence, Referral
+from tests.builders import counting_queries
 from tests.conftest import PINNED_NOW, make_persona
 from tests.worlds.followup import (
     accept,
     attended,
-    counting_queries,
     make_program,
     make_referral,
     meeting_on,

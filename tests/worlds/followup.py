@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from supportnet import attendance, clock, consent, memberships, rsvps
 from supportnet.extensions import db
@@ -124,19 +123,3 @@ def attended(app: Flask, person: Persona, occurrence_id: int, facilitator: Perso
 def group_of(app: Flask, series_id: int) -> int:
     with app.app_context():
         return db.session.get(MeetingSeries, series_id).group_id
-
-
-@contextmanager
-def counting_queries(app: Flask):
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
