@@ -110,6 +110,11 @@ def handoff(live_server) -> Handoff:
 # --- small helpers ---
 
 
+def fits(page: Page, screen: dict) -> bool:
+    """Whether the page is no wider than the screen (nothing to reach by scrolling sideways on a phone)."""
+    return page.evaluate("document.documentElement.scrollWidth") <= screen["width"]
+
+
 def decode_qr(image: Image.Image) -> list[str]:
     return [found.text for found in zxingcpp.read_barcodes(image)]
 
@@ -203,12 +208,14 @@ def test_a_referral_goes_from_a_printed_card_to_a_first_meeting_and_into_the_out
     # Times in Sam's own zone (once the page knows it), with the group's beside them.
     their_time = re.compile(r"your time · (\w{3} )?\d\d:\d\d in London")
     expect(person.locator(f'label[for="meeting-{occ}"]')).to_contain_text(their_time)
+    assert fits(person, screen), "the link's page scrolls sideways"
     person.locator(f"#meeting-{occ}").check()
     person.get_by_role("checkbox", name="Let the program that gave me this card see how my first steps go").check()
     person.get_by_role("button", name="Create an account").click()
 
     expect(person.get_by_role("heading", name="Create an account")).to_be_visible()
     expect(person.get_by_role("main")).to_contain_text(f"Your first meeting: {MEETING} ({GROUP})")
+    assert fits(person, screen), "the sign-up page scrolls sideways"
     person.get_by_label("Email", exact=True).fill(PERSON["email"])
     person.get_by_label("Password", exact=True).fill(PERSON["password"])
     person.get_by_label("Display name", exact=True).fill(PERSON["name"])
@@ -224,6 +231,7 @@ def test_a_referral_goes_from_a_printed_card_to_a_first_meeting_and_into_the_out
     expect(person.get_by_role("heading", name="You're going")).to_be_visible()
     expect(person.get_by_role("main")).to_contain_text(f"You're a member of {GROUP} and you're going to {MEETING}")
     expect(person.get_by_role("main")).to_contain_text("your time")
+    assert fits(person, screen), "the welcome page scrolls sideways"
     with app.app_context():
         sam = db.session.scalar(select(User).where(User.email == PERSON["email"]))
         referral = db.session.scalar(select(Referral).where(Referral.program_id == handoff.program_id))
@@ -250,7 +258,9 @@ def test_a_referral_goes_from_a_printed_card_to_a_first_meeting_and_into_the_out
     coordinator.goto(f"{base}/programs/{handoff.program_id}/referrals/{referral_id}")
     facts = coordinator.locator(".referral-facts")
     expect(coordinator.locator(".referral-state")).to_have_text("Accepted")
+    expect(facts).to_contain_text("Opened")
     expect(facts).to_contain_text("Accepted")
+    expect(facts).to_contain_text("Joined a group")
     expect(facts).to_contain_text('First answer "going"')
     expect(facts).to_contain_text("First meeting attended")
 
@@ -258,7 +268,9 @@ def test_a_referral_goes_from_a_printed_card_to_a_first_meeting_and_into_the_out
     # outcomes may show the figure (fewer than 5 would read "fewer than 5").
     for name in ("Ava V.", "Bo W.", "Cy X.", "Di Y."):
         seed_accepted_and_attended(app, handoff, name)
-    coordinator.goto(f"{base}/programs/{handoff.program_id}/outcomes")
+    coordinator.get_by_role("link", name=PROGRAM).click()
+    coordinator.get_by_role("link", name="Outcomes").click()
+    expect(coordinator.get_by_role("heading", name=f"Outcomes of {PROGRAM}")).to_be_visible()
     month = f"{clock.now_utc():%B %Y}"
     row = coordinator.locator("#outcomes tbody tr").filter(has_text=month)
     expect(row.locator("th, td")).to_have_text([month, "5", "5", "5", "100%", "5", "100%"])
