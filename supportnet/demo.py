@@ -240,7 +240,7 @@ def seed(now: datetime) -> list[tuple[str, str, str]]:
         if user is None:
             user = accounts.create_user(email, password, name, now, timezone=tz, role=role)
         users[email] = user
-        logins.append((role.value, email, password))
+        logins.append(("coordinator" if email == COORDINATOR else role.value, email, password))
     seeded = {demo.slug: _seed_group(demo, users, now) for demo in DEMO_GROUPS}
     _seed_program(users, seeded[CHANGED_GROUP], now)
     return logins

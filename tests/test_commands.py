@@ -45,8 +45,11 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner, client):
     second = runner.invoke(args=["seed-demo"])
     assert first.exit_code == second.exit_code == 0
     assert "facilitator@example.org" in first.output
+    coordinator_line = next(line for line in first.output.splitlines() if "coordinator@example.org" in line)
+    assert coordinator_line.split()[0] == "coordinator", "the login list says what the account is for"
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(User)) == 4
+        # The admin, the facilitator, two members and the demo program's coordinator; the second run adds no one.
+        assert db.session.scalar(select(func.count()).select_from(User)) == 5
     from supportnet.demo import DEMO_USERS
 
     _role, email, _name, _tz, password = DEMO_USERS[1]

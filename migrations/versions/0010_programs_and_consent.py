@@ -1,5 +1,6 @@
-"""programs and consent: programs, coordinators, referrals and their suggestions, monthly program counts, and
-one consent ledger; a program per group, volunteer greeters, referral sign-ups, and emails to an address
+"""programs and consent: programs, coordinators, referrals, monthly counts, one consent ledger, greeters
+
+Also: a program per group, referral sign-ups on the confirmation token, and emails to an address with no account.
 
 Revision ID: 0010
 Revises: 0009_ids_never_reused

@@ -1,5 +1,7 @@
-"""check-in sharing moves onto the consent ledger: membership.checkin_sharing and membership.shares_recovery_date
-become consent rows given to the group's facilitators, and the two columns go
+"""check-in sharing moves onto the consent ledger: the two membership columns become consents, then go
+
+membership.checkin_sharing and membership.shares_recovery_date become consent rows given to the group's
+facilitators.
 
 Revision ID: 0011
 Revises: 0010_programs_and_consent
