@@ -166,3 +166,31 @@ def test_only_active_members_can_offer_to_greet(app, place, outsider, facilitato
         assert db.session.scalar(select(Membership.id).where(Membership.user_id == outsider.id)) is None
     # The honest path: the facilitator, a member, offers too.
     assert post(browser(app, facilitator), f"/groups/{place.slug}/greeter", {"greet": "1"}).status_code == 302
+
+
+def test_a_newcomer_who_gets_a_seat_from_the_waitlist_is_announced_then(app, facilitator, member, program_id,
+                                                                       outsider):
+    small = make_place(app, facilitator, "Small Room", capacity=1)
+    mia = browser(app, member)
+    assert post(mia, f"/groups/{small.slug}/join").status_code == 302
+    assert post(mia, f"/groups/{small.slug}/greeter", {"greet": "1"}).status_code == 302
+    seated = make_persona(app, "Olly O.")
+    add_member(app, small, seated)
+    tuesday = small.occurrence_id(app)
+    olly = browser(app, seated)
+    assert post(olly, f"/meetings/{tuesday}/rsvp").status_code in (302, 303)
+    card = make_card(app, program_id, small)
+    _accept(app, card, small, outsider)  # the one seat is taken: waitlisted
+    assert _greeter_rows(app, member.id) == [], "a waitlisted newcomer is not coming yet"
+    assert post(olly, f"/meetings/{tuesday}/rsvp/cancel").status_code in (302, 303)  # the seat goes to the newcomer
+    assert _greeter_rows(app, member.id) != [], "the greeter was not told when the newcomer got the seat"
+    keys = _greeter_rows(app, member.id)
+    assert post(olly, f"/meetings/{tuesday}/rsvp").status_code in (302, 303)  # waitlisted now: changes nothing
+    assert _greeter_rows(app, member.id) == keys
+
+
+def _greeter_rows(app, user_id: int) -> list[str]:
+    with app.app_context():
+        return sorted(db.session.scalars(select(Notification.dedupe_key).where(
+            Notification.kind == NEWCOMER, Notification.user_id == user_id,
+            Notification.status == NotificationStatus.PENDING)))

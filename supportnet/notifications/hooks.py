@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 
 from supportnet import consent, crypto
 from supportnet.consent import Recipient
 from supportnet.extensions import db
 from supportnet.models import (
+    Attendance,
     Channel,
     MeetingSeries,
     MemberRole,
@@ -28,6 +29,7 @@ from supportnet.models import (
     Occurrence,
     OccurrenceStatus,
     Referral,
+    ReferralSuggestion,
     Rsvp,
     RsvpStatus,
     Scope,
@@ -121,6 +123,7 @@ def seat_given(rsvp: Rsvp, now: datetime) -> None:
     rows += outbox.meeting_rows(rsvp.user_id, occ.id, occ.starts_at, occ.ends_at, bool(occ.series.online_url), prefs,
                                 now)
     outbox.write(rows, revive=True)
+    newcomer_seated(occ, rsvp.user_id, now)
 
 
 @dataclass(frozen=True)
@@ -348,6 +351,23 @@ def newcomer_coming(referral_id: int, occ: Occurrence, newcomer_id: int, now: da
     ]
     outbox.write(rows)
     return len(greeters)
+
+
+def newcomer_seated(occ: Occurrence, user_id: int, now: datetime) -> None:
+    """A referred newcomer who was on the waitlist got a seat: the group's greeters hear it as they would have
+    at acceptance. Only a referral that suggested this group and has not been used for a meeting of it yet: the
+    person is still new there."""
+    referral_ids = db.session.scalars(
+        select(Referral.id)
+        .join(ReferralSuggestion, ReferralSuggestion.referral_id == Referral.id)
+        .where(Referral.accepted_by_id == user_id, ReferralSuggestion.group_id == occ.series.group_id,
+               ~exists().where(Attendance.user_id == user_id, Attendance.occurrence_id == Occurrence.id,
+                               Occurrence.series_id == MeetingSeries.id,
+                               MeetingSeries.group_id == occ.series.group_id))
+        .distinct()
+    ).all()
+    for referral_id in referral_ids:
+        newcomer_coming(referral_id, occ, user_id, now)
 
 
 def newcomer_not_coming(occ: Occurrence, user_id: int) -> None:
