@@ -144,6 +144,25 @@ def test_signing_in_from_the_link_keeps_the_choice(app, client, card, place, out
     assert [scope for scope, *_ in got.consents] == ["referral_progress"]
 
 
+def test_a_consent_carried_in_the_address_is_a_box_the_person_sees_and_can_untick(app, client, card, place, mailbox):
+    # Anyone holding the card's link can type an address that pre-ticks "share my progress". The sign-up page
+    # shows that choice as a box the person can change, and records only what they send.
+    tuesday = place.occurrence_id(app)
+    crafted = f"{card.url}/sign-up?meeting={tuesday}&progress=1"
+    page = client.get(crafted)
+    box = re.search(r'<input[^>]*name="progress"[^>]*>', html(page)).group(0)
+    assert 'type="checkbox"' in box and " checked" in box, box
+    shown = form_as_shown(page).to_dict()
+    shown.pop("progress")  # the person unticks it
+    assert post(client, crafted, {**shown, **NEW}).status_code == 302
+    (message,) = mailbox.to("sam@example.org")
+    assert post(client, mailbox.link(message, "/account/confirm/")).status_code == 302
+    with app.app_context():
+        sam = db.session.scalar(select(User.id).where(User.email == "sam@example.org"))
+    got = outcome(app, card, place, sam, tuesday)
+    assert got.accepted_by_id == sam and got.consents == (), "a consent the person unticked was recorded"
+
+
 def test_the_token_never_reaches_a_log_line(card):
     for line in (f'"GET /r/{card.token} HTTP/1.1" 200', f'"POST /r/{card.token}/sign-up?meeting=3 HTTP/1.1" 302',
                  f'"GET /login?next=/r/{card.token}?meeting%3D3 HTTP/1.1" 200',

@@ -40,12 +40,15 @@ def _no_referrer(response):
     return response
 
 
+PROGRESS_LABEL = "Let the program that gave me this card see how my first steps go"
+NAME_LABEL = "Tell the group's greeters my first name"
+
+
 class ReferralForm(FlaskForm):
     meeting = RadioField("Your first meeting", coerce=int, choices=[],
                          validators=[InputRequired(message="Choose a meeting.")])
-    share_progress = BooleanField("Let the program that gave me this card see how my first steps go",
-                                  description=referrals.PROGRESS_PURPOSE)
-    share_name = BooleanField("Tell the group's greeters my first name", description=referrals.NAME_PURPOSE)
+    share_progress = BooleanField(PROGRESS_LABEL, description=referrals.PROGRESS_PURPOSE)
+    share_name = BooleanField(NAME_LABEL, description=referrals.NAME_PURPOSE)
     accept = SubmitField("Join and say I'm going")
     sign_up = SubmitField("Create an account")
     sign_in = SubmitField("I already have an account")
@@ -53,8 +56,10 @@ class ReferralForm(FlaskForm):
 
 class ReferralSignUpForm(RegisterForm):
     meeting = HiddenField()
-    progress = HiddenField()
-    name = HiddenField()
+    # Shown again as boxes, never carried as hidden fields: a consent is recorded only from a form on which the
+    # person saw the box they ticked (an address can be typed by anyone holding the card's link).
+    progress = BooleanField(PROGRESS_LABEL, description=referrals.PROGRESS_PURPOSE)
+    name = BooleanField(NAME_LABEL, description=referrals.NAME_PURPOSE)
 
 
 class GreeterForm(FlaskForm):
@@ -162,21 +167,21 @@ def sign_up(token: str):
     if request.method == "POST":
         form = ReferralSignUpForm()
     else:
-        form = ReferralSignUpForm(formdata=None, data={name: request.args.get(name, "")
-                                                       for name in ("meeting", "progress", "name")})
-    picked = _choice_args({"meeting": form.meeting.data or "", "progress": form.progress.data,
-                           "name": form.name.data})
+        carried = _choice_args(request.args)
+        form = ReferralSignUpForm(formdata=None, data={
+            "meeting": request.args.get("meeting", ""), "progress": carried["share_progress"],
+            "name": carried["share_name"]})
     try:
-        occ = referrals.check_choice(referral, picked["meeting"], now)
+        occ = referrals.check_choice(referral, _choice_args({"meeting": form.meeting.data or ""})["meeting"], now)
     except DomainError as exc:
         flash(str(exc), "error")
         return redirect(url_for("referrals.link", token=token)), 303
-    choices = referrals.Choices(occ.id, picked["share_progress"], picked["share_name"] and bool(referral.first_name))
+    choices = referrals.Choices(occ.id, bool(form.progress.data), bool(form.name.data) and bool(referral.first_name))
     if request.method == "POST" and checked_sign_up(form) and start_registration(
         form, referral_id=referral.id, referral_choices=choices.saved()
     ):
         return redirect(url_for("auth.check_email"))
-    return render_template("referrals/sign_up.html", form=form, occurrence=occ, token=token,
+    return render_template("referrals/sign_up.html", form=form, occurrence=occ, token=token, referral=referral,
                            back=url_for("referrals.link", token=token, **_carry(choices))), \
         400 if form.errors else 200
 
