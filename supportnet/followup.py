@@ -30,7 +30,7 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from supportnet import audit, consent, visibility
+from supportnet import audit, consent, programs, visibility
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
@@ -81,21 +81,13 @@ class ReferralStatus:
     accepted referral says "accepted" and nothing more (every fact below is None)."""
 
     referral_id: int
-    state: str  # "open", "expired", "withdrawn" or "accepted"
+    state: programs.ReferralState
     follows_progress: bool  # the person lets the program's coordinators see their progress
     opened_at: datetime | None = None
     accepted_at: datetime | None = None
     joined_at: datetime | None = None
     first_rsvp_at: datetime | None = None
     first_attended_at: datetime | None = None  # the start of the first meeting they attended
-
-
-def _state(referral: Referral, now: datetime) -> str:
-    if referral.accepted_at is not None:
-        return "accepted"
-    if referral.withdrawn_at is not None:
-        return "withdrawn"
-    return "expired" if referral.expires_at <= now else "open"
 
 
 # --- progress, derived at read time ---------------------------------------------------------------------------
@@ -179,7 +171,7 @@ def statuses(referrals: Sequence[Referral], now: datetime) -> dict[int, Referral
     facts = _facts(sharing)
     found: dict[int, ReferralStatus] = {}
     for r in referrals:
-        state = _state(r, now)
+        state = programs.referral_state(r, now)
         if r.id not in sharing:
             found[r.id] = ReferralStatus(r.id, state, False)
             continue
@@ -444,16 +436,6 @@ def _upsert_months(counts: dict[tuple[int, date], MonthCounts]) -> None:
         for (program_id, month), c in sorted(counts.items())
     ]
     dialect = db.session.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
-        for item in values:
-            row = db.session.get(ProgramMonth, (item["program_id"], item["month"]))
-            if row is None:
-                db.session.add(ProgramMonth(**item))
-            else:
-                for name in ("made", "accepted", "attended_7", "attended_30"):
-                    setattr(row, name, getattr(row, name) + item[name])
-        db.session.flush()
-        return
     insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(ProgramMonth)
     table = ProgramMonth.__table__
     # Both databases speak INSERT ... ON CONFLICT DO UPDATE with "excluded": a second pass (or a second

@@ -7,8 +7,9 @@ Decisions worth knowing:
 
 * Site admins create programs, name coordinators (by the address of an existing account) and give groups to a
   program. Being a site admin does not make anyone a coordinator: only named coordinators read referrals.
-* A referral suggests 1 to 5 groups (optionally one meeting series of each): the program's own groups, and
-  public groups, never archived ones. A private group of another program cannot be suggested.
+* A referral suggests 1 to 5 groups (optionally one meeting series of each): the program's own groups, whatever
+  their join policy, and public groups anyone may join; never archived ones. The card lets the person in at
+  once, so it never stands in for the approval of a group the program does not run.
 * The link's token is random (256 bits). Its sha256 finds the referral when the link is opened; the token
   itself is also kept encrypted, so the coordinator can print the card again until the link is used.
 * An address typed for the person is used once, to queue the link's email through the outbox (encrypted
@@ -17,6 +18,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 import secrets
@@ -26,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import selectinload
 
 from supportnet import accounts, audit, timetable, visibility
 from supportnet.errors import DomainError, Forbidden
@@ -36,8 +37,6 @@ from supportnet.models import (
     Group,
     JoinPolicy,
     MeetingSeries,
-    Occurrence,
-    OccurrenceStatus,
     Program,
     ProgramCoordinator,
     Referral,
@@ -331,10 +330,28 @@ def create_referral(
     return referral, token
 
 
+class ReferralState(enum.StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+def referral_state(referral, now: datetime) -> ReferralState:
+    """Where a referral's link stands, from its row (or a row of its key columns): accepted, withdrawn, expired
+    or open, in that order."""
+    if referral.accepted_at is not None:
+        return ReferralState.ACCEPTED
+    if referral.withdrawn_at is not None:
+        return ReferralState.WITHDRAWN
+    if referral.expires_at <= now:
+        return ReferralState.EXPIRED
+    return ReferralState.OPEN
+
+
 def is_usable(referral: Referral, now: datetime) -> bool:
-    """Whether the referral's link still works: not used, not withdrawn, not expired."""
-    return (referral.accepted_at is None and referral.withdrawn_at is None and referral.expires_at > now
-            and referral.token is not None)
+    """Whether the referral's link still works (and can be printed: its token is still kept)."""
+    return referral_state(referral, now) == ReferralState.OPEN and referral.token is not None
 
 
 def withdraw_referral(referral: Referral, *, by: User, now: datetime) -> None:
@@ -366,30 +383,12 @@ class SuggestedMeeting:
 
 
 def card_meetings(referral: Referral, now: datetime, per_suggestion: int = 3) -> list[SuggestedMeeting]:
-    """The referral's suggestions with their next few meetings (going ahead, not begun), in one query more."""
-    suggestions = list(db.session.scalars(
-        select(ReferralSuggestion).where(ReferralSuggestion.referral_id == referral.id)
-        .options(selectinload(ReferralSuggestion.group), selectinload(ReferralSuggestion.series))
-        .order_by(ReferralSuggestion.id)
-    ))
-    group_ids = {s.group_id for s in suggestions}
-    upcoming: dict[int, list[tuple[int, datetime]]] = {}
-    if group_ids:
-        rows = db.session.execute(
-            select(MeetingSeries.group_id, Occurrence.series_id, Occurrence.starts_at)
-            .join(MeetingSeries, Occurrence.series_id == MeetingSeries.id)
-            .where(MeetingSeries.group_id.in_(group_ids), MeetingSeries.ended_at.is_(None),
-                   Occurrence.starts_at > now, Occurrence.status != OccurrenceStatus.CANCELLED,
-                   Occurrence.superseded.is_(False), Occurrence.starts_at < now + timedelta(days=60))
-            .order_by(Occurrence.starts_at, Occurrence.id)
-        )
-        for group_id, series_id, starts_at in rows:
-            upcoming.setdefault(group_id, []).append((series_id, starts_at))
+    """The referral's suggestions with their next few meetings one can still answer for (at most 5
+    suggestions, one query each), in the group's timezone."""
     found = []
-    for s in suggestions:
+    for s in referral.suggestions:
         zone = timetable.zone_of(s.group)
-        times = [start.astimezone(zone) for series_id, start in upcoming.get(s.group_id, [])
-                 if s.series_id is None or series_id == s.series_id][:per_suggestion]
-        found.append(SuggestedMeeting(s.group, s.series.title if s.series else None, times, s.group.timezone))
+        meetings = timetable.next_to_answer(s.group, now, s.series_id, per_suggestion)
+        found.append(SuggestedMeeting(s.group, s.series.title if s.series else None,
+                                      [occ.starts_at.astimezone(zone) for occ in meetings], s.group.timezone))
     return found
-

@@ -7,8 +7,9 @@ Decisions worth knowing:
 * The link is found by the sha256 of its token; the token itself is never looked up or logged. Its state is
   derived from the row: used (accepted), withdrawn, expired, or open, in that order.
 * A referral is the person's invitation to the suggested groups, and the coordinator's suggestion stands for a
-  facilitator's approval: open, approval and invite-only groups alike let them in at once
-  (memberships.join_referred). Someone a facilitator removed stays out, and an archived group refuses.
+  facilitator's approval (memberships.join_referred): the program's own groups let them in at once whatever
+  their join policy; another group only while it is public and anyone may join it (`programs.may_suggest`,
+  asked again here). Someone a facilitator removed stays out, and an archived group refuses.
 * Accepting claims the referral with one conditional UPDATE (still not accepted, not withdrawn, not expired)
   before anything else, so two people accepting at once (two sign-ups from one card) never both get in: the
   second finds it used, and the caller rolls back whatever it did.
@@ -21,8 +22,6 @@ Functions here change models and flush; the caller commits.
 
 from __future__ import annotations
 
-import enum
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,14 +61,8 @@ EXPIRED_MESSAGE = "This invitation has expired. Ask the person who gave you the 
 WITHDRAWN_MESSAGE = "This invitation is no longer valid. Ask the person who gave you the card for a new one."
 
 
-class LinkState(enum.StrEnum):
-    OPEN = "open"
-    USED = "used"
-    EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"
-
-
-_REFUSALS = {LinkState.USED: USED_MESSAGE, LinkState.EXPIRED: EXPIRED_MESSAGE,
+LinkState = programs.ReferralState
+_REFUSALS = {LinkState.ACCEPTED: USED_MESSAGE, LinkState.EXPIRED: EXPIRED_MESSAGE,
              LinkState.WITHDRAWN: WITHDRAWN_MESSAGE}
 
 
@@ -117,31 +110,17 @@ class Acceptance:
         return self.rsvp.status == RsvpStatus.WAITLISTED
 
 
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def find(token: str) -> Referral | None:
     """The referral whose link this token is, or None."""
     if not token or len(token) > 200:
         return None
-    return db.session.scalar(select(Referral).where(Referral.token_hash == token_digest(token)))
-
-
-def state(referral: Referral, now: datetime) -> LinkState:
-    if referral.accepted_at is not None:
-        return LinkState.USED
-    if referral.withdrawn_at is not None:
-        return LinkState.WITHDRAWN
-    if referral.expires_at <= now:
-        return LinkState.EXPIRED
-    return LinkState.OPEN
+    return db.session.scalar(select(Referral).where(Referral.token_hash == programs.token_digest(token)))
 
 
 def lookup(token: str, now: datetime) -> tuple[Referral, LinkState] | None:
     """The referral of this link and its state, or None for a link that never existed (or was deleted)."""
     referral = find(token)
-    return None if referral is None else (referral, state(referral, now))
+    return None if referral is None else (referral, programs.referral_state(referral, now))
 
 
 def mark_opened(referral: Referral, now: datetime) -> bool:
@@ -191,7 +170,7 @@ def check_choice(referral: Referral, occurrence_id: int | None, now: datetime) -
 
 
 def refuse_unless_open(referral: Referral, now: datetime) -> None:
-    link_state = state(referral, now)
+    link_state = programs.referral_state(referral, now)
     if link_state != LinkState.OPEN:
         raise DomainError(_REFUSALS[link_state])
 

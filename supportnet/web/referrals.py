@@ -79,7 +79,7 @@ def _open_referral(token: str, *, used_status: int | None = None):
     if found is None:
         return None, _unavailable(UNKNOWN_MESSAGE, 404)
     referral, state = found
-    if state == LinkState.USED:
+    if state == LinkState.ACCEPTED:
         if used_status is not None:
             return None, _unavailable(referrals.USED_MESSAGE, used_status)
         flash(referrals.USED_MESSAGE, "info")
