@@ -14,6 +14,7 @@ from supportnet.extensions import db
 from supportnet.models import AuditAction, AuditEntry, Occurrence, Referral
 from tests.builders import counting_queries
 from tests.conftest import PINNED_NOW, make_persona
+from tests.pages import browser, text
 from tests.worlds.followup import (
     accept,
     attended,
@@ -158,3 +159,25 @@ def test_reading_consented_progress_writes_an_audit_entry_and_reading_none_does_
         db.session.commit()
         assert db.session.scalar(select(AuditEntry.id).where(
             AuditEntry.action == AuditAction.REFERRAL_VIEWED, AuditEntry.at > NOW)) is None
+
+
+def test_every_page_that_shows_a_persons_progress_records_the_read(app, facilitator):
+    # The program's list shows each referral's state only; the facts are on the referral's page, which records
+    # each read for the person to see in their export.
+    coordinator, _person, referral_id = _setup(app, facilitator, shares=True)
+    with app.app_context():
+        program_id = db.session.get(Referral, referral_id).program_id
+
+    def reads() -> int:
+        with app.app_context():
+            return len(db.session.scalars(select(AuditEntry).where(
+                AuditEntry.action == AuditAction.REFERRAL_VIEWED)).all())
+
+    client = browser(app, coordinator)
+    listing = text(client.get(f"/programs/{program_id}"))
+    assert "Accepted (shares progress)" in listing
+    assert "First meeting attended" not in listing and "Opened" not in listing
+    assert reads() == 0
+    page = text(client.get(f"/programs/{program_id}/referrals/{referral_id}"))
+    assert "First meeting attended" in page
+    assert reads() == 1
