@@ -9,8 +9,8 @@ Decisions worth knowing:
 * Join policies mean what they say. Open: anyone who can see the group joins at once. Approval: joining
   asks, a facilitator approves (an invite link of a private approval group only lets people see it and ask).
   Invite: a valid, unexpired invite link is needed and joins at once. A program's referral that the person
-  accepted is an invitation that also stands for the approval: it joins at once under every policy
-  (`join_referred`), never past a removal.
+  accepted is an invitation that also stands for the approval (`join_referred`; a card can only bring people
+  into the program's own groups and public groups anyone may join), never past a removal.
 * Someone a facilitator removed cannot rejoin on their own; a facilitator can let them back in (approve).
 * A group always keeps an active facilitator: the last one hands over before leaving or stepping down.
 * Leaving, removal and a declined request end everything the membership gave in the same transaction (future
@@ -172,9 +172,10 @@ def _enter(group: Group, user: User, membership: Membership | None, status: Memb
 def join_referred(group: Group, user: User, now: datetime) -> Membership:
     """Join a group suggested on a program's referral that the person accepted.
 
-    The referral is their invitation, and the coordinator's suggestion stands for a facilitator's approval: open,
-    approval and invite-only groups alike let them in at once, and a request of theirs already waiting becomes a
-    place. Someone a facilitator removed stays out, and an archived group refuses, as with `join`.
+    The referral is their invitation, and the coordinator's suggestion stands for a facilitator's approval, so
+    it lets them in at once whatever the policy, and a request of theirs already waiting becomes a place (which
+    groups a program's card may bring someone into is `programs.may_suggest`'s rule, asked before this). Someone
+    a facilitator removed stays out, and an archived group refuses, as with `join`.
     """
     _require_not_archived(group)
     membership = membership_for(group, user)
