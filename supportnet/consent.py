@@ -72,8 +72,10 @@ class Recipient:
         return cls(Audience.GROUP_FACILITATORS, group_id=group_id)
 
     @classmethod
-    def group_greeters(cls, group_id: int) -> Recipient:
-        return cls(Audience.GROUP_GREETERS, group_id=group_id)
+    def group_greeters(cls, group_id: int, referral_id: int | None = None) -> Recipient:
+        """The greeters of a group; given through a referral, the consent ends with the referral (it is about
+        the first name written on it)."""
+        return cls(Audience.GROUP_GREETERS, group_id=group_id, referral_id=referral_id)
 
     @classmethod
     def program_coordinators(cls, program_id: int, referral_id: int) -> Recipient:

@@ -208,7 +208,8 @@ def accept(referral: Referral, user: User, occurrence: Occurrence | None, choice
         consent.grant(user.id, consent.Recipient.program_coordinators(referral.program_id, referral.id),
                       Scope.REFERRAL_PROGRESS, PROGRESS_PURPOSE, now)
     if choices.share_name and referral.first_name:
-        consent.grant(user.id, consent.Recipient.group_greeters(group.id), Scope.NEWCOMER_NAME, NAME_PURPOSE, now)
+        consent.grant(user.id, consent.Recipient.group_greeters(group.id, referral.id), Scope.NEWCOMER_NAME,
+                      NAME_PURPOSE, now)
     if answer.status == RsvpStatus.GOING:
         # Notifications hook: the group's volunteer greeters hear that a newcomer is coming.
         hooks.newcomer_coming(referral.id, occ, user.id, now)

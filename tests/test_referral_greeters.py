@@ -5,12 +5,13 @@ coming or the greeter no longer greets."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html import unescape
 
 import pytest
 from sqlalchemy import select, update
 
-from supportnet import clock, consent
+from supportnet import clock, consent, followup
 from supportnet.extensions import db
 from supportnet.models import Channel, Membership, Notification, NotificationKind, NotificationStatus, Scope
 from tests.conftest import PINNED_NOW, ClosingClient, make_persona, post
@@ -194,3 +195,21 @@ def _greeter_rows(app, user_id: int) -> list[str]:
         return sorted(db.session.scalars(select(Notification.dedupe_key).where(
             Notification.kind == NEWCOMER, Notification.user_id == user_id,
             Notification.status == NotificationStatus.PENDING)))
+
+
+def test_the_name_consent_ends_with_the_referral_it_was_given_through(app, place, program_id, outsider):
+    card = make_card(app, program_id, place, first_name="Sam")
+    _accept(app, card, place, outsider, name=True)
+
+    def names_given() -> list:
+        with app.app_context():
+            return [c.scope for c in consent.standing_for(outsider.id, clock.now_utc())
+                    if c.scope == Scope.NEWCOMER_NAME]
+
+    assert names_given() == [Scope.NEWCOMER_NAME]
+    with app.app_context():
+        # The retention pass deletes the referral 90 days after it was used: the first name it carried is gone,
+        # and so is the consent to tell it, which would otherwise stand on the sharing page about nothing.
+        assert followup.fold_old_referrals(clock.now_utc() + timedelta(days=91)) == 1
+        db.session.commit()
+    assert names_given() == []
