@@ -55,6 +55,9 @@ READERS: dict[Scope, tuple[str, ...]] = {
         "supportnet.notifications.dispatch",  # asks followup before a nudge goes
     ),
     Scope.NEWCOMER_NAME: ("supportnet.notifications.compose",),  # the greeters' notice, composed when sent
+    # Filled in by the measures' sharing (a facilitator's or coordinator's page of shared measures, summaries).
+    Scope.MEASURE_SCORES: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing"),
+    Scope.MEASURE_ANSWERS: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing"),
 }
 
 
@@ -78,12 +81,16 @@ class Recipient:
         return cls(Audience.GROUP_GREETERS, group_id=group_id, referral_id=referral_id)
 
     @classmethod
-    def program_coordinators(cls, program_id: int, referral_id: int) -> Recipient:
+    def program_coordinators(cls, program_id: int, referral_id: int | None = None) -> Recipient:
+        """A program's coordinators: about one referral it made (the consent ends with the referral), or, with
+        no referral, about what a member of one of its groups shares with the program (measures)."""
         return cls(Audience.PROGRAM_COORDINATORS, program_id=program_id, referral_id=referral_id)
 
     @property
     def key(self) -> str:
         if self.audience == Audience.PROGRAM_COORDINATORS:
+            if self.referral_id is None:
+                return f"{self.audience.value}:{self.program_id}"
             return f"{self.audience.value}:{self.program_id}:referral:{self.referral_id}"
         return f"{self.audience.value}:{self.group_id}"
 

@@ -196,6 +196,9 @@ MATRIX: dict[str, tuple] = {
     # --- consent and sharing ---
     # One of the member's consents: only she can end it; for anyone else it does not exist.
     "POST /me/sharing/consents/<int:consent_id>/revoke": (L, 404, 302, 404, 404, 404),
+    # --- measures: taking one, results, trends ---
+    # --- measures: rhythms and suggestions ---
+    # --- measures: what facilitators and coordinators see ---
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

@@ -4,12 +4,15 @@ groups, what facilitators see, and export and deletion.
 Functions in this package change models and flush; the caller (a view or a command) commits. Each module
 imports only the ones above it in this list:
 
+* scores: standard measures the member takes (responses, the BAM's attendance answer, trends);
+* rhythms: how often the member takes a measure, what is due, rhythms suggested by groups and programs;
 * records: the member's days, recording, editing and deleting check-ins, their tags, and key rotation;
 * history: the history pages, the chart's daily points and the streak;
 * patterns: plain-language patterns in the member's days;
 * recovery: the recovery date and its milestones;
 * sharing: what the member shares with which group, stop-sharing links, whom they can reach out to;
 * support: what a group's facilitators see;
+* shared_measures: what facilitators and coordinators see of the measures members share with them;
 * export: the member's check-ins as CSV and JSON.
 
 Decisions worth knowing:

@@ -17,6 +17,7 @@ from supportnet.models.group import (
     MemberStatus,
     Visibility,
 )
+from supportnet.models.measure import MeasureResponse, MeasureRhythm, Rhythm, RhythmSuggestion, SuggestionAnswer
 from supportnet.models.meeting import MeetingSeries, Occurrence, OccurrenceStatus, OnlineVisibility
 
 # Notifications: the outbox and members' choices.
@@ -68,6 +69,8 @@ __all__ = [
     "GroupTag",
     "JoinPolicy",
     "LoginFailure",
+    "MeasureResponse",
+    "MeasureRhythm",
     "MeetingSeries",
     "MeetingTiming",
     "MemberRole",
@@ -87,11 +90,14 @@ __all__ = [
     "RecoveryCode",
     "Referral",
     "ReferralSuggestion",
+    "Rhythm",
+    "RhythmSuggestion",
     "Rsvp",
     "RsvpStatus",
     "Scope",
     "SiteRole",
     "StandingRsvp",
+    "SuggestionAnswer",
     "TokenPurpose",
     "TwoFactor",
     "User",

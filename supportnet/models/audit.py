@@ -34,6 +34,9 @@ class AuditAction(enum.StrEnum):
     REFERRAL_CREATED = "referral_created"
     REFERRAL_WITHDRAWN = "referral_withdrawn"
     REFERRAL_VIEWED = "referral_viewed"  # a coordinator read a referred person's progress (under consent)
+    MEASURES_VIEWED = "measures_viewed"  # a facilitator or coordinator read a member's shared measures
+    RHYTHM_SUGGESTED = "rhythm_suggested"  # a group or program suggested a measure at a rhythm
+    RHYTHM_SUGGESTION_WITHDRAWN = "rhythm_suggestion_withdrawn"
 
 
 class AuditEntry(Base):

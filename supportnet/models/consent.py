@@ -22,7 +22,9 @@ class Audience(enum.StrEnum):
 
     GROUP_FACILITATORS = "group_facilitators"  # the active facilitators of one group
     GROUP_GREETERS = "group_greeters"  # the members of one group who volunteered to greet newcomers
-    PROGRAM_COORDINATORS = "program_coordinators"  # the coordinators of the program that made one referral
+    # The coordinators of a program: about one referral it made (its progress), or about the member's measures
+    # (a member of one of the program's groups shares them with the program).
+    PROGRAM_COORDINATORS = "program_coordinators"
 
 
 class Scope(enum.StrEnum):
@@ -33,6 +35,8 @@ class Scope(enum.StrEnum):
     RECOVERY_DATE = "recovery_date"
     REFERRAL_PROGRESS = "referral_progress"  # opened, joined, answered, first attendance and when
     NEWCOMER_NAME = "newcomer_name"  # the first name on a referral, told to the group's greeters
+    MEASURE_SCORES = "measure_scores"  # the scores (and dates) of the standard measures the member takes
+    MEASURE_ANSWERS = "measure_answers"  # their answers item by item, read only beside the scores
 
 
 class EndReason(enum.StrEnum):
@@ -53,7 +57,7 @@ class Consent(Base):
         Index("ix_consent_recipient", "recipient_key", "scope", "revoked_at"),
         CheckConstraint(
             "(audience in ('group_facilitators', 'group_greeters') and group_id is not null)"
-            " or (audience = 'program_coordinators' and program_id is not null and referral_id is not null)",
+            " or (audience = 'program_coordinators' and program_id is not null)",
             name="consent_recipient_named",
         ),
         CheckConstraint("revoked_at is null or end_reason is not null", name="consent_revoked_has_reason"),

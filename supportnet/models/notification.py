@@ -38,6 +38,8 @@ class NotificationKind(enum.StrEnum):
     REFERRAL_NUDGE = "referral_nudge"
     # To a group's volunteer greeters: a newcomer is coming to a meeting.
     NEWCOMER = "newcomer"
+    # A measure the member chose to take at a rhythm is due today (at their chosen local time, once per due day).
+    MEASURE_PROMPT = "measure_prompt"
 
 
 class Channel(enum.StrEnum):

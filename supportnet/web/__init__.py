@@ -30,12 +30,15 @@ def register_web(app: Flask) -> None:
         groups,  # the directory, group pages, joining and members
         home,  # the member's home and meetings by time
         main,  # the front page, the privacy page, the health check
+        measures,  # a member's standard measures: taking one, results, trends
         meetings,  # schedules, one-off changes, the meeting page
         notifications,  # inbox, preferences, emailed links, announcements
         privacy,  # confirm it's you, export, deletion, devices, two-factor, audit
         programs,  # programs and coordinators, referrals and their cards, follow-up and outcomes
         referrals,  # a referral link from the person's side: first meeting, sign-up, consent
+        rhythms,  # rhythms of measures: a member's own, and those groups and programs suggest
         rsvp,  # answers, the waitlist, standing answers, rosters, attendance and its proofs
+        shared_measures,  # what facilitators and coordinators see of the measures members share
     )
 
     sessions.install(app)
@@ -43,7 +46,8 @@ def register_web(app: Flask) -> None:
     errors.install(app)
     filters.install(app)
     for blueprint in (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp,
-                      feeds.bp, notifications.bp, privacy.bp, home.bp, programs.bp, referrals.bp):
+                      feeds.bp, notifications.bp, privacy.bp, home.bp, programs.bp, referrals.bp, measures.bp,
+                      rhythms.bp, shared_measures.bp):
         app.register_blueprint(blueprint)
     if app.config["SUPPORTNET_ENV"] != "production":
         app.register_blueprint(dev.bp)
