@@ -359,3 +359,30 @@ def test_rotating_the_key_re_encrypts_measure_answers(db_path, smtp_server, froz
     assert [m["instrument"] for m in data["measures"]] == ["PHQ-9", "BAM"]
     with only_new.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.postgres_only("PostgreSQL's files, after the maintenance the README describes")
+def test_after_vacuum_deleted_measure_answers_leave_no_bytes_in_postgresql_tables(app, world, request):
+    server = request.getfixturevalue("postgres_server")
+    if server.data_dir is None:
+        pytest.skip("the PostgreSQL server was not started by this run: its files are not readable here")
+    member = world.persona("member")
+    take(app, member, "BAM", BAM, clock.now_utc())
+    take(app, member, "PHQ-9", PHQ9, clock.now_utc())
+    ciphertexts = _ciphertexts(app)
+    assert post(signed_in(app, member), "/me/checkins/delete-all", {"confirm": "DELETE"}).status_code == 302
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sql("VACUUM FULL"))
+        conn.execute(sql("CHECKPOINT"))
+        files = conn.execute(sql(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname IN ('public', 'pg_toast') AND c.relkind IN ('r', 'i', 't') "
+            "AND pg_relation_filepath(c.oid) IS NOT NULL")).scalars().all()
+    data = b"".join(
+        segment.read_bytes()
+        for relative in files
+        for segment in sorted(server.data_dir.glob(f"{relative}*"))
+        if segment.name == Path(relative).name or segment.name.startswith(f"{Path(relative).name}.")
+    )
+    assert data, "no table files were read"
+    assert [c for c in ciphertexts if c in data] == []
