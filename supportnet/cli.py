@@ -125,8 +125,8 @@ def checkins_generate_key() -> None:
 @checkins_cli.command("rotate-key")
 @click.option("--new-dev-key", is_flag=True, help="Development: first put a new key in front of instance/data_key.")
 def checkins_rotate_key(new_dev_key: bool) -> None:
-    """Re-encrypt every encrypted value (check-in notes, own tags, referral cards) with the newest key (the first
-    in SUPPORTNET_DATA_KEY)."""
+    """Re-encrypt every encrypted value (check-in notes, own tags, measure answers, referral cards) with the newest
+    key (the first in SUPPORTNET_DATA_KEY)."""
     from supportnet import crypto
     from supportnet.db import Base
 

@@ -163,8 +163,9 @@ def rotate_column(session: Session, column: Column, primary_key: Column) -> int:
 
 
 def rotate_all(session: Session, metadata: MetaData) -> int:
-    """Re-encrypt every EncryptedText column of every table (check-in notes, own tags, referral names, notes and
-    links, and whatever is added later) with the newest key; returns how many values were rewritten."""
+    """Re-encrypt every EncryptedText column of every table (check-in notes, own tags, measure answers, referral
+    names, notes and links, and whatever is added later) with the newest key; returns how many values were
+    rewritten."""
     count = 0
     for table in metadata.sorted_tables:
         keys = list(table.primary_key.columns)

@@ -1,14 +1,17 @@
-"""Demo data for development: a few accounts, public groups in two timezones, their meeting series, and a
-treatment program with a coordinator that runs one of the groups.
+"""Demo data for development: a few accounts, public groups in two timezones, their meeting series, a
+treatment program with a coordinator that runs one of the groups, and a few weeks of standard measures for the
+demo member (so the trend has something to show).
 
 Everything goes through the domain functions (accounts, groups, scheduling), so demo data obeys the same
-rules as real data. `seed` is idempotent: accounts are keyed by email, groups by slug and series by title
-within their group; a second run creates nothing. Dates are picked relative to `now`, so a fresh seed
-always has upcoming meetings, one of them cancelled and one moved.
+rules as real data; measure responses are scored by `measures.scoring` exactly as a member's are. `seed` is
+idempotent: accounts are keyed by email, groups by slug and series by title within their group, and the
+member's measures are added only while they have none; a second run creates nothing. Dates are picked
+relative to `now`, so a fresh seed always has upcoming meetings, one of them cancelled and one moved.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,10 +20,12 @@ from sqlalchemy import select
 
 from supportnet import accounts, groups, memberships, programs, scheduling, visibility
 from supportnet.extensions import db
+from supportnet.measures import instruments, scoring
 from supportnet.models import (
     Group,
     GroupKind,
     JoinPolicy,
+    MeasureResponse,
     MeetingSeries,
     Occurrence,
     OnlineVisibility,
@@ -243,7 +248,43 @@ def seed(now: datetime) -> list[tuple[str, str, str]]:
         logins.append(("coordinator" if email == COORDINATOR else role.value, email, password))
     seeded = {demo.slug: _seed_group(demo, users, now) for demo in DEMO_GROUPS}
     _seed_program(users, seeded[CHANGED_GROUP], now)
+    _seed_measures(users[MEMBER], now)
     return logins
+
+
+# The demo member's past measures: (weeks ago, instrument code, item label -> answer value). A PHQ-9 every two
+# weeks easing from moderate to mild, and a monthly BAM with use falling and protective factors growing. No
+# answer raises the safety flag, and the BAM's skipped items (5, and 7A-7G after "0 days") are left out, as
+# the form leaves them.
+DEMO_MEASURES: tuple[tuple[int, str, dict[str, int]], ...] = (
+    (8, "PHQ-9", {"1": 2, "2": 2, "3": 2, "4": 2, "5": 1, "6": 1, "7": 1, "8": 0, "9": 0, "difficulty": 1}),
+    (6, "PHQ-9", {"1": 1, "2": 2, "3": 1, "4": 2, "5": 1, "6": 1, "7": 1, "8": 0, "9": 0, "difficulty": 1}),
+    (4, "PHQ-9", {"1": 1, "2": 1, "3": 1, "4": 1, "5": 1, "6": 1, "7": 0, "8": 0, "9": 0, "difficulty": 1}),
+    (2, "PHQ-9", {"1": 1, "2": 1, "3": 1, "4": 1, "5": 0, "6": 0, "7": 0, "8": 0, "9": 0, "difficulty": 0}),
+    (9, "BAM", {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 0, "8": 2, "9": 3, "10": 2, "11": 1, "12": 2,
+                "13": 1, "14": 4, "15": 1, "16": 2, "17": 2}),
+    (5, "BAM", {"1": 2, "2": 1, "3": 2, "4": 0, "6": 0, "8": 1, "9": 3, "10": 3, "11": 1, "12": 2, "13": 0,
+                "14": 4, "15": 1, "16": 3, "17": 3}),
+    (1, "BAM", {"1": 1, "2": 1, "3": 1, "4": 0, "6": 0, "8": 1, "9": 4, "10": 3, "11": 0, "12": 3, "13": 0,
+                "14": 4, "15": 0, "16": 3, "17": 3}),
+)
+
+
+def _seed_measures(member: User, now: datetime) -> None:
+    """Give the demo member a few past measure responses, scored like any other, unless they have some."""
+    if db.session.scalar(select(MeasureResponse.id).where(MeasureResponse.user_id == member.id).limit(1)):
+        return
+    zone = ZoneInfo(member.timezone)
+    for weeks_ago, code, answers in DEMO_MEASURES:
+        instrument = instruments.current(code)
+        result = scoring.score(instrument, answers)
+        taken_at = now - timedelta(weeks=weeks_ago)
+        db.session.add(MeasureResponse(
+            user_id=member.id, code=instrument.code, version=instrument.version, answers=json.dumps(answers),
+            scores=dict(result.subscales), taken_at=taken_at, local_date=taken_at.astimezone(zone).date(),
+            attendance_offered=None,
+        ))
+    db.session.flush()
 
 
 def _seed_program(users: dict[str, User], group: Group, now: datetime) -> Program:

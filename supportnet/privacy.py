@@ -7,15 +7,18 @@ Decisions worth knowing:
 * The export is about the member and nobody else: group and meeting names (they chose to take part), never
   another member's name or email, never who marked their attendance, and no notification payloads (an
   announcement carries its author's name, a join request the requester's).
-* Deletion removes rows, not flags: check-ins and own tags, answers (a seat is given up first, so the
-  waitlist moves up), attendance, proofs, memberships, tokens, sessions, notifications, settings and two-factor.
-  Rows about other people stay, with the link to the member emptied: attendance they marked for others, and
-  audit entries, which then say "deleted user". Notifications other people got that name the member (a
+* Deletion removes rows, not flags: check-ins and own tags, measure responses, rhythms and answers to rhythm
+  suggestions, meeting answers (a seat is given up first, so the waitlist moves up), attendance, proofs, memberships,
+  tokens, sessions, notifications, settings and two-factor. Rows about other people stay, with the link to the
+  member emptied: attendance they marked for others, rhythms they suggested to a group or program, and audit
+  entries, which then say "deleted user". Notifications other people got that name the member (a
   request to join, an announcement they wrote) are deleted or lose the name.
 * The last active facilitator of a group that is not archived must hand it over or archive it first, and the
   last admin must name another: a group or the site is never left without anyone to run it.
 * Retention: audit entries older than AUDIT_RETENTION_MONTHS go; check-ins go only for members who chose
-  "delete my check-ins after N months". Finished notifications are purged by notifications.purge.
+  "delete my check-ins after N months", and their measure responses with them (by the day each is about, as
+  for check-ins): a member who asks for old check-ins to go means their answers too. Rhythms stay.
+  Finished notifications are purged by notifications.purge.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -52,6 +55,8 @@ from supportnet.models import (
     CheckInTag,
     Group,
     LoginFailure,
+    MeasureResponse,
+    MeasureRhythm,
     MeetingSeries,
     MemberRole,
     Membership,
@@ -62,10 +67,12 @@ from supportnet.models import (
     Occurrence,
     OwnTag,
     RecoveryCode,
+    RhythmSuggestion,
     Rsvp,
     RsvpStatus,
     SiteRole,
     StandingRsvp,
+    SuggestionAnswer,
     TwoFactor,
     User,
     UserSession,
@@ -84,6 +91,8 @@ profile: your account; memberships.csv: your groups and what you share with each
 consents.csv: everything you let others see, whom, what for, since and until when;
 rsvps.csv: your answers for meetings; attendance.csv: meetings you attended;
 checkins.csv: your check-ins, notes included (this file is not encrypted: keep it safe);
+measures.csv: the standard measures you took (PHQ-9, GAD-7, BAM), one row each: the instrument and its
+  version, your scores, and your answer to each item (data.json has each question and answer in words);
 notifications.csv: notices sent to you (their texts are not kept here);
 meetings.ics: the meetings you said you are going to (or wait for), for any calendar app.
 
@@ -297,6 +306,9 @@ def export_data(user: User, now: datetime) -> dict:
         "attendance": _attendance(user),
         "attendance_proofs": _proofs(user),
         "checkins": checkins_export.export_records(user),
+        "measures": checkins_export.measure_records(user),
+        "measure_rhythms": checkins_export.rhythm_records(user),
+        "rhythm_suggestion_answers": checkins_export.suggestion_answer_records(user),
         "notification_settings": _notification_settings(user),
         "notifications": _notifications(user),
         "audit_log": _audit(user),
@@ -355,6 +367,8 @@ def export_zip(user: User, now: datetime, links: feeds.Links, host: str) -> byte
         add("rsvps.csv", _csv(data["rsvps"]))
         add("attendance.csv", _csv(data["attendance"]))
         add("checkins.csv", checkins_export.export_csv(user))
+        measure_fields, measure_rows = checkins_export.measure_table(data["measures"])
+        add("measures.csv", _csv(measure_rows, measure_fields))
         add("notifications.csv", _csv(data["notifications"]))
         add("meetings.ics", _calendar(user, links, host))
     return buffer.getvalue()
@@ -477,7 +491,7 @@ def delete_account(user: User, now: datetime) -> str:
     )
     checkins_records.delete_all(user)
     for model in (Rsvp, StandingRsvp, Attendance, AttendanceProof, Membership, AccountToken, UserSession,
-                  Notification, NotificationSettings, RecoveryCode, TwoFactor):
+                  Notification, NotificationSettings, RecoveryCode, TwoFactor, MeasureRhythm, SuggestionAnswer):
         db.session.execute(delete(model).where(model.user_id == user_id).execution_options(synchronize_session=False))
     db.session.execute(
         delete(LoginFailure).where(
@@ -486,6 +500,9 @@ def delete_account(user: User, now: datetime) -> str:
     )
     # Rows about other people stay; the link to this member becomes empty ("deleted user").
     db.session.execute(update(Attendance).where(Attendance.marked_by_id == user_id).values(marked_by_id=None))
+    db.session.execute(
+        update(RhythmSuggestion).where(RhythmSuggestion.created_by_id == user_id).values(created_by_id=None)
+    )
     db.session.execute(update(AuditEntry).where(AuditEntry.actor_id == user_id).values(actor_id=None))
     db.session.execute(update(AuditEntry).where(AuditEntry.subject_id == user_id).values(subject_id=None))
     db.session.execute(delete(User).where(User.id == user_id).execution_options(synchronize_session=False))
@@ -509,17 +526,25 @@ def set_checkin_retention(user: User, months: int | None) -> None:
 class PurgeReport:
     audit_entries: int
     checkins: int
+    measure_responses: int = 0
+
+
+def _retention_cutoffs(now: datetime) -> list[tuple[int, date]]:
+    """(member id, first local day kept) for every member who chose a retention period."""
+    opted = db.session.execute(
+        select(User.id, User.timezone, User.checkin_retention_months).where(User.checkin_retention_months.is_not(None))
+    ).all()
+    cutoffs = []
+    for user_id, zone, months in opted:
+        today = now.astimezone(ZoneInfo(zone if zone in timezone_names() else "UTC")).date()
+        cutoffs.append((user_id, today - relativedelta(months=months)))
+    return cutoffs
 
 
 def purge_checkins(now: datetime) -> int:
     """Delete check-ins older than each opted-in member's chosen period (in their own days); returns how many."""
     removed = 0
-    opted = db.session.execute(
-        select(User.id, User.timezone, User.checkin_retention_months).where(User.checkin_retention_months.is_not(None))
-    ).all()
-    for user_id, zone, months in opted:
-        today = now.astimezone(ZoneInfo(zone if zone in timezone_names() else "UTC")).date()
-        cutoff = today - relativedelta(months=months)
+    for user_id, cutoff in _retention_cutoffs(now):
         result = db.session.execute(
             delete(CheckIn).where(CheckIn.user_id == user_id, CheckIn.local_date < cutoff)
             .execution_options(synchronize_session=False)
@@ -532,10 +557,24 @@ def purge_checkins(now: datetime) -> int:
     return removed
 
 
+def purge_measure_responses(now: datetime) -> int:
+    """Delete measure responses older than each opted-in member's check-in period, by the day each is about
+    (as check-ins are); returns how many."""
+    removed = 0
+    for user_id, cutoff in _retention_cutoffs(now):
+        removed += db.session.execute(
+            delete(MeasureResponse).where(MeasureResponse.user_id == user_id, MeasureResponse.local_date < cutoff)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return removed
+
+
 def purge(now: datetime, config) -> PurgeReport:
-    """The daily retention pass: old audit entries, and check-ins of members who chose a period."""
+    """The daily retention pass: old audit entries, and check-ins and measure responses of members who chose a
+    period."""
     return PurgeReport(
         audit_entries=audit.purge(now, int(config.get("AUDIT_RETENTION_MONTHS", 24))),
         checkins=purge_checkins(now),
+        measure_responses=purge_measure_responses(now),
     )
 

@@ -68,7 +68,8 @@ def retention_pass(app: Flask, now: datetime | None = None) -> int:
     now = now or now_utc()
     with app.app_context():
         removed = outbox.purge(now, timedelta(days=app.config["NOTIFY_RETENTION_DAYS"]))
-        privacy.purge(now, app.config)  # old audit entries; check-ins older than the period their member chose
+        # Old audit entries; check-ins and measure responses older than the period their member chose.
+        privacy.purge(now, app.config)
         followup.fold_old_referrals(now)  # referrals 90 days after their end: counted by month, then deleted
         db.session.commit()
         # What was purged must not stay readable in the WAL either (as after a member's own deletion).

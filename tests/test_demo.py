@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -10,10 +11,12 @@ from sqlalchemy import func, select
 
 from supportnet import clock, demo
 from supportnet.extensions import db
+from supportnet.measures import instruments, scoring
 from supportnet.models import (
     Group,
     GroupTag,
     JoinPolicy,
+    MeasureResponse,
     MeetingSeries,
     Membership,
     MemberStatus,
@@ -27,7 +30,7 @@ from supportnet.models import (
 )
 from tests.conftest import post
 
-TABLES = (User, Group, GroupTag, Membership, MeetingSeries, Occurrence, Program, ProgramCoordinator)
+TABLES = (User, Group, GroupTag, Membership, MeetingSeries, Occurrence, Program, ProgramCoordinator, MeasureResponse)
 EIGHT_WEEKS = timedelta(weeks=8)
 
 
@@ -183,3 +186,21 @@ def test_the_demo_coordinator_can_refer_someone_to_the_group_the_demo_program_ru
     assert signed_in.status_code == 302
     form = client.get(f"/programs/{program.id}/referrals/new")
     assert form.status_code == 200 and group.name in form.get_data(as_text=True)
+
+
+def test_the_demo_member_has_weeks_of_measures_scored_like_any_other(seeded):
+    with seeded.app_context():
+        member = db.session.scalar(select(User).where(User.email == demo.MEMBER))
+        responses = db.session.scalars(
+            select(MeasureResponse).where(MeasureResponse.user_id == member.id).order_by(MeasureResponse.taken_at)
+        ).all()
+        assert {r.code for r in responses} == {"PHQ-9", "BAM"}
+        assert len(responses) == len(demo.DEMO_MEASURES)
+        for response in responses:
+            assert response.taken_at < clock.now_utc()
+            result = scoring.score(instruments.get(response.code, response.version), json.loads(response.answers))
+            assert response.scores == dict(result.subscales) and not result.safety_flag
+        phq9 = [r.scores["total"] for r in responses if r.code == "PHQ-9"]
+        assert phq9 == sorted(phq9, reverse=True) and len(set(phq9)) > 1  # a trend, easing
+        # Nobody else got any.
+        assert {r.user_id for r in db.session.scalars(select(MeasureResponse))} == {member.id}

@@ -6,14 +6,16 @@ imports only the ones above it in this list:
 
 * scores: standard measures the member takes (responses, the BAM's attendance answer, trends);
 * rhythms: how often the member takes a measure, what is due, rhythms suggested by groups and programs;
-* records: the member's days, recording, editing and deleting check-ins, their tags, and key rotation;
+* records: the member's days, recording, editing and deleting check-ins (deleting them all takes the
+  measure responses too), their tags, and key rotation;
 * history: the history pages, the chart's daily points and the streak;
 * patterns: plain-language patterns in the member's days;
 * recovery: the recovery date and its milestones;
 * sharing: what the member shares with which group, stop-sharing links, whom they can reach out to;
 * support: what a group's facilitators see;
 * shared_measures: what facilitators and coordinators see of the measures members share with them;
-* export: the member's check-ins as CSV and JSON.
+* export: the member's check-ins as CSV and JSON, and their measure responses (each in its own version's
+  words), rhythms and answers to suggested rhythms.
 
 Decisions worth knowing:
 

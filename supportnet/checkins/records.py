@@ -11,14 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import selectinload
 
 from supportnet import visibility
 from supportnet.clock import timezone_names
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.models import CheckIn, CheckInTag, MeetingTiming, Occurrence, OwnTag, User
+from supportnet.models import CheckIn, CheckInTag, MeasureResponse, MeetingTiming, Occurrence, OwnTag, User
 
 MOOD_LABELS = {1: "Very low", 2: "Low", 3: "Okay", 4: "Good", 5: "Very good"}
 ENERGY_LABELS = {1: "Very low", 2: "Low", 3: "Okay", 4: "Good", 5: "Very high"}
@@ -258,13 +258,24 @@ def delete_checkin(checkin: CheckIn) -> None:
     _prune_own_tags(user_id)
 
 
-def delete_all(user: User) -> int:
-    """Delete every check-in of the member, and their own tags, for good; returns how many check-ins went."""
-    count = db.session.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.user_id == user.id)) or 0
-    db.session.execute(delete(CheckIn).where(CheckIn.user_id == user.id))
+@dataclass(frozen=True)
+class DeletedCheckins:
+    """What "delete all my check-ins" removed."""
+
+    checkins: int
+    measures: int  # standard measure responses (their answers and scores)
+
+
+def delete_all(user: User) -> DeletedCheckins:
+    """Delete every check-in of the member, their own tags and their measure responses, for good.
+
+    Measure responses are check-ins of another form, so they go too; the member's rhythms stay: they are
+    choices about prompts, not answers, and are stopped where they were chosen."""
+    checkins = db.session.execute(delete(CheckIn).where(CheckIn.user_id == user.id)).rowcount
     db.session.execute(delete(OwnTag).where(OwnTag.user_id == user.id))
+    measures = db.session.execute(delete(MeasureResponse).where(MeasureResponse.user_id == user.id)).rowcount
     db.session.expire_all()
-    return count
+    return DeletedCheckins(checkins=checkins, measures=measures)
 
 
 def checkin_of(user: User, checkin_id: int) -> CheckIn | None:

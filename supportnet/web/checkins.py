@@ -257,10 +257,11 @@ def delete_all():
     if not form.validate_on_submit() or (form.confirm.data or "").strip().lower() != "delete":
         flash("Nothing was deleted: type DELETE in the box to confirm.", "error")
         return redirect(url_for("checkins.history", _anchor="delete-all")), 303
-    count = checkins_records.delete_all(me())
+    deleted = checkins_records.delete_all(me())
     db.session.commit()
-    flush_erasure(db.engine)  # the deleted notes leave the WAL too
-    flash(f"All your check-ins are deleted ({count}).", "info")
+    flush_erasure(db.engine)  # the deleted notes and answers leave the WAL too
+    flash(f"All your check-ins are deleted ({deleted.checkins}), and your measure results ({deleted.measures}).",
+          "info")
     return redirect(url_for("checkins.history"))
 
 
