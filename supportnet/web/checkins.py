@@ -561,6 +561,8 @@ def measure_sharing():
     except DomainError as exc:
         db.session.rollback()
         put_error(form, exc)
+        if all(p.key != key for p in checkins_sharing.measure_places(user, now)):
+            flash(str(exc), "error")  # no form on the page to carry the message
         memberships = checkins_sharing.sharing_memberships(user)
         shares = checkins_sharing.sharing_by_group(user, now)
         none = checkins_sharing.GroupSharing()
