@@ -77,10 +77,10 @@ class Place:
         if self.group is not None:
             return select(Membership.user_id).where(
                 Membership.group_id == self.group.id, Membership.status == MemberStatus.ACTIVE)
-        assert self.program is not None  # nosec B101 - a Place is built by of_group or of_program
+        program_id = self.program.id if self.program is not None else None
         return (
             select(Membership.user_id).join(Group, Group.id == Membership.group_id)
-            .where(Group.program_id == self.program.id, Group.archived_at.is_(None),
+            .where(Group.program_id == program_id, Group.archived_at.is_(None),
                    Membership.status == MemberStatus.ACTIVE)
         )
 

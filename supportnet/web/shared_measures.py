@@ -16,10 +16,18 @@ from supportnet.checkins.shared_measures import Place
 from supportnet.checkins.support import AGGREGATE_MIN
 from supportnet.clock import now_utc
 from supportnet.extensions import db
+from supportnet.models import User
 from supportnet.web.access import get_group_for, get_program_for, viewer
 from supportnet.web.security import no_store
 
 bp = Blueprint("shared_measures", __name__)
+
+
+def _me() -> User:
+    user = viewer()
+    if user is None:  # login_required runs first; this keeps type checkers and future edits honest
+        abort(401)
+    return user
 
 
 def _group_place(slug: str) -> Place:
@@ -35,8 +43,7 @@ def _program_place(program_id: int) -> Place:
 
 
 def _overview(place: Place):
-    user, now = viewer(), now_utc()
-    assert user is not None  # nosec B101 - login_required runs first
+    user, now = _me(), now_utc()
     return render_template(
         "shared_measures/overview.html", place=place, sharers=shared_measures.shared_overview(place, now),
         summaries=shared_measures.summaries(place, checkins_records.local_today(user, now), now),
@@ -45,8 +52,7 @@ def _overview(place: Place):
 
 
 def _member(place: Place, user_id: int):
-    user, now = viewer(), now_utc()
-    assert user is not None  # nosec B101 - login_required runs first
+    user, now = _me(), now_utc()
     detail = shared_measures.member_measures(place, user_id, by=user, now=now)
     if detail is None:
         abort(404)
