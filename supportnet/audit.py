@@ -57,6 +57,8 @@ LABELS = {
     # The person is not named in the site's log (being referred says something about them); the entry's subject
     # is kept for their own export, so they can see who read their progress and when.
     AuditAction.REFERRAL_VIEWED: "read a referred person's progress",
+    # Shared measures: the member is not named in the site's log either; the subject is kept for their export.
+    AuditAction.MEASURES_VIEWED: "read a member's shared measures",
 }
 
 

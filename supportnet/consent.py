@@ -9,7 +9,8 @@ them for the member today.
 Revoking is immediate (the next read asks again) and leaves the row as a record; choosing again writes a new
 row. A consent ends with what it was given to: leaving a group ends what its facilitators and greeters could see
 (`end_for_group`, from supportnet/derived_access.py), a deleted referral, group, program or account deletes its
-rows (foreign keys).
+rows (foreign keys). What a member gave a program's coordinators as a member of its groups ends when they are
+active in none of them any more (`end_for_program`).
 
 Functions here change the session and flush; the caller commits.
 """
@@ -163,6 +164,22 @@ def end_for_group(group_id: int, subject_ids: Iterable[int] | None, now: datetim
         condition.append(Consent.subject_id.in_(subject_ids))
     result = db.session.execute(
         update(Consent).where(*condition).values(revoked_at=now, end_reason=EndReason.MEMBERSHIP_ENDED)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount
+
+
+def end_for_program(program_id: int, subject_ids: Iterable[int], now: datetime) -> int:
+    """End what these members gave a program's coordinators as members of its groups (not what was given
+    about a referral, which ends with the referral): they no longer belong to any of the program's groups."""
+    subject_ids = list(subject_ids)
+    if not subject_ids:
+        return 0
+    result = db.session.execute(
+        update(Consent)
+        .where(Consent.recipient_key == Recipient.program_coordinators(program_id).key,
+               Consent.subject_id.in_(subject_ids), Consent.revoked_at.is_(None))
+        .values(revoked_at=now, end_reason=EndReason.MEMBERSHIP_ENDED)
         .execution_options(synchronize_session="fetch")
     )
     return result.rowcount

@@ -149,6 +149,34 @@ def stop_greeting(scope: Scope) -> None:
     )
 
 
+def end_program_sharing_for(
+    program_id: int, user_ids: Iterable[int], now: datetime, *, leaving_group_id: int | None = None
+) -> int:
+    """End what these members shared with a program's coordinators (their measures) when none of them is an
+    active member of another of the program's groups that is not archived: the program sees members of its
+    groups only. `leaving_group_id` is the group whose place ends now (not counted, whatever its row says yet)."""
+    ids = list(user_ids)
+    if not ids:
+        return 0
+    still_in = select(Membership.user_id).join(Group, Group.id == Membership.group_id).where(
+        Group.program_id == program_id, Group.archived_at.is_(None), Membership.status == MemberStatus.ACTIVE,
+        Membership.user_id.in_(ids),
+    )
+    if leaving_group_id is not None:
+        still_in = still_in.where(Group.id != leaving_group_id)
+    remaining = set(db.session.scalars(still_in))
+    gone = [uid for uid in ids if uid not in remaining]
+    return consent.end_for_program(program_id, gone, now)
+
+
+def end_program_sharing(scope: Scope) -> None:
+    """What the members shared with the coordinators of the group's program ends, unless they are still active
+    in another of its groups."""
+    program_id = db.session.scalar(select(Group.program_id).where(Group.id == scope.group_id))
+    if program_id is not None:
+        end_program_sharing_for(program_id, scope.user_ids, scope.now, leaving_group_id=scope.group_id)
+
+
 def private_feed(scope: Scope) -> None:
     """Nothing to write: calendars.private_entries reads only active memberships of groups not archived, and
     only answers still going or waiting, so the entries leave the feed with the membership and the answers."""
@@ -162,6 +190,8 @@ DEPENDENTS: tuple[tuple[str, Callable[[Scope], None]], ...] = (
     ("in-app items carrying the group's private details", withdraw_inbox_items),
     ("consents given to the group's facilitators and greeters (check-in sharing)", reset_sharing),
     ("the group's meetings in the private calendar feed", private_feed),
+    ("measures shared with the coordinators of the group's program (unless still in another of its groups)",
+     end_program_sharing),
     ("greeting newcomers (being told that one is coming)", stop_greeting),
 )
 

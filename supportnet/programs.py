@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from supportnet import accounts, audit, timetable, visibility
+from supportnet import accounts, audit, derived_access, timetable, visibility
 from supportnet.errors import DomainError, Forbidden
 from supportnet.extensions import db
 from supportnet.models import (
@@ -37,6 +37,7 @@ from supportnet.models import (
     Group,
     JoinPolicy,
     MeetingSeries,
+    Membership,
     Program,
     ProgramCoordinator,
     Referral,
@@ -144,8 +145,13 @@ def set_group_program(group: Group, program: Program | None, *, by: User, now: d
         raise DomainError("This group is archived: it cannot be given to a program.", field="group_id")
     if group.program_id == (program.id if program is not None else None):
         return
+    old_program_id = group.program_id
     group.program_id = program.id if program is not None else None
     db.session.flush()
+    if old_program_id is not None:
+        # Members who were in the old program only through this group no longer share with its coordinators.
+        members = db.session.scalars(select(Membership.user_id).where(Membership.group_id == group.id))
+        derived_access.end_program_sharing_for(old_program_id, members, now)
     audit.record(AuditAction.PROGRAM_GROUP_CHANGED, actor=by, now=now, group=group,
                  program_id=program.id if program is not None else 0)
 

@@ -199,6 +199,14 @@ MATRIX: dict[str, tuple] = {
     # --- measures: taking one, results, trends ---
     # --- measures: rhythms and suggestions ---
     # --- measures: what facilitators and coordinators see ---
+    # What one group's or program's people see of what members share: its own active facilitators (site admins are
+    # not, by being admins) or named coordinators only, 404 for everyone else; a member's page is 404 unless that
+    # member shares scores with the place now (the world's peer shares nothing).
+    "POST /me/sharing/measures": (L, 400, 400, 400, 400, 400),  # no choice made: the page again, with its error
+    "GET /groups/<slug>/measures": (L, 404, 404, 404, 200, 404),
+    "GET /groups/<slug>/measures/<int:user_id>": (L, 404, 404, 404, 404, 404),
+    "GET /programs/<int:program_id>/measures": COORDINATOR,
+    "GET /programs/<int:program_id>/measures/<int:user_id>": COORDINATOR,
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

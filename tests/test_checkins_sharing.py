@@ -229,7 +229,7 @@ def test_sharing_is_off_by_default_and_the_member_chooses_per_group(app, facilit
     page = client.get("/me/sharing")
     assert page.status_code == 200
     assert "Thursday Circle" in text(page) and "Friday Coffee" in text(page)
-    assert len(re.findall(r'<input checked[^>]*value="none"', html(page))) == 2
+    assert len(re.findall(r'<input checked[^>]*name="m\d+-level"[^>]*value="none"', html(page))) == 2
     circle_id = _membership_id(app, circle, mia)
     response = post(client, "/me/sharing", {"membership": str(circle_id), f"m{circle_id}-level": "notes",
                                             f"m{circle_id}-recovery": "y"})

@@ -39,6 +39,7 @@ from supportnet.models import (
     NotificationKind,
     NotificationStatus,
     Occurrence,
+    Program,
     Rsvp,
     RsvpStatus,
     Scope,
@@ -116,6 +117,15 @@ def scene(app, facilitator, member) -> Scene:
         # She agreed that the group's greeters may know her first name (a referral's newcomer does).
         consent.grant(user.id, Recipient.group_greeters(group.id), Scope.NEWCOMER_NAME, "Greeters know you.", now)
         memberships.set_greeter(membership, True, now)  # she greets newcomers
+        # The group belongs to a program; she shares her measures' scores with its facilitators and with the
+        # program's coordinators (a program-level consent, which must end when she is in none of its groups).
+        program = Program(name="Harbour Aftercare", created_at=now)
+        db.session.add(program)
+        db.session.flush()
+        group.program_id = program.id
+        db.session.flush()
+        checkins_sharing.set_measure_sharing(user, Recipient.group_facilitators(group.id).key, "scores", now)
+        checkins_sharing.set_measure_sharing(user, Recipient.program_coordinators(program.id).key, "scores", now)
         checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
         db.session.commit()
@@ -147,6 +157,7 @@ def _assert_starting_point(app, s: Scene, facilitator: Persona) -> None:
         assert {(c.audience, c.scope) for c in consent.standing_for(s.mia.id, clock.now_utc())} == {
             (Audience.GROUP_FACILITATORS, Scope.CHECKIN_SUMMARIES), (Audience.GROUP_FACILITATORS, Scope.RECOVERY_DATE),
             (Audience.GROUP_GREETERS, Scope.NEWCOMER_NAME),
+            (Audience.GROUP_FACILITATORS, Scope.MEASURE_SCORES), (Audience.PROGRAM_COORDINATORS, Scope.MEASURE_SCORES),
         }
     client = app.test_client()
     assert _feed_events(client, s) >= 2
@@ -183,9 +194,14 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
             # Every consent to the group's facilitators and greeters ended, and stays as her record.
             assert consent.standing_for(s.mia.id, now) == [], "her consents were kept"
             assert checkins_sharing.sharing_of(membership, now) == checkins_sharing.GroupSharing()
-            assert {(c.scope, c.end_reason) for c in given} == {
-                (scope, EndReason.MEMBERSHIP_ENDED)
-                for scope in (Scope.CHECKIN_SUMMARIES, Scope.RECOVERY_DATE, Scope.NEWCOMER_NAME)
+            assert {(c.audience, c.scope, c.end_reason) for c in given} == {
+                (audience, scope, EndReason.MEMBERSHIP_ENDED) for audience, scope in (
+                    (Audience.GROUP_FACILITATORS, Scope.CHECKIN_SUMMARIES),
+                    (Audience.GROUP_FACILITATORS, Scope.RECOVERY_DATE),
+                    (Audience.GROUP_GREETERS, Scope.NEWCOMER_NAME),
+                    (Audience.GROUP_FACILITATORS, Scope.MEASURE_SCORES),
+                    (Audience.PROGRAM_COORDINATORS, Scope.MEASURE_SCORES),  # she is in none of its groups now
+                )
             }
             assert not membership.greets_newcomers, "she would still be told when a newcomer is coming"
         overview = checkins_support.support_overview(db.session.get(Group, s.group_id), facilitator.user(), now)
@@ -228,7 +244,7 @@ def _facilitator_posts(app, facilitator: Persona, url: str, data: dict | None = 
 
 def test_the_list_of_what_hangs_on_a_membership_names_each_piece():
     names = " ".join(name for name, _ in DEPENDENTS)
-    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed", "greeting"):
+    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed", "greeting", "program"):
         assert piece in names
 
 
@@ -254,7 +270,7 @@ def _pending_again(app, s: Scene) -> None:
         membership.status, membership.joined_at = MemberStatus.PENDING, None
         db.session.commit()
         # Her consents from the starting point still stand, as older versions could leave them.
-        assert len(consent.standing_for(s.mia.id, clock.now_utc())) == 3
+        assert len(consent.standing_for(s.mia.id, clock.now_utc())) == 5
 
 
 def test_rejecting_a_request_ends_everything(app, scene, facilitator, mailbox):

@@ -7,6 +7,7 @@ sharing page is a set of scopes given to the group's facilitators, and every rea
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -199,6 +200,12 @@ class SharedItem:
 
 def _describe(row: Consent, groups: dict[int, str], programs: dict[int, str]) -> tuple[str, str]:
     group = groups.get(row.group_id or 0, "A group")
+    if row.scope in MEASURE_SCOPES:
+        who = (f"{programs.get(row.program_id or 0, 'A program')}'s coordinators"
+               if row.audience == Audience.PROGRAM_COORDINATORS else f"{group}'s facilitators")
+        what = ("your answers to the standard measures, item by item" if row.scope == Scope.MEASURE_ANSWERS
+                else "your scores on the standard measures (PHQ-9, GAD-7, BAM) and when you took them")
+        return who, f"{who} can see {what}."
     if row.audience == Audience.PROGRAM_COORDINATORS:
         program = programs.get(row.program_id or 0, "A program")
         return (f"{program}'s coordinators",
@@ -240,7 +247,7 @@ def everything_shared(user: User, now: datetime) -> list[SharedItem]:
 def revoke_consent(user: User, consent_id: int, now: datetime) -> Consent | None:
     """End one of the member's consents at once. Another member's consent is not found; one that has already
     ended returns None (a second click changes nothing). Ending check-in summaries ends shared notes with them,
-    as notes are read only beside summaries."""
+    as notes are read only beside summaries; ending measure scores ends measure answers the same way."""
     row = db.session.get(Consent, consent_id)
     if row is None or row.subject_id != user.id:
         raise NotFound("No such consent.")
@@ -249,6 +256,103 @@ def revoke_consent(user: User, consent_id: int, now: datetime) -> Consent | None
     scopes = {row.scope}
     if row.audience == Audience.GROUP_FACILITATORS and row.scope == Scope.CHECKIN_SUMMARIES:
         scopes.add(Scope.CHECKIN_NOTES)
+    if row.scope == Scope.MEASURE_SCORES:  # answers are read only beside scores
+        scopes.add(Scope.MEASURE_ANSWERS)
     consent.revoke(user.id, Recipient.of(row), sorted(scopes), now, EndReason.MEMBER)
     db.session.flush()
     return row
+
+
+# --- measures: what a group's facilitators or a program's coordinators see --------------------------------------
+
+
+class MeasureLevel(enum.StrEnum):
+    NONE = "none"
+    SCORES = "scores"
+    ANSWERS = "answers"  # scores and answers
+
+
+MEASURE_LABELS = {
+    MeasureLevel.NONE: "Nothing",
+    MeasureLevel.SCORES: "My scores and when I took each measure",
+    MeasureLevel.ANSWERS: "My scores, and my answers item by item",
+}
+MEASURE_SCOPES = (Scope.MEASURE_SCORES, Scope.MEASURE_ANSWERS)
+MEASURE_LEVEL_SCOPES: dict[MeasureLevel, frozenset[Scope]] = {
+    MeasureLevel.NONE: frozenset(),
+    MeasureLevel.SCORES: frozenset({Scope.MEASURE_SCORES}),
+    MeasureLevel.ANSWERS: frozenset({Scope.MEASURE_SCORES, Scope.MEASURE_ANSWERS}),
+}
+# The sentence stored with each consent, by who receives it (see PURPOSES).
+MEASURE_PURPOSES: dict[tuple[Audience, Scope], str] = {
+    (Audience.GROUP_FACILITATORS, Scope.MEASURE_SCORES):
+        "Its facilitators see your scores on the standard measures (PHQ-9, GAD-7, BAM) and the dates you took "
+        "them, and count them in monthly summaries when at least 5 members share. Not your answers.",
+    (Audience.GROUP_FACILITATORS, Scope.MEASURE_ANSWERS):
+        "Its facilitators also see your answer to each question of the measures you take.",
+    (Audience.PROGRAM_COORDINATORS, Scope.MEASURE_SCORES):
+        "The program's coordinators see your scores on the standard measures (PHQ-9, GAD-7, BAM) and the dates "
+        "you took them, and count them in monthly summaries when at least 5 members share. Not your answers.",
+    (Audience.PROGRAM_COORDINATORS, Scope.MEASURE_ANSWERS):
+        "The program's coordinators also see your answer to each question of the measures you take.",
+}
+
+
+def measure_level_of(scopes: Iterable[Scope]) -> MeasureLevel:
+    """The level a set of standing scopes amounts to (answers are read only beside scores)."""
+    scopes = set(scopes)
+    if Scope.MEASURE_SCORES not in scopes:
+        return MeasureLevel.NONE
+    return MeasureLevel.ANSWERS if Scope.MEASURE_ANSWERS in scopes else MeasureLevel.SCORES
+
+
+@dataclass(frozen=True)
+class MeasurePlace:
+    """A recipient the member may share measures with: one of their groups, or a program running one."""
+
+    recipient: Recipient
+    name: str  # "Thursday Circle's facilitators", "Harbour Program's coordinators"
+    level: MeasureLevel
+    readers: list[str]
+
+    @property
+    def key(self) -> str:
+        return self.recipient.key
+
+
+def measure_places(user: User, now: datetime) -> list[MeasurePlace]:
+    """The groups the member is active in (not archived) and the programs running them, with what each sees of
+    the member's measures now and who reads under it today."""
+    memberships = [m for m in sharing_memberships(user) if m.group.archived_at is None]
+    recipients: list[tuple[Recipient, str]] = [
+        (Recipient.group_facilitators(m.group_id), f"{m.group.name}'s facilitators") for m in memberships
+    ]
+    program_ids = sorted({m.group.program_id for m in memberships if m.group.program_id is not None})
+    if program_ids:
+        for program_id, name in db.session.execute(
+            select(Program.id, Program.name).where(Program.id.in_(program_ids)).order_by(func.lower(Program.name))
+        ):
+            recipients.append((Recipient.program_coordinators(program_id), f"{name}'s coordinators"))
+    scopes: dict[str, set[Scope]] = defaultdict(set)
+    for row in consent.standing_for(user.id, now):
+        scopes[row.recipient_key].add(row.scope)
+    names = consent.readers([r for r, _ in recipients], exclude_user_id=user.id) if recipients else {}
+    return [MeasurePlace(r, name, measure_level_of(scopes[r.key]), names.get(r.key, [])) for r, name in recipients]
+
+
+def set_measure_sharing(user: User, key: str, level: MeasureLevel | str, now: datetime) -> MeasurePlace:
+    """Choose what one recipient sees of the member's measures: scopes no longer chosen are revoked at once,
+    newly chosen ones granted. Only the member's own groups and their programs can be chosen."""
+    try:
+        level = MeasureLevel(level)
+    except ValueError as exc:
+        raise DomainError("Choose what to share.", field="level") from exc
+    place = next((p for p in measure_places(user, now) if p.key == key), None)
+    if place is None:
+        raise DomainError("You can only share with your groups and the programs that run them.")
+    wanted = MEASURE_LEVEL_SCOPES[level]
+    consent.revoke(user.id, place.recipient, [s for s in MEASURE_SCOPES if s not in wanted], now)
+    for scope in (s for s in MEASURE_SCOPES if s in wanted):
+        consent.grant(user.id, place.recipient, scope, MEASURE_PURPOSES[(place.recipient.audience, scope)], now)
+    db.session.flush()
+    return place

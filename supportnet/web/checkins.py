@@ -482,6 +482,16 @@ def recovery():
     return render_template("checkins/recovery.html", form=form, recovery=checkins_recovery.recovery(user, now)), status
 
 
+class MeasureSharingForm(FlaskForm):
+    recipient = HiddenField()
+    level = RadioField(
+        "Your measures",
+        choices=options((level.value, label) for level, label in checkins_sharing.MEASURE_LABELS.items()),
+        default=checkins_sharing.MeasureLevel.NONE.value,
+    )
+    submit = SubmitField("Save")
+
+
 # --- sharing -----------------------------------------------------------------------------------------------------
 
 
@@ -519,10 +529,49 @@ def sharing():
             db.session.commit()
             flash(f"Saved what {chosen.group.name} sees.", "success")
             return redirect(url_for("checkins.sharing"))
+    return _sharing_page(user, memberships, forms, status)
+
+
+def _sharing_page(user: User, memberships, forms, status: int = 200, measure_forms=None):
+    now = now_utc()
+    places = checkins_sharing.measure_places(user, now)
+    measure_forms = dict(measure_forms or {})
+    for place in places:
+        if place.key not in measure_forms:
+            measure_forms[place.key] = MeasureSharingForm(
+                prefix=f"ms-{place.key.replace(':', '-')}", formdata=None, recipient=place.key,
+                level=place.level.value)
     return render_template("checkins/sharing.html", memberships=memberships, forms=forms,
                            shared_days=checkins_support.SHARED_DAYS,
                            readers=checkins_sharing.who_can_see(memberships),
+                           measure_places=places, measure_forms=measure_forms,
                            everything=checkins_sharing.everything_shared(user, now)), status
+
+
+@bp.post("/me/sharing/measures")
+@login_required
+def measure_sharing():
+    """Choose what one group's facilitators or one program's coordinators see of the member's measures."""
+    user, now = me(), now_utc()
+    key = request.form.get("recipient", "")
+    form = MeasureSharingForm(prefix=f"ms-{key.replace(':', '-')}")
+    try:
+        if not form.validate_on_submit() or form.recipient.data != key:
+            raise DomainError("Choose what to share.", field="level")
+        place = checkins_sharing.set_measure_sharing(user, key, form.level.data, now)
+    except DomainError as exc:
+        db.session.rollback()
+        put_error(form, exc)
+        if all(p.key != key for p in checkins_sharing.measure_places(user, now)):
+            flash(str(exc), "error")  # no form on the page to carry the message
+        memberships = checkins_sharing.sharing_memberships(user)
+        shares = checkins_sharing.sharing_by_group(user, now)
+        none = checkins_sharing.GroupSharing()
+        forms = {m.id: _sharing_form(m, shares.get(m.group_id, none)) for m in memberships}
+        return _sharing_page(user, memberships, forms, 400, {key: form})
+    db.session.commit()
+    flash(f"Saved what {place.name} see of your measures.", "success")
+    return redirect(url_for("checkins.sharing"))
 
 
 @bp.post("/me/sharing/consents/<int:consent_id>/revoke")
