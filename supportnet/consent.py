@@ -42,6 +42,7 @@ from supportnet.models import (
 # revoking, expiring or ending a consent takes effect at the next read, and a notice already written is
 # re-checked before it goes. A new scope, or a new reader of one, gets a line here (tests/test_consent_readers.py
 # checks that every scope has one and that each named module asks this module).
+_AUDIENCE_NOTICE = ("supportnet.notifications.hooks", "supportnet.notifications.dispatch")
 READERS: dict[Scope, tuple[str, ...]] = {
     Scope.CHECKIN_SUMMARIES: (
         "supportnet.checkins.support",  # a group's support page and its figures
@@ -49,16 +50,18 @@ READERS: dict[Scope, tuple[str, ...]] = {
         "supportnet.notifications.dispatch",  # the facilitators' digest, re-checked when sent
         "supportnet.checkins.sharing",  # the member's sharing page, "reach out"
     ),
-    Scope.CHECKIN_NOTES: ("supportnet.checkins.support", "supportnet.checkins.sharing"),
-    Scope.RECOVERY_DATE: ("supportnet.checkins.support", "supportnet.checkins.sharing"),
+    # "Who can see what you share" goes to whoever shares anything with a group's facilitators or a program's
+    # coordinators when one is named (hooks), re-checked when sent (dispatch).
+    Scope.CHECKIN_NOTES: ("supportnet.checkins.support", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
+    Scope.RECOVERY_DATE: ("supportnet.checkins.support", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
     Scope.REFERRAL_PROGRESS: (
         "supportnet.followup",  # a referral's page, the coordinators' nudges (planned and re-checked), outcomes
         "supportnet.notifications.dispatch",  # asks followup before a nudge goes
     ),
     Scope.NEWCOMER_NAME: ("supportnet.notifications.compose",),  # the greeters' notice, composed when sent
-    # Filled in by the measures' sharing (a facilitator's or coordinator's page of shared measures, summaries).
-    Scope.MEASURE_SCORES: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing"),
-    Scope.MEASURE_ANSWERS: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing"),
+    # A facilitator's or coordinator's pages of shared measures and the monthly summaries; the sharing page.
+    Scope.MEASURE_SCORES: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
+    Scope.MEASURE_ANSWERS: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
 }
 
 
@@ -206,6 +209,11 @@ def subjects(recipient: Recipient, scope: Scope, now: datetime) -> Select:
     return select(Consent.subject_id).where(
         Consent.recipient_key == recipient.key, Consent.scope == scope, standing(now)
     )
+
+
+def sharers(recipient: Recipient, now: datetime) -> Select:
+    """A query of the ids of members who let `recipient` see anything now (for "who can see what you share")."""
+    return select(Consent.subject_id).where(Consent.recipient_key == recipient.key, standing(now)).distinct()
 
 
 def scopes_by_subject(recipient: Recipient, now: datetime) -> dict[int, set[Scope]]:

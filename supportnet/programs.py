@@ -123,6 +123,8 @@ def add_coordinator(program: Program, email: str, *, by: User, now: datetime) ->
     db.session.add(ProgramCoordinator(program_id=program.id, user_id=user.id, added_at=now))
     db.session.flush()
     audit.record(AuditAction.COORDINATOR_ADDED, actor=by, now=now, subject=user, program_id=program.id)
+    # Members who share measures with the program learn who can now read them, as with a new facilitator.
+    hooks.program_audience_grew(program.id, user, now)
     return user
 
 

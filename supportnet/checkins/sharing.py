@@ -154,8 +154,9 @@ def membership_for_stop_token(token: str) -> Membership | None:
 
 
 def stop_sharing(membership: Membership, now: datetime) -> None:
-    """Share nothing more with the group's facilitators: no check-ins, no recovery date."""
-    consent.revoke(membership.user_id, Recipient.group_facilitators(membership.group_id), FACILITATOR_SCOPES, now)
+    """Share nothing more with the group's facilitators: no check-ins, no recovery date, no measures."""
+    consent.revoke(membership.user_id, Recipient.group_facilitators(membership.group_id),
+                   (*FACILITATOR_SCOPES, *MEASURE_SCOPES), now)
     db.session.flush()
 
 

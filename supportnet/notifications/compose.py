@@ -316,11 +316,21 @@ def _missed_you(ctx: _Ctx) -> Notice:
 def _sharing_audience(ctx: _Ctx) -> Notice:
     group = ctx.group
     named = not ctx.email or ctx.descriptive
-    where = group.name if named and group is not None else "one of your groups"
     name = ctx.n.payload.get("name") or "Someone"
+    if group is None and ctx.n.payload.get("program_id") is not None:
+        # A new coordinator of a program the member shares measures with. The program is not named in an email
+        # (a treatment centre's name says as much as a group's).
+        paragraphs = [
+            f"{name} is now a coordinator of a program you share your measures with. A program's coordinators "
+            f"see what you chose to share with it, so {name} can now see it too.",
+            "Your sharing page lists everyone who can see what you share, and you can stop sharing there at once.",
+        ]
+        return Notice("Who can see what you share", paragraphs,
+                      [("See who can see what you share", ctx.url("checkins.sharing"))])
+    where = group.name if named and group is not None else "one of your groups"
     paragraphs = [
-        f"{name} is now a facilitator of {where}. A group's facilitators see the check-ins you chose to share "
-        f"with it, so {name} can now see what you share there.",
+        f"{name} is now a facilitator of {where}. A group's facilitators see what you chose to share with it "
+        f"(check-ins, your day count, measures), so {name} can now see what you share there.",
         "Your sharing page lists everyone who can see it. If you'd rather not share any more, stop with one click.",
     ]
     actions = [("See who can see what you share", ctx.url("checkins.sharing"))]

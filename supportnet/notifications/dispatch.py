@@ -63,7 +63,6 @@ from supportnet.models import (
     Referral,
     Rsvp,
     RsvpStatus,
-    Scope,
 )
 from supportnet.notifications import compose, outbox
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences, chunks, preferences_for, quiet_until
@@ -427,9 +426,13 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
             return "cancel", "no longer a facilitator", None
     elif kind in (Kind.ANNOUNCEMENT, Kind.MISSED_YOU) and (member is None or not member.is_active):
         return "cancel", "no longer a member", None
+    elif kind == Kind.SHARING_AUDIENCE and n.group_id is None:
+        program_id = n.payload.get("program_id")
+        if program_id is None or not consent.scopes_for(n.user_id, Recipient.program_coordinators(program_id), now):
+            return "cancel", "no longer shares with the program", None
     elif kind == Kind.SHARING_AUDIENCE and (
-        member is None or not member.is_active or not consent.allows(
-            n.user_id, Recipient.group_facilitators(n.group_id), Scope.CHECKIN_SUMMARIES, now)
+        member is None or not member.is_active
+        or not consent.scopes_for(n.user_id, Recipient.group_facilitators(n.group_id), now)
     ):
         return "cancel", "no longer shares with the group", None
     elif kind == Kind.CHECKIN_PROMPT:

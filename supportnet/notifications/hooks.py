@@ -19,6 +19,7 @@ from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
     Channel,
+    Consent,
     MeetingSeries,
     MemberRole,
     Membership,
@@ -32,7 +33,6 @@ from supportnet.models import (
     ReferralSuggestion,
     Rsvp,
     RsvpStatus,
-    Scope,
     User,
 )
 from supportnet.notifications import outbox
@@ -281,14 +281,14 @@ def join_answered(membership: Membership, accepted: bool, now: datetime) -> None
 
 
 def sharing_audience_grew(membership: Membership, now: datetime) -> int:
-    """Someone became a facilitator of the group: tell every member who shares check-ins with it, in the inbox
-    and by email, whatever their settings (it changes who reads what they share). Returns how many are told."""
+    """Someone became a facilitator of the group: tell every member who shares anything with its facilitators
+    (check-ins, the recovery date, measures), in the inbox and by email, whatever their settings (it changes who
+    reads what they share). Returns how many are told."""
     sharers = db.session.scalars(
         select(Membership.user_id).where(
             Membership.group_id == membership.group_id,
             Membership.status == MemberStatus.ACTIVE,
-            Membership.user_id.in_(consent.subjects(
-                Recipient.group_facilitators(membership.group_id), Scope.CHECKIN_SUMMARIES, now)),
+            Membership.user_id.in_(consent.sharers(Recipient.group_facilitators(membership.group_id), now)),
             Membership.user_id != membership.user_id,
         )
     ).all()
@@ -297,6 +297,25 @@ def sharing_audience_grew(membership: Membership, now: datetime) -> int:
         outbox.new_row(uid, Kind.SHARING_AUDIENCE, channel,
                        f"sharing-audience:{membership.id}:{outbox.utc_stamp(now)}:{uid}", now, now,
                        group_id=membership.group_id, payload=payload)
+        for uid in sharers
+        for channel in (EMAIL, IN_APP)
+    ]
+    outbox.write(rows)
+    return len(sharers)
+
+
+def program_audience_grew(program_id: int, coordinator: User, now: datetime) -> int:
+    """Someone became a coordinator of a program: tell every member who shares measures with its coordinators,
+    as for a group's new facilitator (always sent). Returns how many are told."""
+    sharers = db.session.scalars(
+        consent.sharers(Recipient.program_coordinators(program_id), now)
+        .where(Consent.subject_id != coordinator.id)
+    ).all()
+    payload = {"name": coordinator.display_name, "program_id": program_id}
+    rows = [
+        outbox.new_row(uid, Kind.SHARING_AUDIENCE, channel,
+                       f"program-audience:{program_id}:{coordinator.id}:{outbox.utc_stamp(now)}:{uid}", now, now,
+                       payload=payload)
         for uid in sharers
         for channel in (EMAIL, IN_APP)
     ]
