@@ -202,7 +202,7 @@ MATRIX: dict[str, tuple] = {
     "POST /me/measures/<code>/take": (L, 400, 400, 400, 400, 400),  # an empty form: the items are named
     "GET /me/measures/<code>/trend": SIGNED_IN,
     "GET /me/measures/responses/<int:response_id>": OWN,
-    "POST /me/measures/responses/<int:response_id>/delete": (L, 404, 303, 404, 404, 404),
+    "POST /me/measures/responses/<int:response_id>/delete": (L, 404, 302, 404, 404, 404),
     # --- measures: rhythms and suggestions ---
     # --- measures: what facilitators and coordinators see ---
 }

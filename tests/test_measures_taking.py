@@ -51,7 +51,7 @@ def _take(client, code: str, data: dict[str, str]):
 
 
 def _result(client, response) -> str:
-    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     return client.get(response.headers["Location"]).get_data(as_text=True)
 
 
@@ -230,7 +230,7 @@ def test_another_members_result_is_404_and_cannot_be_deleted(client, member, out
 def test_member_deletes_their_own_result(client, member, app):
     login(client, member)
     location = _take(client, "PHQ-9", phq9(0, 0, 0, 0, 0, 0, 0, 0, 0)).headers["Location"]
-    assert post(client, f"{location}/delete").status_code == 303
+    assert post(client, f"{location}/delete").status_code == 302
     assert _stored(app) == []
     assert client.get(location).status_code == 404
 

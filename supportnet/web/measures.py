@@ -118,7 +118,7 @@ def take(code: str):
             message = str(exc)
         else:
             db.session.commit()
-            return redirect(url_for("measures.result", response_id=response.id), 303)
+            return redirect(url_for("measures.result", response_id=response.id))
     problems = garbled or _missing(instrument, answers)
     return render_template("measures/take.html", instrument=instrument, form=form, answers=answers,
                            attended=attended, problems=problems, message=message), 400
@@ -154,7 +154,7 @@ def delete(response_id: int):
     scores.delete(me(), response_id)
     db.session.commit()
     flash("That result is deleted.", "info")
-    return redirect(url_for("measures.index"), 303)
+    return redirect(url_for("measures.index"))
 
 
 # --- the trend ---------------------------------------------------------------------------------------------------
