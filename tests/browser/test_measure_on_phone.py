@@ -65,3 +65,18 @@ def test_a_member_takes_the_bam_on_a_phone_with_its_skips(new_page, live_server)
     expect(page.get_by_role("row", name=re.compile("^5\\. .* skipped$"))).to_be_visible()
     assert_no_sideways_scrolling(page)
     page.screenshot(path=SCREENSHOT_RESULT, full_page=True)
+
+
+def test_the_items_a_bam_answer_skips_disappear_and_come_back(new_page, live_server):
+    base = live_server.url
+    mia = make_persona(live_server.app, "Mia M.", tz="Europe/London")
+    page: Page = new_page(viewport=PHONE, timezone_id="Europe/London", is_mobile=True, has_touch=True)
+    sign_in(page, base, mia)
+    page.goto(f"{base}/me/measures/BAM/take")
+    page.locator("#item-4").get_by_text("0 (Skip to #6)", exact=True).tap()
+    expect(page.locator("#item-5")).to_be_hidden()
+    page.locator("#item-4").get_by_text("1-3", exact=True).tap()
+    expect(page.locator("#item-5")).to_be_visible()
+    page.locator("#item-6").get_by_text("0", exact=True).tap()
+    expect(page.locator("#item-7A")).to_be_hidden()
+    expect(page.locator("#item-7G")).to_be_hidden()
