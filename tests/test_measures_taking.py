@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select, text
 
 from supportnet import clock, groups, scheduling
+from supportnet.checkins import scores
 from supportnet.extensions import db
+from supportnet.measures import instruments
 from supportnet.models import Attendance, AttendanceHow, MeasureResponse, Occurrence, SiteRole
 from supportnet.models.group import GroupKind
 from supportnet.recurrence import Frequency, Recurrence
@@ -257,3 +259,23 @@ def test_trend_page_has_an_accessible_chart_and_a_table(client, member, app):
     assert "<caption>" in page and "Meetings recorded in the last 30 days: 2" in page
     listing = client.get("/me/measures").get_data(as_text=True)
     assert "last taken" in listing and "Brief Addiction Monitor" in listing
+
+
+@pytest.mark.parametrize(("count", "option"), [(0, 0), (1, 1), (3, 1), (4, 2), (8, 2), (9, 3), (15, 3), (16, 4),
+                                               (30, 4), (45, 4)])
+def test_meeting_counts_fall_in_the_bams_published_options(count, option):
+    assert scores.bam_meetings_option(count) == option
+    label = instruments.current("BAM").item("10").options[option].label
+    assert label == ("0", "1-3", "4-8", "9-15", "16-30")[option]
+
+
+def test_delete_all_removes_every_response_of_the_member_only(client, member, outsider, app):
+    for persona in (member, outsider):
+        login(client, persona)
+        _take(client, "PHQ-9", phq9(0, 0, 0, 0, 0, 0, 0, 0, 0))
+        _take(client, "GAD-7", _form(**{str(n): 1 for n in range(1, 8)}))
+        post(client, "/logout")
+    with app.app_context():
+        assert scores.delete_all(member.user()) == 2
+        db.session.commit()
+    assert {row.user_id for row in _stored(app)} == {outsider.id}
