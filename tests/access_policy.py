@@ -197,6 +197,12 @@ MATRIX: dict[str, tuple] = {
     # One of the member's consents: only she can end it; for anyone else it does not exist.
     "POST /me/sharing/consents/<int:consent_id>/revoke": (L, 404, 302, 404, 404, 404),
     # --- measures: taking one, results, trends ---
+    "GET /me/measures": SIGNED_IN,
+    "GET /me/measures/<code>/take": SIGNED_IN,
+    "POST /me/measures/<code>/take": (L, 400, 400, 400, 400, 400),  # an empty form: the items are named
+    "GET /me/measures/<code>/trend": SIGNED_IN,
+    "GET /me/measures/responses/<int:response_id>": OWN,
+    "POST /me/measures/responses/<int:response_id>/delete": (L, 404, 302, 404, 404, 404),
     # --- measures: rhythms and suggestions ---
     # --- measures: what facilitators and coordinators see ---
     # What one group's or program's people see of what members share: its own active facilitators (site admins are

@@ -19,11 +19,13 @@ from sqlalchemy import select
 from werkzeug.routing import Rule
 
 from supportnet import accounts, attendance, consent, programs
+from supportnet.checkins import scores
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.clock import now_utc
 from supportnet.consent import Recipient
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
+from supportnet.measures import instruments
 from supportnet.models import AttendanceProof, Channel, Group, Notification, NotificationKind, Scope, UserSession
 from tests.conftest import PASSWORD, DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
@@ -153,6 +155,7 @@ def build(app: Flask, db_path: Path) -> Harness:
             "consent_id": str(shared.id),
         }
         values.update(_program_values(world))
+        values.update(_measure_values(world))
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)
@@ -175,6 +178,16 @@ def _program_values(world: World) -> dict[str, str]:
         "/admin/programs/<int:program_id>/coordinators/<int:user_id>/remove:user_id": str(coordinator.id),
         "/admin/programs/<int:program_id>/groups/<int:group_id>/remove:group_id": str(group.id),
     }
+
+
+def _measure_values(world: World) -> dict[str, str]:
+    """The member's own BAM result, and the instrument code the measures' routes take."""
+    response, _score = scores.record(world.persona("member").user(), instruments.current("BAM"), {
+        "1": 1, "2": 1, "3": 1, "4": 0, "6": 0, "8": 1, "9": 3, "10": 2, "11": 1, "12": 2, "13": 3, "14": 4,
+        "15": 1, "16": 4, "17": 3,
+    }, now_utc())
+    db.session.commit()
+    return {"response_id": str(response.id), "code": "BAM"}
 
 
 def outcome(response) -> int | str:

@@ -345,10 +345,9 @@ CHART_WIDTH, PANEL_HEIGHT, LEFT, RIGHT, TOP, GAP, BOTTOM = 400, 90, 30, 8, 18, 3
 def build_chart(points: list[DayPoint], start: date, end: date, chart_id: str) -> Chart:
     """Server-side SVG geometry for mood (1-5) and craving (0-10) per day; no script, no third party."""
     span = max((end - start).days, 1)
-    plot_width = CHART_WIDTH - LEFT - RIGHT
 
     def x_of(day: date) -> float:
-        return round(LEFT + (day - start).days / span * plot_width, 1)
+        return chart_x(day, start, end)
 
     panels = []
     for index, (name, title, low, high, tick_values) in enumerate([
@@ -371,10 +370,20 @@ def build_chart(points: list[DayPoint], start: date, end: date, chart_id: str) -
     height = TOP + 2 * PANEL_HEIGHT + GAP + BOTTOM
     return Chart(
         id=chart_id, width=CHART_WIDTH, height=height, left=LEFT, right=CHART_WIDTH - RIGHT, panels=panels,
-        x_ticks=[(x_of(day), label, _anchor(x_of(day))) for day, label in _x_ticks(start, end)],
+        x_ticks=x_ticks(start, end),
         points=points, start=start, end=end,
         dot_radius=3 if span <= 95 else 1.6, summary=_chart_summary(points, span + 1),
     )
+
+
+def chart_x(day: date, start: date, end: date) -> float:
+    """Where a day falls on the x axis of a chart from `start` to `end` (shared by the measures' trend)."""
+    return round(LEFT + (day - start).days / max((end - start).days, 1) * (CHART_WIDTH - LEFT - RIGHT), 1)
+
+
+def x_ticks(start: date, end: date) -> list[tuple[float, str, str]]:
+    """The x axis labels of a chart from `start` to `end`: position, words and text anchor."""
+    return [(chart_x(day, start, end), label, _anchor(chart_x(day, start, end))) for day, label in _x_ticks(start, end)]
 
 
 def _anchor(x: float) -> str:

@@ -9,8 +9,10 @@ import json
 import pytest
 
 from supportnet import clock, scheduling
+from supportnet.checkins import scores
 from supportnet.extensions import db
-from supportnet.models import Occurrence
+from supportnet.measures import instruments
+from supportnet.models import Occurrence, User
 from tests.browser.support import DESKTOP, PHONE, sign_in
 from tests.worlds.browser_home import build_home_world
 
@@ -61,6 +63,17 @@ def test_no_violations_on_the_everyday_pages(new_page, live_server, world, viewp
     member = new_page(viewport=viewport, timezone_id="Europe/London")
     sign_in(member, base, world["mia"])
     problems |= {f"mia {k}": v for k, v in scan(member, base, ["/", f"/meetings/{occ}", "/notifications"]).items()}
+
+    # --- measures: the list, taking the BAM, a result with the crisis panel, the trend ---
+    with live_server.app.app_context():
+        mia = db.session.get(User, world["mia"].id)
+        answers = {"1": 4, "2": 1, "3": 1, "4": 0, "6": 0, "8": 1, "9": 3, "10": 2, "11": 1, "12": 2, "13": 3,
+                   "14": 4, "15": 1, "16": 4, "17": 3}
+        response, _ = scores.record(mia, instruments.current("BAM"), answers, clock.now_utc())
+        db.session.commit()
+        measure_pages = ["/me/measures", "/me/measures/BAM/take", f"/me/measures/responses/{response.id}",
+                         "/me/measures/BAM/trend"]
+    problems |= {f"mia {k}": v for k, v in scan(member, base, measure_pages).items()}
 
     newcomer = new_page(viewport=viewport, timezone_id="Europe/London")
     sign_in(newcomer, base, world["nia"])
