@@ -32,6 +32,8 @@ PAGE_SIZE = 100
 # Plain values only: a role, an instant, a number. Never free text a person wrote.
 DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", "to_starts_at", "recipients",
                          "program_id", "referral_id"})
+# Rhythm suggestions to members of a group or a program's groups: the suggestion's id only.
+DETAIL_KEYS = DETAIL_KEYS | {"suggestion_id"}
 _MAX_DETAIL = 64
 
 LABELS = {
@@ -57,6 +59,11 @@ LABELS = {
     # The person is not named in the site's log (being referred says something about them); the entry's subject
     # is kept for their own export, so they can see who read their progress and when.
     AuditAction.REFERRAL_VIEWED: "read a referred person's progress",
+}
+# Measures: a group's facilitators or a program's coordinators suggest a rhythm (nobody who answers is named).
+LABELS |= {
+    AuditAction.RHYTHM_SUGGESTED: "suggested a measure to members",
+    AuditAction.RHYTHM_SUGGESTION_WITHDRAWN: "withdrew a suggested measure",
 }
 
 

@@ -296,7 +296,7 @@ def suggest(*, code: str, rhythm: Rhythm, note: str | None, by_user: User, now: 
                                   code=code, rhythm=rhythm, note=note, created_by_id=by_user.id, created_at=now)
     db.session.add(suggestion)
     db.session.flush()
-    details = {"suggestion_id": suggestion.id, "code": code, "rhythm": rhythm.value}
+    details = {"suggestion_id": suggestion.id}
     if program is not None:
         details["program_id"] = program.id
     audit.record(AuditAction.RHYTHM_SUGGESTED, actor=by_user, now=now, group=group, **details)
