@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from supportnet import clock, groups, memberships
+from supportnet import clock, groups, memberships, privacy, programs
 from supportnet.checkins import rhythms
 from supportnet.extensions import db
 from supportnet.models import (
@@ -156,8 +156,6 @@ def test_changing_the_time_moves_the_days_prompt_once_and_the_member_can_turn_pr
 
 
 def test_a_deleted_account_takes_its_rhythm_and_prompts_with_it(app, member):
-    from supportnet import privacy  # noqa: PLC0415 - tests may import where they need; kept to this one test
-
     set_rhythm(app, member, "PHQ-9", W, date(2027, 3, 1), time(9, 0))
     run(app, at_london(date(2027, 3, 1), 0))
     assert rows(app, kind=Kind.MEASURE_PROMPT)
@@ -286,8 +284,6 @@ def test_a_pending_suggestion_ends_with_the_membership_and_with_the_group_but_an
 
 
 def test_a_programs_suggestion_reaches_the_members_of_the_groups_it_runs(app, world, admin, member, outsider):
-    from supportnet import programs  # noqa: PLC0415
-
     with app.app_context():
         now = clock.now_utc()
         program = programs.create_program("Harbour Clinic aftercare", by=admin.user(), now=now)
