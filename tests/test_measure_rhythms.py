@@ -323,3 +323,28 @@ def test_a_rhythm_is_set_and_stopped_from_the_form_and_bad_input_is_refused(app,
     assert post(client, "/me/measures/NOPE/rhythm", {"rhythm": "weekly"}).status_code == 404
     assert post(client, "/me/measures/PHQ-9/rhythm", {"rhythm": "stop"}).status_code == 302
     assert rhythm_row(app, member, "PHQ-9") is None
+
+
+def test_the_group_and_program_pages_link_to_their_suggestions_and_a_coordinator_suggests(
+        app, client, world, facilitator, admin, member):
+    login(client, facilitator)
+    assert f"/groups/{world.slug}/measures/suggestions" in client.get(f"/groups/{world.slug}").get_data(as_text=True)
+    coordinator = make_persona(app, "Cora C.")
+    with app.app_context():
+        now = clock.now_utc()
+        program = programs.create_program("Harbour Clinic aftercare", by=admin.user(), now=now)
+        programs.add_coordinator(program, coordinator.email, by=admin.user(), now=now)
+        programs.set_group_program(db.session.get(Group, world.group_id), program, by=admin.user(), now=now)
+        db.session.commit()
+        program_id = program.id
+    staff = app.test_client()
+    login(staff, coordinator)
+    url = f"/programs/{program_id}/measures/suggestions"
+    assert url in staff.get(f"/programs/{program_id}").get_data(as_text=True)
+    assert post(staff, url, {"code": "GAD-7", "rhythm": "fortnightly"}).status_code == 302
+    assert post(staff, url, {"code": "GAD-7", "rhythm": "fortnightly", "note": "x" * 301}).status_code == 400
+    (suggestion_id,) = open_suggestion_ids(app, member)
+    # The group's facilitator is not a coordinator: the program's suggestions do not exist for them.
+    assert post(client, f"{url}/{suggestion_id}/withdraw").status_code == 404
+    assert post(staff, f"{url}/{suggestion_id}/withdraw").status_code == 302
+    assert open_suggestion_ids(app, member) == []
