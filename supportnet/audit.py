@@ -32,6 +32,8 @@ PAGE_SIZE = 100
 # Plain values only: a role, an instant, a number. Never free text a person wrote.
 DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", "to_starts_at", "recipients",
                          "program_id", "referral_id"})
+# Rhythm suggestions to members of a group or a program's groups: the suggestion's id only.
+DETAIL_KEYS = DETAIL_KEYS | {"suggestion_id"}
 _MAX_DETAIL = 64
 
 LABELS = {
@@ -59,6 +61,11 @@ LABELS = {
     AuditAction.REFERRAL_VIEWED: "read a referred person's progress",
     # Shared measures: the member is not named in the site's log either; the subject is kept for their export.
     AuditAction.MEASURES_VIEWED: "read a member's shared measures",
+}
+# Measures: a group's facilitators or a program's coordinators suggest a rhythm (nobody who answers is named).
+LABELS |= {
+    AuditAction.RHYTHM_SUGGESTED: "suggested a measure to members",
+    AuditAction.RHYTHM_SUGGESTION_WITHDRAWN: "withdrew a suggested measure",
 }
 
 

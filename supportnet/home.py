@@ -15,6 +15,7 @@ from sqlalchemy.orm import contains_eager
 
 from supportnet import directory, rsvps, timetable
 from supportnet.checkins import records as checkins_records
+from supportnet.checkins import rhythms as checkins_rhythms
 from supportnet.extensions import db
 from supportnet.models import (
     CheckIn,
@@ -63,6 +64,9 @@ class Home:
     unread_total: int
     groups: list[Group]
     facilitated: list[FacilitatedGroup] = field(default_factory=list)
+    # Measures whose latest due day has come and that the member has not taken since: one line each in one
+    # small card (a measure missed for weeks is still one line, never a pile).
+    measures_due: list[checkins_rhythms.Due] = field(default_factory=list)
 
 
 def _today_window(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -158,4 +162,5 @@ def home_for(user: User, now: datetime) -> Home:
         unread_total=unread_total,
         groups=directory.my_groups(user),
         facilitated=facilitated(user, now),
+        measures_due=checkins_rhythms.due_now(user, now),
     )

@@ -204,6 +204,20 @@ MATRIX: dict[str, tuple] = {
     "GET /me/measures/responses/<int:response_id>": OWN,
     "POST /me/measures/responses/<int:response_id>/delete": (L, 404, 302, 404, 404, 404),
     # --- measures: rhythms and suggestions ---
+    # A member's own rhythms: everyone signed in has their own (an empty form is refused with a message).
+    "GET /me/measures/rhythms": SIGNED_IN,
+    "POST /me/measures/<code>/rhythm": (L, 400, 400, 400, 400, 400),
+    # A suggestion of the world's group: answered only by its active members (its facilitator is one); for
+    # anyone else it does not exist.
+    "POST /me/measures/suggestions/<int:suggestion_id>/accept": (L, 404, 302, 404, 302, 404),
+    "POST /me/measures/suggestions/<int:suggestion_id>/decline": (L, 404, 302, 404, 302, 404),
+    # Suggesting is for the group's own facilitators (a site admin who may see the group is not one).
+    "GET /groups/<slug>/measures/suggestions": (L, 404, 403, 404, 200, 403),
+    "POST /groups/<slug>/measures/suggestions": (L, 404, 403, 404, 400, 403),
+    "POST /groups/<slug>/measures/suggestions/<int:suggestion_id>/withdraw": (L, 404, 403, 404, 302, 403),
+    "GET /programs/<int:program_id>/measures/suggestions": COORDINATOR,
+    "POST /programs/<int:program_id>/measures/suggestions": COORDINATOR,
+    "POST /programs/<int:program_id>/measures/suggestions/<int:suggestion_id>/withdraw": COORDINATOR,
     # --- measures: what facilitators and coordinators see ---
     # What one group's or program's people see of what members share: its own active facilitators (site admins are
     # not, by being admins) or named coordinators only, 404 for everyone else; a member's page is 404 unless that

@@ -19,14 +19,23 @@ from sqlalchemy import select
 from werkzeug.routing import Rule
 
 from supportnet import accounts, attendance, consent, programs
-from supportnet.checkins import scores
+from supportnet.checkins import rhythms, scores
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.clock import now_utc
 from supportnet.consent import Recipient
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
 from supportnet.measures import instruments
-from supportnet.models import AttendanceProof, Channel, Group, Notification, NotificationKind, Scope, UserSession
+from supportnet.models import (
+    AttendanceProof,
+    Channel,
+    Group,
+    Notification,
+    NotificationKind,
+    Rhythm,
+    Scope,
+    UserSession,
+)
 from tests.conftest import PASSWORD, DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
@@ -156,6 +165,12 @@ def build(app: Flask, db_path: Path) -> Harness:
         }
         values.update(_program_values(world))
         values.update(_measure_values(world))
+        # --- measures: rhythms and suggestions: an instrument, and a suggestion of the world's group ---
+        suggestion = rhythms.suggest(group=db.session.get(Group, world.group_id), code="PHQ-9",
+                                     rhythm=Rhythm.MONTHLY, note=None, by_user=world.persona("facilitator").user(),
+                                     now=now_utc())
+        db.session.commit()
+        values["suggestion_id"] = str(suggestion.id)
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)

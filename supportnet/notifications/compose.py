@@ -18,6 +18,7 @@ from flask import current_app, render_template
 from icalendar import Calendar, Event
 
 from supportnet import consent, crypto, followup, mail, rsvps
+from supportnet.checkins import rhythms as checkins_rhythms
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
@@ -304,6 +305,31 @@ def _checkin_prompt(ctx: _Ctx) -> Notice:
     )
 
 
+# --- measures: a rhythm's due day ---
+
+
+def _measure_take_url(ctx: _Ctx, code: str) -> str:
+    # The page that takes a measure lives in the measures blueprint; its address is fixed either way.
+    if "measures.take" in current_app.view_functions:
+        return ctx.url("measures.take", code=code)
+    root = current_app.config["BASE_URL"] if ctx.email else ""
+    return f"{root}/me/measures/{code}/take"
+
+
+def _measure_prompt(ctx: _Ctx) -> Notice:
+    # Neutral in email: no instrument's name (a questionnaire about depression or drinking on a lock screen
+    # says too much) unless the member asked for descriptive subjects; the inbox, behind sign-in, names it.
+    code = (ctx.n.payload or {}).get("code", "")
+    title = checkins_rhythms.prompt_title(code) or "a measure"
+    named = not ctx.email or ctx.descriptive
+    subject = f"A check-in is due: {title}" if named else "A check-in is due"
+    what = title if named else "the check-in you chose"
+    paragraphs = [f"Today is a day for {what}, on the rhythm you chose. It takes a few minutes and is just for "
+                  "you unless you choose to share it.",
+                  "This is the only reminder for today; you can change or stop the rhythm on your measures page."]
+    return Notice(subject, paragraphs, [("Take it", _measure_take_url(ctx, code))])
+
+
 def _missed_you(ctx: _Ctx) -> Notice:
     group = ctx.group
     where = f" at {group.name}" if ctx.descriptive and group is not None else ""
@@ -409,6 +435,7 @@ _COMPOSERS: dict[NotificationKind, Callable[[_Ctx], Notice]] = {
     Kind.SHARING_AUDIENCE: _sharing_audience,
     Kind.REFERRAL_NUDGE: _referral_nudge,
     Kind.NEWCOMER: _newcomer,
+    Kind.MEASURE_PROMPT: _measure_prompt,
 }
 
 
@@ -453,6 +480,7 @@ STOP_LABELS: dict[NotificationKind, str] = {
     Kind.DIGEST: "who's coming, the evening before a meeting",
     Kind.REFERRAL_NUDGE: "referrals that need a look",
     Kind.NEWCOMER: "newcomers coming to your groups",
+    Kind.MEASURE_PROMPT: "measures that are due",
 }
 
 

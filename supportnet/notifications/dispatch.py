@@ -46,6 +46,7 @@ from sqlalchemy import Connection, and_, bindparam, null, select, update
 from sqlalchemy.orm import joinedload
 
 from supportnet import consent, followup, mail, visibility
+from supportnet.checkins import rhythms
 from supportnet.clock import now_utc
 from supportnet.consent import Recipient
 from supportnet.db import write_intent
@@ -413,6 +414,10 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
         if kind == Kind.STARTING_NOW and (not occ.series.online_url or member is None or not member.is_active):
             return "cancel", "no online link for this member", None
         return None
+    if kind == Kind.MEASURE_PROMPT:
+        # The rhythm may have been stopped or changed, or the measure taken since its due day.
+        problem = rhythms.prompt_problem(n)
+        return ("cancel", problem, None) if problem is not None else None
     if kind == Kind.REFERRAL_NUDGE:
         # The person may have revoked their consent, answered or attended, or the coordinator moved on.
         problem = followup.nudge_problem(n, now)

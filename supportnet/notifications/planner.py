@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, and_, case, cast, func, select
 
 from supportnet import followup
+from supportnet.checkins import rhythms
 from supportnet.extensions import db
 from supportnet.models import (
     Attendance,
@@ -39,6 +40,7 @@ class PlanReport:
     prompts: int = 0
     missed: int = 0
     nudges: int = 0
+    measure_prompts: int = 0
 
 
 def plan(now: datetime) -> PlanReport:
@@ -49,10 +51,12 @@ def plan(now: datetime) -> PlanReport:
     missed = _missed_rows(now)
     # Referral nudges to program coordinators (supportnet/followup.py decides which are due and wanted).
     nudges = followup.nudge_rows(now)
+    # Measures due today or tomorrow by a rhythm the member chose (supportnet/checkins/rhythms.py): once per due day.
+    measure_prompts = rhythms.measure_prompt_rows(now)
     # Insert only: a row a hook cancelled on purpose stays cancelled (the hooks themselves revive rows).
-    for rows in (reminders, digests, prompts, missed, nudges):
+    for rows in (reminders, digests, prompts, missed, nudges, measure_prompts):
         outbox.write(rows)
-    return PlanReport(len(reminders), len(digests), len(prompts), len(missed), len(nudges))
+    return PlanReport(len(reminders), len(digests), len(prompts), len(missed), len(nudges), len(measure_prompts))
 
 
 def _missed_rows(now: datetime) -> list[dict]:

@@ -41,6 +41,8 @@ KIND_LABELS: dict[NotificationKind, str] = {
     Kind.DIGEST: "Facilitators: who's coming, the evening before a meeting",
     Kind.REFERRAL_NUDGE: "Program coordinators: a referral needs a look (no RSVP after 3 days, no meeting after 10)",
     Kind.NEWCOMER: "Greeters: a newcomer is coming to my group's meeting",
+    # Measures: one prompt on each due day of a rhythm the member chose, at the time they chose.
+    Kind.MEASURE_PROMPT: "A measure I chose a rhythm for is due (once, on its day)",
 }
 # What a member gets before choosing anything. "Starting now" and "we missed you" are opt-in.
 DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {
