@@ -143,9 +143,9 @@ def test_bam_danger_answer_shows_crisis_resources_first(client, member):
 # --- the meetings answer offered from attendance ------------------------------------------------------------------
 
 
-def _attend(app, persona, meetings: int) -> None:
+def _attend(app, persona, meetings: int, host_name: str = "Hal H") -> None:
     """Record `persona` at `meetings` daily meetings in the past 30 days (and one 40 days ago, which is too old)."""
-    host = make_persona(app, f"Hal H{meetings}.", SiteRole.FACILITATOR)
+    host = make_persona(app, f"{host_name}{meetings}.", SiteRole.FACILITATOR)
     with app.app_context():
         clock.set_frozen(PINNED_NOW - timedelta(days=45))
         try:
@@ -177,8 +177,18 @@ def test_bam_meetings_answer_is_offered_from_recorded_attendance(client, member,
     _attend(app, member, meetings)
     login(client, member)
     page = client.get("/me/measures/BAM/take").get_data(as_text=True)
-    assert f"SupportNet recorded {meetings} meeting{'' if meetings == 1 else 's'} for you in the past 30 days" in page
+    assert f"SupportNet recorded you at meetings on {meetings} day{'' if meetings == 1 else 's'} in the past 30 days" \
+        in page
     assert _checked_value(page, "10") == option
+
+
+def test_the_bam_counts_days_so_two_meetings_on_one_day_count_once(client, member, app):
+    _attend(app, member, 2)
+    _attend(app, member, 2, host_name="Ivy I")  # another group's meetings on the same two days
+    login(client, member)
+    page = client.get("/me/measures/BAM/take").get_data(as_text=True)
+    assert "SupportNet recorded you at meetings on 2 days in the past 30 days" in page
+    assert _checked_value(page, "10") == "1"
 
 
 def test_the_member_can_change_the_offered_meetings_answer_and_theirs_is_stored(client, member, app):

@@ -107,18 +107,19 @@ def delete_all(user: User) -> int:
     return count
 
 
-def meetings_attended(user: User, now: datetime, days: int = ATTENDANCE_DAYS) -> int:
-    """How many meetings SupportNet recorded the member at, among those that started in the past `days` days."""
-    return db.session.scalar(
-        select(func.count()).select_from(Attendance).join(Occurrence, Occurrence.id == Attendance.occurrence_id)
+def days_at_meetings(user: User, now: datetime, days: int = ATTENDANCE_DAYS) -> int:
+    """On how many of their own days the member was recorded at a meeting, among meetings that started in the
+    past `days` days. The BAM asks for days, so two meetings on one day count once."""
+    starts = db.session.scalars(
+        select(Occurrence.starts_at).join(Attendance, Attendance.occurrence_id == Occurrence.id)
         .where(Attendance.user_id == user.id, Occurrence.starts_at > now - timedelta(days=days),
                Occurrence.starts_at <= now)
-    ) or 0
+    )
+    return len({local_today(user, start) for start in starts})
 
 
 def bam_meetings_option(count: int) -> int:
-    """The BAM item 10 option value ("0", "1-3", "4-8", "9-15", "16-30") that a count of meetings falls in;
-    more than 30 meetings (two a day) is still the top option."""
+    """The BAM item 10 option value ("0", "1-3", "4-8", "9-15", "16-30") that a count of days falls in."""
     for highest, value in _BAM_MEETING_BOUNDS:
         if count <= highest:
             return value

@@ -96,7 +96,7 @@ def take(code: str):
     instrument = takeable_instrument(code)
     user, now = me(), now_utc()
     form = MeasureForm()
-    attended = scores.meetings_attended(user, now) if instrument.code == "BAM" else None
+    attended = scores.days_at_meetings(user, now) if instrument.code == "BAM" else None
     if request.method == "GET":
         answers: dict[str, int] = {}
         if attended is not None:

@@ -44,7 +44,7 @@ def test_a_member_takes_the_bam_on_a_phone_with_its_skips(new_page, live_server)
     expect(page.get_by_role("heading", name="My measures")).to_be_visible()
     page.get_by_role("link", name="Brief Addiction Monitor (BAM)").click()
     expect(page.get_by_role("heading", name="Brief Addiction Monitor (BAM)")).to_be_visible()
-    expect(page.get_by_text("SupportNet recorded 0 meetings for you in the past 30 days")).to_be_visible()
+    expect(page.get_by_text("SupportNet recorded you at meetings on 0 days in the past 30 days")).to_be_visible()
     assert_no_sideways_scrolling(page)
 
     for label, option in ANSWERS.items():
