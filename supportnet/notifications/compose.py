@@ -308,14 +308,6 @@ def _checkin_prompt(ctx: _Ctx) -> Notice:
 # --- measures: a rhythm's due day ---
 
 
-def _measure_take_url(ctx: _Ctx, code: str) -> str:
-    # The page that takes a measure lives in the measures blueprint; its address is fixed either way.
-    if "measures.take" in current_app.view_functions:
-        return ctx.url("measures.take", code=code)
-    root = current_app.config["BASE_URL"] if ctx.email else ""
-    return f"{root}/me/measures/{code}/take"
-
-
 def _measure_prompt(ctx: _Ctx) -> Notice:
     # Neutral in email: no instrument's name (a questionnaire about depression or drinking on a lock screen
     # says too much) unless the member asked for descriptive subjects; the inbox, behind sign-in, names it.
@@ -327,7 +319,7 @@ def _measure_prompt(ctx: _Ctx) -> Notice:
     paragraphs = [f"Today is a day for {what}, on the rhythm you chose. It takes a few minutes and is just for "
                   "you unless you choose to share it.",
                   "This is the only reminder for today; you can change or stop the rhythm on your measures page."]
-    return Notice(subject, paragraphs, [("Take it", _measure_take_url(ctx, code))])
+    return Notice(subject, paragraphs, [("Take it", ctx.url("measures.take", code=code))])
 
 
 def _missed_you(ctx: _Ctx) -> Notice:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SubmitField, TextAreaField, TimeField
@@ -29,14 +29,6 @@ bp = Blueprint("rhythms", __name__)
 
 STOP = "stop"
 RHYTHM_CHOICES = [(r.value, label) for r, label in rhythms.RHYTHM_LABELS.items()]
-
-
-@bp.app_template_global()
-def measure_take_url(code: str) -> str:
-    """Where a member takes a measure (the measures blueprint's page; its address is fixed either way)."""
-    if "measures.take" in current_app.view_functions:
-        return url_for("measures.take", code=code)
-    return f"/me/measures/{code}/take"
 
 
 class RhythmForm(FlaskForm):
@@ -60,9 +52,7 @@ class SuggestForm(FlaskForm):
 
 
 def _back():
-    if "measures.index" in current_app.view_functions:
-        return redirect(url_for("measures.index"))
-    return redirect(url_for("rhythms.mine"))
+    return redirect(url_for("measures.index"))
 
 
 def _refused(message: str):
