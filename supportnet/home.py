@@ -67,6 +67,8 @@ class Home:
     # Measures whose latest due day has come and that the member has not taken since: one line each in one
     # small card (a measure missed for weeks is still one line, never a pile).
     measures_due: list[checkins_rhythms.Due] = field(default_factory=list)
+    # Rhythms the member's groups or programs suggest and the member has not answered yet.
+    measure_suggestions: int = 0
 
 
 def _today_window(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -163,4 +165,5 @@ def home_for(user: User, now: datetime) -> Home:
         groups=directory.my_groups(user),
         facilitated=facilitated(user, now),
         measures_due=checkins_rhythms.due_now(user, now),
+        measure_suggestions=len(checkins_rhythms.open_suggestions(user, now)),
     )

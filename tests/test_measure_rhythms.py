@@ -204,9 +204,13 @@ def test_a_facilitator_suggests_a_member_accepts_and_the_rhythm_is_theirs(app, c
 def test_a_declined_suggestion_is_never_shown_again(app, client, world, facilitator, member):
     suggestion_id = suggest(app, facilitator, "PHQ-9", W, group_id=world.group_id)
     login(client, member)
+    # The home says once that a suggestion waits for an answer, and where to answer it.
+    home = client.get("/").get_data(as_text=True)
+    assert "One of your groups suggests a rhythm for a measure" in home and 'href="/me/measures#rhythms-h"' in home
     assert post(client, f"/me/measures/suggestions/{suggestion_id}/decline").status_code == 302
     assert open_suggestion_ids(app, member) == []
     assert "Suggested to you" not in client.get("/me/measures/rhythms").get_data(as_text=True)
+    assert "suggests a rhythm" not in client.get("/").get_data(as_text=True)
     assert post(client, f"/me/measures/suggestions/{suggestion_id}/accept").status_code == 404
     assert rhythm_row(app, member, "PHQ-9") is None
 
