@@ -34,6 +34,7 @@ from supportnet.models import (
     MemberStatus,
     ProgramCoordinator,
     Scope,
+    Supporter,
     User,
 )
 
@@ -62,6 +63,10 @@ READERS: dict[Scope, tuple[str, ...]] = {
     # A facilitator's or coordinator's pages of shared measures and the monthly summaries; the sharing page.
     Scope.MEASURE_SCORES: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
     Scope.MEASURE_ANSWERS: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
+    # What a supporter is told when the member's alert rule fires: planned and re-checked when sent.
+    Scope.ALERT_MISSED_MEETINGS: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch"),
+    Scope.ALERT_NO_CHECKIN: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch"),
+    Scope.ALERT_BAM_RISK: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch"),
 }
 
 
@@ -73,6 +78,12 @@ class Recipient:
     group_id: int | None = None
     program_id: int | None = None
     referral_id: int | None = None
+    supporter_id: int | None = None
+
+    @classmethod
+    def supporter(cls, supporter_id: int) -> Recipient:
+        """One person the member named as a supporter; what they may be told ends when their place does."""
+        return cls(Audience.SUPPORTER, supporter_id=supporter_id)
 
     @classmethod
     def group_facilitators(cls, group_id: int) -> Recipient:
@@ -92,6 +103,8 @@ class Recipient:
 
     @property
     def key(self) -> str:
+        if self.audience == Audience.SUPPORTER:
+            return f"{self.audience.value}:{self.supporter_id}"
         if self.audience == Audience.PROGRAM_COORDINATORS:
             if self.referral_id is None:
                 return f"{self.audience.value}:{self.program_id}"
@@ -100,7 +113,8 @@ class Recipient:
 
     @classmethod
     def of(cls, row: Consent) -> Recipient:
-        return cls(row.audience, group_id=row.group_id, program_id=row.program_id, referral_id=row.referral_id)
+        return cls(row.audience, group_id=row.group_id, program_id=row.program_id, referral_id=row.referral_id,
+                   supporter_id=row.supporter_id)
 
 
 def standing(now: datetime) -> ColumnElement[bool]:
@@ -130,7 +144,8 @@ def grant(
         db.session.flush()
     row = Consent(
         subject_id=subject_id, audience=recipient.audience, group_id=recipient.group_id,
-        program_id=recipient.program_id, referral_id=recipient.referral_id, recipient_key=recipient.key,
+        program_id=recipient.program_id, referral_id=recipient.referral_id, supporter_id=recipient.supporter_id,
+        recipient_key=recipient.key,
         scope=scope, purpose=purpose, granted_at=now, expires_at=expires_at,
     )
     db.session.add(row)
@@ -248,6 +263,15 @@ def readers(recipients: Iterable[Recipient], *, exclude_user_id: int | None = No
         by_kind[recipient.audience].add(recipient)
     found: dict[str, list[str]] = {r.key: [] for rs in by_kind.values() for r in rs}
     for audience, rs in by_kind.items():
+        if audience == Audience.SUPPORTER:
+            # The supporter as the member calls them, while their place stands.
+            standing_names = dict(db.session.execute(
+                select(Supporter.id, Supporter.name)
+                .where(Supporter.id.in_({r.supporter_id for r in rs}), Supporter.ended_at.is_(None))
+            ).all())
+            for r in rs:
+                found[r.key] = [standing_names[r.supporter_id]] if r.supporter_id in standing_names else []
+            continue
         if audience == Audience.PROGRAM_COORDINATORS:
             program_ids = {r.program_id for r in rs}
             rows = db.session.execute(

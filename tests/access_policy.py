@@ -227,6 +227,12 @@ MATRIX: dict[str, tuple] = {
     "GET /groups/<slug>/measures/<int:user_id>": (L, 404, 404, 404, 404, 404),
     "GET /programs/<int:program_id>/measures": COORDINATOR,
     "GET /programs/<int:program_id>/measures/<int:user_id>": COORDINATOR,
+    # --- my people: supporters (the member's pages; the supporter's signed links) ---
+    "GET /supporter/<token>/stop": (404,) * 6,  # an unknown link: the same page for everyone
+    "POST /supporter/<token>/stop": (404,) * 6,
+    # --- my people: reach out ---
+    # --- my people: the safety plan ---
+    # --- my people: alert rules ---
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

@@ -38,6 +38,7 @@ from supportnet.models.rsvp import (
     RsvpStatus,
     StandingRsvp,
 )
+from supportnet.models.supporter import AlertKind, AlertRule, Relation, SafetyPlan, Supporter, SupporterEnd
 from supportnet.models.twofactor import RecoveryCode, TwoFactor
 from supportnet.models.user import AccountToken, LoginFailure, SiteRole, TokenPurpose, User, UserSession
 
@@ -51,6 +52,8 @@ for _table in Base.metadata.tables.values():
 
 __all__ = [
     "AccountToken",
+    "AlertKind",
+    "AlertRule",
     "Attendance",
     "AttendanceCode",
     "AttendanceHow",
@@ -90,14 +93,18 @@ __all__ = [
     "RecoveryCode",
     "Referral",
     "ReferralSuggestion",
+    "Relation",
     "Rhythm",
     "RhythmSuggestion",
     "Rsvp",
     "RsvpStatus",
+    "SafetyPlan",
     "Scope",
     "SiteRole",
     "StandingRsvp",
     "SuggestionAnswer",
+    "Supporter",
+    "SupporterEnd",
     "TokenPurpose",
     "TwoFactor",
     "User",

@@ -25,6 +25,7 @@ class Audience(enum.StrEnum):
     # The coordinators of a program: about one referral it made (its progress), or about the member's measures
     # (a member of one of the program's groups shares them with the program).
     PROGRAM_COORDINATORS = "program_coordinators"
+    SUPPORTER = "supporter"  # one person the member named as a supporter (no account needed)
 
 
 class Scope(enum.StrEnum):
@@ -37,12 +38,17 @@ class Scope(enum.StrEnum):
     NEWCOMER_NAME = "newcomer_name"  # the first name on a referral, told to the group's greeters
     MEASURE_SCORES = "measure_scores"  # the scores (and dates) of the standard measures the member takes
     MEASURE_ANSWERS = "measure_answers"  # their answers item by item, read only beside the scores
+    # A supporter may be told, by the member's own rule: missed meetings, days without a check-in, a BAM risk.
+    ALERT_MISSED_MEETINGS = "alert_missed_meetings"
+    ALERT_NO_CHECKIN = "alert_no_checkin"
+    ALERT_BAM_RISK = "alert_bam_risk"
 
 
 class EndReason(enum.StrEnum):
     MEMBER = "member"  # the member revoked it
     MEMBERSHIP_ENDED = "membership_ended"  # the member left the group, was removed, or the group closed
     REPLACED = "replaced"  # the member chose again (a new row holds the new choice)
+    SUPPORTER_ENDED = "supporter_ended"  # the supporter stopped, or the member removed them
 
 
 class Consent(Base):
@@ -57,7 +63,8 @@ class Consent(Base):
         Index("ix_consent_recipient", "recipient_key", "scope", "revoked_at"),
         CheckConstraint(
             "(audience in ('group_facilitators', 'group_greeters') and group_id is not null)"
-            " or (audience = 'program_coordinators' and program_id is not null)",
+            " or (audience = 'program_coordinators' and program_id is not null)"
+            " or (audience = 'supporter' and supporter_id is not null)",
             name="consent_recipient_named",
         ),
         CheckConstraint("revoked_at is null or end_reason is not null", name="consent_revoked_has_reason"),
@@ -72,6 +79,7 @@ class Consent(Base):
     program_id: Mapped[int | None] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"), index=True)
     # Referral progress is about one referral, and ends with it.
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporter.id", ondelete="CASCADE"), index=True)
     # "group_facilitators:12", "program_coordinators:3:referral:9": one string naming the recipient, so that
     # the unique index above covers every kind of recipient (NULLs never collide in a unique index).
     recipient_key: Mapped[str] = mapped_column(String(80))

@@ -40,6 +40,11 @@ class NotificationKind(enum.StrEnum):
     NEWCOMER = "newcomer"
     # A measure the member chose to take at a rhythm is due today (at their chosen local time, once per due day).
     MEASURE_PROMPT = "measure_prompt"
+    # A member's own people. These name a supporter (`supporter_id`): the email goes to the supporter's address,
+    # read from the supporter's row when sent; the in-app row is the member's own record of what was sent.
+    SUPPORTER_INVITE = "supporter_invite"  # "<member> asks you to be a supporter": accept or decline
+    REACH_OUT = "reach_out"  # the member pressed "reach out": their chosen message, to the supporters they chose
+    SUPPORTER_ALERT = "supporter_alert"  # one of the member's alert rules fired
 
 
 class Channel(enum.StrEnum):
@@ -95,6 +100,7 @@ class Notification(Base):
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     occurrence_id: Mapped[int | None] = mapped_column(ForeignKey("occurrence.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("group.id", ondelete="CASCADE"), index=True)
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporter.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -23,9 +23,10 @@ from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
 from supportnet.extensions import db
-from supportnet.models import Group, Notification, NotificationKind, Occurrence, Referral, Scope
+from supportnet.models import Group, Notification, NotificationKind, Occurrence, Referral, Scope, Supporter
 from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences
+from supportnet.supporters import people as supporter_people
 from supportnet.textsafety import safe_meeting_url
 
 Kind = NotificationKind
@@ -456,6 +457,29 @@ def referral_link_email(n: Notification) -> mail.Mail:
                           link=str(crypto.decrypt(payload["link"])))
     message.headers["Auto-Submitted"] = "auto-generated"
     return message
+
+
+# --- a member's own people: emails to a supporter ---
+
+# The wording of each kind of email to a supporter, by kind: (notification, supporter, now) -> Notice. Each part
+# of supportnet/supporters/ adds its own; the address is read from the supporter's row only here, to send.
+SUPPORTER_EMAILS: dict[NotificationKind, Callable[[Notification, Supporter, datetime], Notice]] = {}
+
+
+def supporter_email(n: Notification, now: datetime) -> mail.Mail:
+    """The email of one row to a member's supporter: to the supporter's address (decrypted only to send), with
+    the wording of its kind; no group, meeting or recovery word in the subject."""
+    supporter = db.session.get(Supporter, n.supporter_id)
+    notice = SUPPORTER_EMAILS[n.kind](n, supporter, now)
+    context = {"paragraphs": notice.paragraphs, "actions": notice.actions,
+               "stop_url": supporter_people.stop_url(supporter)}
+    return mail.Mail(
+        to=supporter_people.address_of(supporter) or "",
+        subject=notice.subject,
+        text=render_template("email/supporter.txt", **context),
+        html=render_template("email/supporter.html", **context),
+        headers={"Auto-Submitted": "auto-generated"},
+    )
 
 
 # What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.

@@ -66,7 +66,15 @@ from supportnet.models import (
     RsvpStatus,
 )
 from supportnet.notifications import compose, outbox
-from supportnet.notifications.preferences import ALWAYS_SENT, Preferences, chunks, preferences_for, quiet_until
+from supportnet.notifications.preferences import (
+    ALWAYS_SENT,
+    SUPPORTER_KINDS,
+    Preferences,
+    chunks,
+    preferences_for,
+    quiet_until,
+)
+from supportnet.supporters import alerts as supporter_alerts
 
 # Named after the package, not this module: a log filter on supportnet.notifications sees the dispatcher's warnings.
 log = logging.getLogger("supportnet.notifications")
@@ -341,6 +349,8 @@ def _verdict(n: Notification, ctx: _Context, now: datetime) -> tuple[str, str | 
     """Whether a claimed row still makes sense: ("send"|"cancel"|"expire"|"defer", reason, until)."""
     if n.kind == Kind.REFERRAL_LINK:
         return _referral_link_verdict(n, now)
+    if n.kind in SUPPORTER_KINDS:
+        return supporter_alerts.verdict(n, ctx.prefs[n.user_id], now)
     prefs = ctx.prefs[n.user_id]
     if n.expires_at is not None and now >= n.expires_at:
         return "expire", "too late to be useful", None
@@ -469,6 +479,8 @@ def _newcomer_still_coming(n: Notification, ctx: _Context, now: datetime) -> tup
 def _compose(n: Notification, ctx: _Context, now: datetime):
     if n.kind == Kind.REFERRAL_LINK:
         composed = compose.referral_link_email(n)
+    elif n.kind in SUPPORTER_KINDS:
+        composed = compose.supporter_email(n, now)
     else:
         composed = compose.email_for(n, ctx.prefs[n.user_id], ctx.groups, now)
     sender = current_app.config["MAIL_FROM"]

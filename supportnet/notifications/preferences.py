@@ -54,6 +54,9 @@ DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {
 }
 # Notices a member cannot turn off: who can read what they share, and their own sign-up and reset links.
 ALWAYS_SENT = frozenset({Kind.SHARING_AUDIENCE, Kind.ACCOUNT})
+# Emails to a member's supporters (and the member's own record of them in the inbox): the member's own actions
+# and rules, started and stopped on their people's pages, never by a notification preference.
+SUPPORTER_KINDS = frozenset({Kind.SUPPORTER_INVITE, Kind.REACH_OUT, Kind.SUPPORTER_ALERT})
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ def register_web(app: Flask) -> None:
         rhythms,  # rhythms of measures: a member's own, and those groups and programs suggest
         rsvp,  # answers, the waitlist, standing answers, rosters, attendance and its proofs
         shared_measures,  # what facilitators and coordinators see of the measures members share
+        supporters,  # a member's own people: supporters, "reach out", the safety plan, alerts
     )
 
     sessions.install(app)
@@ -47,7 +48,7 @@ def register_web(app: Flask) -> None:
     filters.install(app)
     for blueprint in (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp,
                       feeds.bp, notifications.bp, privacy.bp, home.bp, programs.bp, referrals.bp, measures.bp,
-                      rhythms.bp, shared_measures.bp):
+                      rhythms.bp, shared_measures.bp, supporters.bp):
         app.register_blueprint(blueprint)
     if app.config["SUPPORTNET_ENV"] != "production":
         app.register_blueprint(dev.bp)
