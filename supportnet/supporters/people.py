@@ -9,7 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
-from supportnet import consent, crypto
+from supportnet import consent
 from supportnet.consent import Recipient
 from supportnet.extensions import db
 from supportnet.models import (
@@ -28,8 +28,9 @@ INVITATION_DAYS = 14
 
 
 def address_of(supporter: Supporter) -> str | None:
-    """The supporter's address, decrypted only to send (None once their place has ended)."""
-    return str(crypto.decrypt(supporter.email)) if supporter.email else None
+    """The supporter's address (the column decrypts it when the row is read), or None once their place has
+    ended."""
+    return supporter.email or None
 
 
 # Every kind of alert a supporter may receive under the member's consent; ending a supporter ends them all.
