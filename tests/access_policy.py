@@ -231,6 +231,11 @@ MATRIX: dict[str, tuple] = {
     "GET /supporter/<token>/stop": (404,) * 6,  # an unknown link: the same page for everyone
     "POST /supporter/<token>/stop": (404,) * 6,
     # --- my people: reach out ---
+    "GET /me/reach-out": SIGNED_IN,  # with no supporter: how to name one, and the crisis resources
+    "POST /me/reach-out": (L, 400, 400, 400, 400, 400),  # no loaded form's nonce, nobody chosen
+    "GET /me/reach-out/sent/<nonce>": (L, 404, 404, 404, 404, 404),  # only the member's own presses
+    "GET /me/reach-out/message": SIGNED_IN,
+    "POST /me/reach-out/message": (L, 400, 400, 400, 400, 400),  # no message chosen
     # --- my people: the safety plan ---
     # --- my people: alert rules ---
 }

@@ -27,6 +27,7 @@ from supportnet.models import Group, Notification, NotificationKind, Occurrence,
 from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences
 from supportnet.supporters import people as supporter_people
+from supportnet.supporters import reach as supporter_reach
 from supportnet.textsafety import safe_meeting_url
 
 Kind = NotificationKind
@@ -474,12 +475,40 @@ def supporter_email(n: Notification, now: datetime) -> mail.Mail:
     context = {"paragraphs": notice.paragraphs, "actions": notice.actions,
                "stop_url": supporter_people.stop_url(supporter)}
     return mail.Mail(
-        to=supporter_people.address_of(supporter) or "",
+        to=supporter.email or "",  # the model decrypts the column when it loads the row
         subject=notice.subject,
         text=render_template("email/supporter.txt", **context),
         html=render_template("email/supporter.html", **context),
         headers={"Auto-Submitted": "auto-generated"},
     )
+
+
+# --- my people: "reach out" ---
+
+
+def _reach_out_email(n: Notification, supporter: Supporter, now: datetime) -> Notice:
+    """The member's own words to one supporter: a subject that names only the member's chosen display name (no
+    group, meeting or recovery word), their message, and nothing else about them (no address to reply to)."""
+    _, message = supporter_reach.record_text(n)
+    return Notice(
+        f"A message from {n.user.display_name}",
+        [f"\"{message}\"",
+         "They chose to send this to you through SupportNet. If you can, get in touch with them the way you "
+         "usually do."],
+    )
+
+
+def _reach_out_record(ctx: _Ctx) -> Notice:
+    """The member's record in their inbox of a press of "reach out": to whom and what."""
+    names, message = supporter_reach.record_text(ctx.n)
+    to = supporter_reach.names_phrase(names) or "your supporters"
+    nonce = (ctx.n.payload or {}).get("nonce")
+    actions = [("See what was sent", ctx.url("supporters.reach_out_sent", nonce=nonce))] if nonce else []
+    return Notice("You reached out", [f"You reached out to {to}: '{message}'"], actions)
+
+
+SUPPORTER_EMAILS[Kind.REACH_OUT] = _reach_out_email
+_COMPOSERS[Kind.REACH_OUT] = _reach_out_record
 
 
 # What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.

@@ -3,13 +3,20 @@ links (accept, stop; no account needed), "reach out", the safety plan, and alert
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, current_app, g, redirect, render_template, url_for
+from flask_login import login_required
 from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, StringField
+from wtforms.validators import Optional
 
 from supportnet.clock import now_utc
+from supportnet.errors import DomainError, NotFound
 from supportnet.extensions import db
 from supportnet.models import SupporterEnd
-from supportnet.supporters import people
+from supportnet.supporters import people, reach
+from supportnet.web.access import viewer
+from supportnet.web.forms import MultiCheckboxField, options
+from supportnet.web.helpers import put_error
 from supportnet.web.security import no_store
 
 bp = Blueprint("supporters", __name__)
@@ -36,3 +43,110 @@ def stop(token: str):
         db.session.commit()
         return render_template("supporters/stopped.html", done=True, gone=False)
     return render_template("supporters/stopped.html", done=False, gone=False, form=form)
+
+
+# --- my people: "reach out" ----------------------------------------------------------------------------------
+
+# The member's people page (built with the supporters' part): where supporters are named.
+PEOPLE_PATH = "/me/people"
+
+
+class ReachOutForm(FlaskForm):
+    """Who gets the message this time; the nonce makes one loaded form send at most once per supporter."""
+
+    supporters = MultiCheckboxField("Send to", coerce=int, validate_choice=False)
+    nonce = HiddenField()
+
+
+class ReachOutMessageForm(FlaskForm):
+    choice = RadioField("Your message", choices=[], validate_choice=False)
+    own = StringField("In your own words", validators=[Optional()])
+
+
+@bp.app_template_global()
+def reach_out_ready() -> bool:
+    """Whether the signed-in member has someone "reach out" can reach (the button shows only then). Asked by the
+    crisis panel, which also shows to people signed out or with no supporter."""
+    if "reach_out_ready" not in g:
+        user = viewer()
+        g.reach_out_ready = user is not None and bool(reach.active_supporters(user))
+    return bool(g.reach_out_ready)
+
+
+def _reach_out_page(form: ReachOutForm, status: int = 200):
+    user = viewer()
+    supporters = reach.active_supporters(user)
+    form.supporters.choices = options((s.id, s.name) for s in supporters)
+    if not form.is_submitted():
+        form.supporters.data = [s.id for s in supporters]  # everyone ticked: one tap sends
+        form.nonce.data = reach.new_nonce()
+    return render_template(
+        "supporters/reach_out.html", form=form, supporters=supporters, message=reach.message_of(user),
+        chosen=reach.has_chosen(user), people_path=PEOPLE_PATH,
+        crisis_resources=current_app.config["CRISIS_RESOURCES"],
+    ), status
+
+
+@bp.get("/me/reach-out")
+@login_required
+def reach_out():
+    no_store()
+    return _reach_out_page(ReachOutForm())
+
+
+@bp.post("/me/reach-out")
+@login_required
+def reach_out_send():
+    no_store()
+    form = ReachOutForm()
+    if not form.validate_on_submit():
+        return _reach_out_page(form, 400)
+    try:
+        reach.reach_out(viewer(), form.supporters.data or [], form.nonce.data or "", now_utc())
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        put_error(form, exc, "supporters")
+        return _reach_out_page(form, 400)
+    db.session.commit()
+    return redirect(url_for("supporters.reach_out_sent", nonce=form.nonce.data))
+
+
+@bp.get("/me/reach-out/sent/<nonce>")
+@login_required
+def reach_out_sent(nonce: str):
+    no_store()
+    record = reach.sent_record(viewer(), nonce)
+    if record is None:
+        abort(404)
+    names, message = reach.record_text(record)
+    return render_template(
+        "supporters/reach_out_sent.html", record=record, to=reach.names_phrase(names), message=message,
+        crisis_resources=current_app.config["CRISIS_RESOURCES"],
+    )
+
+
+@bp.route("/me/reach-out/message", methods=["GET", "POST"])
+@login_required
+def reach_out_message():
+    no_store()
+    user = viewer()
+    form = ReachOutMessageForm()
+    form.choice.choices = options([*((text, text) for text in reach.PHRASINGS), ("own", "In my own words")])
+    if form.validate_on_submit():
+        text = form.own.data if form.choice.data == "own" else form.choice.data
+        if form.choice.data not in reach.PHRASINGS and form.choice.data != "own":
+            text = None
+        try:
+            reach.set_message(user, text, now_utc())
+        except DomainError as exc:
+            put_error(form, exc, "own")
+        else:
+            db.session.commit()
+            return redirect(url_for("supporters.reach_out"))
+    elif not form.is_submitted():
+        current = reach.message_of(user)
+        form.choice.data = current if current in reach.PHRASINGS else "own"
+        form.own.data = "" if current in reach.PHRASINGS else current
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("supporters/reach_out_message.html", form=form, max_length=reach.MAX_LENGTH), status
