@@ -232,6 +232,11 @@ MATRIX: dict[str, tuple] = {
     "POST /supporter/<token>/stop": (404,) * 6,
     # --- my people: reach out ---
     # --- my people: the safety plan ---
+    # Always the viewer's own plan (no id in the address): every signed-in persona gets their own.
+    "GET /me/safety-plan": SIGNED_IN,
+    "POST /me/safety-plan": (L, 400, 400, 400, 400, 400),  # no CSRF token: the page again, nothing saved
+    "GET /me/safety-plan/print": SIGNED_IN,
+    "POST /me/safety-plan/clear": (L, 400, 400, 400, 400, 400),
     # --- my people: alert rules ---
 }
 
