@@ -47,9 +47,6 @@ from supportnet.clock import timezone_names
 from supportnet.devices import describe
 from supportnet.errors import DomainError
 from supportnet.extensions import db
-from supportnet.supporters import alerts as supporter_alerts
-from supportnet.supporters import people as supporter_people
-from supportnet.supporters import plan as safety_plan
 from supportnet.models import (
     AccountToken,
     AlertRule,
@@ -84,6 +81,9 @@ from supportnet.models import (
     User,
     UserSession,
 )
+from supportnet.supporters import alerts as supporter_alerts
+from supportnet.supporters import people as supporter_people
+from supportnet.supporters import plan as safety_plan
 
 CONSENT_FIELDS = ("recipient", "scope", "what", "purpose", "granted_at", "expires_at", "revoked_at", "end_reason")
 RETENTION_CHOICES = (3, 6, 12, 24)  # months a member may choose for their check-ins (None: keep)

@@ -73,7 +73,7 @@ def _clean(key: str, value: str | None) -> str | None:
     if len(text) > MAX_PART_LENGTH:
         raise PlanError(f"Keep this part to {MAX_PART_LENGTH} characters.", field=key)
     # Newlines are how a list is written here; other control and invisible characters are not text.
-    if has_invisible(text) or any(ord(ch) < 32 and ch not in "\n\t" or ord(ch) == 127 for ch in text):
+    if has_invisible(text) or any((ord(ch) < 32 and ch not in "\n\t") or ord(ch) == 127 for ch in text):
         raise PlanError("This part contains invisible or control characters; remove them and save again.",
                         field=key)
     return text

@@ -10,8 +10,7 @@ from wtforms import TextAreaField
 
 from supportnet.clock import now_utc
 from supportnet.extensions import db
-from supportnet.models import SupporterEnd
-from supportnet.models import User
+from supportnet.models import SupporterEnd, User
 from supportnet.supporters import people
 from supportnet.supporters import plan as safety_plan
 from supportnet.supporters.plan import PlanError
