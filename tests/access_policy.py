@@ -234,9 +234,9 @@ MATRIX: dict[str, tuple] = {
     # --- my people: the safety plan ---
     # Always the viewer's own plan (no id in the address): every signed-in persona gets their own.
     "GET /me/safety-plan": SIGNED_IN,
-    "POST /me/safety-plan": (L, 400, 400, 400, 400, 400),  # no CSRF token: the page again, nothing saved
+    "POST /me/safety-plan": (L, 400, 400, 400, 400, 400),  # no part sent: the page again, nothing changed
     "GET /me/safety-plan/print": SIGNED_IN,
-    "POST /me/safety-plan/clear": (L, 400, 400, 400, 400, 400),
+    "POST /me/safety-plan/clear": (L, 302, 302, 302, 302, 302),  # each clears their own (empty) plan
     # --- my people: alert rules ---
 }
 

@@ -155,6 +155,14 @@ def test_saving_never_touches_the_reach_out_message(app, world):
         assert str(plan.plan_of(world.member.user()).reach_out_message) == "Could you text me?"
 
 
+def test_a_post_without_any_part_changes_nothing(app, world):
+    write_plan(app, world.member)
+    response = post(signed_in(app, world.member), "/me/safety-plan", {})
+    assert response.status_code == 400 and "Nothing was sent to save" in html(response)
+    with app.app_context():
+        assert plan.parts_of(world.member.user()) == PLAN
+
+
 def test_clear_without_a_csrf_token_changes_nothing(app, world):
     write_plan(app, world.member)
     client = signed_in(app, world.member)

@@ -3,7 +3,7 @@ links (accept, stop; no account needed), "reach out", the safety plan, and alert
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
@@ -73,9 +73,13 @@ def safety_plan_page():
     user = _me()
     form = SafetyPlanForm()
     suggested = False
-    if form.validate_on_submit():
+    # Only the parts the form sent: a request without them must not wipe the plan.
+    sent = {key: form[key].data for key in safety_plan.PART_KEYS if key in request.form}
+    if form.validate_on_submit() and not sent:
+        form.form_errors.append("Nothing was sent to save: your plan is unchanged.")
+    elif form.validate_on_submit():
         try:
-            safety_plan.save(user, {key: form[key].data for key in safety_plan.PART_KEYS}, now_utc())
+            safety_plan.save(user, sent, now_utc())
         except PlanError as error:
             db.session.rollback()
             put_error(form, error)
