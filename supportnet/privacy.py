@@ -9,7 +9,8 @@ Decisions worth knowing:
   announcement carries its author's name, a join request the requester's).
 * Deletion removes rows, not flags: check-ins and own tags, measure responses, rhythms and answers to rhythm
   suggestions, meeting answers (a seat is given up first, so the waitlist moves up), attendance, proofs, memberships,
-  tokens, sessions, notifications, settings and two-factor. Rows about other people stay, with the link to the
+  tokens, sessions, notifications, settings and two-factor; supporters, the alert rules set for them, emails
+  to them not yet sent, and the safety plan. Rows about other people stay, with the link to the
   member emptied: attendance they marked for others, rhythms they suggested to a group or program, and audit
   entries, which then say "deleted user". Notifications other people got that name the member (a
   request to join, an announcement they wrote) are deleted or lose the name.
@@ -48,6 +49,7 @@ from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
     AccountToken,
+    AlertRule,
     Attendance,
     AttendanceProof,
     AuditEntry,
@@ -70,13 +72,18 @@ from supportnet.models import (
     RhythmSuggestion,
     Rsvp,
     RsvpStatus,
+    SafetyPlan,
     SiteRole,
     StandingRsvp,
     SuggestionAnswer,
+    Supporter,
     TwoFactor,
     User,
     UserSession,
 )
+from supportnet.supporters import alerts as supporter_alerts
+from supportnet.supporters import people as supporter_people
+from supportnet.supporters import plan as safety_plan
 
 CONSENT_FIELDS = ("recipient", "scope", "what", "purpose", "granted_at", "expires_at", "revoked_at", "end_reason")
 RETENTION_CHOICES = (3, 6, 12, 24)  # months a member may choose for their check-ins (None: keep)
@@ -93,6 +100,8 @@ rsvps.csv: your answers for meetings; attendance.csv: meetings you attended;
 checkins.csv: your check-ins, notes included (this file is not encrypted: keep it safe);
 measures.csv: the standard measures you took (PHQ-9, GAD-7, BAM), one row each: the instrument and its
   version, your scores, and your answer to each item (data.json has each question and answer in words);
+safety-plan.txt: your safety plan, its six parts in order, and your reach-out message (not encrypted:
+  keep it safe); data.json also lists your supporters and the alert rules you set for them;
 notifications.csv: notices sent to you (their texts are not kept here);
 meetings.ics: the meetings you said you are going to (or wait for), for any calendar app.
 
@@ -309,6 +318,9 @@ def export_data(user: User, now: datetime) -> dict:
         "measures": checkins_export.measure_records(user),
         "measure_rhythms": checkins_export.rhythm_records(user),
         "rhythm_suggestion_answers": checkins_export.suggestion_answer_records(user),
+        "safety_plan": safety_plan.export(user),
+        "supporters": supporter_people.export(user),
+        "alert_rules": supporter_alerts.export(user),
         "notification_settings": _notification_settings(user),
         "notifications": _notifications(user),
         "audit_log": _audit(user),
@@ -369,6 +381,7 @@ def export_zip(user: User, now: datetime, links: feeds.Links, host: str) -> byte
         add("checkins.csv", checkins_export.export_csv(user))
         measure_fields, measure_rows = checkins_export.measure_table(data["measures"])
         add("measures.csv", _csv(measure_rows, measure_fields))
+        add("safety-plan.txt", safety_plan.as_text(user))
         add("notifications.csv", _csv(data["notifications"]))
         add("meetings.ics", _calendar(user, links, host))
     return buffer.getvalue()
@@ -490,8 +503,16 @@ def delete_account(user: User, now: datetime) -> str:
         user, [row[0] for row in memberships], [row[1] for row in memberships], facilitated
     )
     checkins_records.delete_all(user)
+    # Emails to the member's supporters are the member's rows (user_id), so pending ones go with the
+    # notifications, before the supporters, their alert rules and the safety plan; none is left to dispatch.
+    db.session.execute(
+        delete(Notification).where(
+            Notification.supporter_id.in_(select(Supporter.id).where(Supporter.user_id == user_id))
+        ).execution_options(synchronize_session=False)
+    )
     for model in (Rsvp, StandingRsvp, Attendance, AttendanceProof, Membership, AccountToken, UserSession,
-                  Notification, NotificationSettings, RecoveryCode, TwoFactor, MeasureRhythm, SuggestionAnswer):
+                  Notification, NotificationSettings, RecoveryCode, TwoFactor, MeasureRhythm, SuggestionAnswer,
+                  AlertRule, Supporter, SafetyPlan):
         db.session.execute(delete(model).where(model.user_id == user_id).execution_options(synchronize_session=False))
     db.session.execute(
         delete(LoginFailure).where(

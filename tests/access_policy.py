@@ -237,6 +237,11 @@ MATRIX: dict[str, tuple] = {
     "GET /me/reach-out/message": SIGNED_IN,
     "POST /me/reach-out/message": (L, 400, 400, 400, 400, 400),  # no message chosen
     # --- my people: the safety plan ---
+    # Always the viewer's own plan (no id in the address): every signed-in persona gets their own.
+    "GET /me/safety-plan": SIGNED_IN,
+    "POST /me/safety-plan": (L, 400, 400, 400, 400, 400),  # no part sent: the page again, nothing changed
+    "GET /me/safety-plan/print": SIGNED_IN,
+    "POST /me/safety-plan/clear": (L, 302, 302, 302, 302, 302),  # each clears their own (empty) plan
     # --- my people: alert rules ---
 }
 

@@ -3,17 +3,19 @@ links (accept, stop; no account needed), "reach out", the safety plan, and alert
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, StringField
+from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, NotFound
 from supportnet.extensions import db
-from supportnet.models import SupporterEnd
+from supportnet.models import SupporterEnd, User
 from supportnet.supporters import people, reach
+from supportnet.supporters import plan as safety_plan
+from supportnet.supporters.plan import PlanError
 from supportnet.web.access import viewer
 from supportnet.web.forms import MultiCheckboxField, options
 from supportnet.web.helpers import put_error
@@ -150,3 +152,78 @@ def reach_out_message():
         form.own.data = "" if current in reach.PHRASINGS else current
     status = 400 if form.errors or form.form_errors else 200
     return render_template("supporters/reach_out_message.html", form=form, max_length=reach.MAX_LENGTH), status
+
+# --- my people: the safety plan --------------------------------------------------------------------------------
+# Always the viewer's own plan: no id in any address, so nobody can ask for someone else's.
+
+
+class SafetyPlanForm(FlaskForm):
+    """The six parts, each optional; the domain checks length and characters (so what was typed comes back)."""
+
+    warning_signs = TextAreaField(safety_plan.PARTS[0].title)
+    coping_strategies = TextAreaField(safety_plan.PARTS[1].title)
+    distractions = TextAreaField(safety_plan.PARTS[2].title)
+    people_to_ask = TextAreaField(safety_plan.PARTS[3].title)
+    professionals = TextAreaField(safety_plan.PARTS[4].title)
+    safer_environment = TextAreaField(safety_plan.PARTS[5].title)
+
+
+def _me() -> User:
+    user = viewer()
+    if user is None:  # login_required runs first
+        abort(401)
+    return user
+
+
+@bp.route("/me/safety-plan", methods=["GET", "POST"])
+@login_required
+def safety_plan_page():
+    """The member's safety plan: six labelled parts, saved together."""
+    user = _me()
+    form = SafetyPlanForm()
+    suggested = False
+    # Only the parts the form sent: a request without them must not wipe the plan.
+    sent = {key: form[key].data for key in safety_plan.PART_KEYS if key in request.form}
+    if form.validate_on_submit() and not sent:
+        form.form_errors.append("Nothing was sent to save: your plan is unchanged.")
+    elif form.validate_on_submit():
+        try:
+            safety_plan.save(user, sent, now_utc())
+        except PlanError as error:
+            db.session.rollback()
+            put_error(form, error)
+        else:
+            db.session.commit()
+            flash("Your safety plan is saved.", "info")
+            return redirect(url_for("supporters.safety_plan_page"))
+    elif not form.is_submitted():
+        for key, value in safety_plan.parts_of(user).items():
+            form[key].data = value
+        # Step 5 starts from the deployment's crisis lines, for the member to keep, change or remove.
+        if not form.professionals.data:
+            form.professionals.data = safety_plan.crisis_suggestion(current_app.config["CRISIS_RESOURCES"])
+            suggested = True
+    status = 400 if form.is_submitted() else 200
+    return render_template("supporters/safety_plan.html", form=form, parts=safety_plan.PARTS, suggested=suggested,
+                           has_plan=not safety_plan.is_empty(user), clear_form=ConfirmForm()), status
+
+
+@bp.get("/me/safety-plan/print")
+@login_required
+def safety_plan_print():
+    """The plan on one printable page, without the site's navigation."""
+    user = _me()
+    return render_template("supporters/safety_plan_print.html", parts=safety_plan.PARTS,
+                           texts=safety_plan.parts_of(user))
+
+
+@bp.post("/me/safety-plan/clear")
+@login_required
+def safety_plan_clear():
+    """Empty the six parts (the reach-out message stays)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    safety_plan.clear(_me())
+    db.session.commit()
+    flash("Your safety plan is cleared.", "info")
+    return redirect(url_for("supporters.safety_plan_page"))
