@@ -95,9 +95,7 @@ def create_alert():
     return redirect(url_for("supporters.alerts_page"))
 
 
-@bp.post("/me/people/alerts/<int:rule_id>/<any(pause, resume, delete):action>")
-@login_required
-def change_alert(rule_id: int, action: str):
+def _change_alert(rule_id: int, action: str):
     rule = alerts.rule_for(viewer(), rule_id)
     if rule is None:
         abort(404)
@@ -116,3 +114,21 @@ def change_alert(rule_id: int, action: str):
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("supporters.alerts_page"))
+
+
+@bp.post("/me/people/alerts/<int:rule_id>/pause")
+@login_required
+def pause_alert(rule_id: int):
+    return _change_alert(rule_id, "pause")
+
+
+@bp.post("/me/people/alerts/<int:rule_id>/resume")
+@login_required
+def resume_alert(rule_id: int):
+    return _change_alert(rule_id, "resume")
+
+
+@bp.post("/me/people/alerts/<int:rule_id>/delete")
+@login_required
+def delete_alert(rule_id: int):
+    return _change_alert(rule_id, "delete")
