@@ -498,7 +498,7 @@ def _supporter_alert_record(ctx: _Ctx) -> Notice:
     _subject, paragraphs = supporter_alerts.message_for(ctx.n)
     return Notice(f"We told {name}", [f"We told {name}: \u201c{paragraphs[0]}\u201d",
                                       "This is one of your alert rules; you can pause or delete it."],
-                  [("Your alert rules", ctx.url("supporters.alerts"))])
+                  [("Your alert rules", ctx.url("supporters.alerts_page"))])
 
 
 SUPPORTER_EMAILS[Kind.SUPPORTER_ALERT] = _supporter_alert_email
