@@ -77,6 +77,7 @@ from supportnet.models import (
     User,
     UserSession,
 )
+from supportnet.supporters import alerts as supporter_alerts
 
 CONSENT_FIELDS = ("recipient", "scope", "what", "purpose", "granted_at", "expires_at", "revoked_at", "end_reason")
 RETENTION_CHOICES = (3, 6, 12, 24)  # months a member may choose for their check-ins (None: keep)
@@ -312,6 +313,8 @@ def export_data(user: User, now: datetime) -> dict:
         "notification_settings": _notification_settings(user),
         "notifications": _notifications(user),
         "audit_log": _audit(user),
+        # My people: the alert rules the member set for their supporters.
+        "alert_rules": supporter_alerts.export(user),
     }
 
 

@@ -28,7 +28,7 @@ from supportnet.models import (
     SupporterEnd,
 )
 from supportnet.notifications import inbox as notif_inbox
-from supportnet.supporters import alerts, people
+from supportnet.supporters import people
 from tests.conftest import login, post
 from tests.worlds.notifications import FIRST, join, make_world, rows, run, run_every
 from tests.worlds.supporter_alerts import (
@@ -271,7 +271,9 @@ def test_a_member_sets_a_rule_on_the_page_and_bad_input_is_refused(app, client, 
     assert "Tell Sam if I miss 3 meetings in a row that I usually go to." in done.get_data(as_text=True)
     with app.app_context():
         assert consent.allows(member.id, Recipient.supporter(sam), Scope.ALERT_MISSED_MEETINGS, clock.now_utc())
-        assert alerts.export(member.user())[0]["supporter"] == "Sam"
+        (exported,) = privacy.export_data(member.user(), clock.now_utc())["alert_rules"]
+        assert (exported["kind"], exported["threshold"], exported["supporter"], exported["paused"]) == \
+            ("missed_meetings", 3, "Sam", None)
 
 
 def test_another_member_cannot_pause_delete_or_use_someone_elses_rule_or_supporter(app, client, member, outsider):

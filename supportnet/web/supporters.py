@@ -15,6 +15,7 @@ from supportnet.extensions import db
 from supportnet.models import AlertKind, SupporterEnd
 from supportnet.supporters import alerts, people
 from supportnet.web.access import viewer
+from supportnet.web.forms import options
 from supportnet.web.security import no_store
 
 bp = Blueprint("supporters", __name__)
@@ -50,7 +51,7 @@ class AlertRuleForm(FlaskForm):
     """A new alert rule: which supporter, what about, the number, and whether it may go in quiet hours."""
 
     supporter_id = IntegerField("Who to tell", validators=[InputRequired()])
-    kind = SelectField("When", choices=[(kind.value, kind.value) for kind in AlertKind], validate_choice=False,
+    kind = SelectField("When", choices=options((kind.value, kind.value) for kind in AlertKind), validate_choice=False,
                        validators=[InputRequired()])
     threshold = IntegerField("Number", validators=[InputRequired()])
     during_quiet_hours = BooleanField("Send it during my quiet hours too")
