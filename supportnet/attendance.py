@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -318,3 +318,35 @@ def load_proof(token: str) -> AttendanceProof | None:
     if proof.revoked_at is not None:
         return None
     return proof
+
+
+# --- a member's record at a series: the "we missed you" notes and the alerts a member sets share it ---
+
+
+def recent_record(user_id: int, series_id: int, now: datetime, limit: int) -> list[tuple[int, bool]]:
+    """The member's last `limit` held meetings of a series whose attendance was taken, newest first:
+    (meeting id, attended)."""
+    # Only meetings whose attendance was taken count: a facilitator who never marks attendance must not make
+    # every member look absent.
+    taken = db.session.execute(
+        select(Occurrence.id, func.max(case((Attendance.user_id == user_id, 1), else_=0)))
+        .join(Attendance, Attendance.occurrence_id == Occurrence.id)
+        .where(Occurrence.series_id == series_id, Occurrence.ends_at <= now,
+               Occurrence.status != OccurrenceStatus.CANCELLED)
+        .group_by(Occurrence.id, Occurrence.starts_at)
+        .order_by(Occurrence.starts_at.desc())
+        .limit(limit)
+    ).all()
+    return [(occ_id, bool(attended)) for occ_id, attended in taken]
+
+
+def missed_streak(record: list[tuple[int, bool]]) -> tuple[int, int | None, list[bool]]:
+    """From a record (newest first): how many meetings in a row were missed, the first of them, and the
+    attendance before the streak (newest first)."""
+    streak, first_missed = 0, None
+    for occ_id, attended in record:
+        if attended:
+            break
+        streak += 1
+        first_missed = occ_id
+    return streak, first_missed, [attended for _occ_id, attended in record[streak:]]

@@ -243,6 +243,12 @@ MATRIX: dict[str, tuple] = {
     "GET /me/safety-plan/print": SIGNED_IN,
     "POST /me/safety-plan/clear": (L, 302, 302, 302, 302, 302),  # each clears their own (empty) plan
     # --- my people: alert rules ---
+    "GET /me/people/alerts": SIGNED_IN,
+    "POST /me/people/alerts": (L, 400, 400, 400, 400, 400),  # an empty form: what to fix, as a 400
+    # The rule is the member's (tests/security_harness.py): anyone else's id is a 404.
+    "POST /me/people/alerts/<int:rule_id>/pause": (L, 404, 302, 404, 404, 404),
+    "POST /me/people/alerts/<int:rule_id>/resume": (L, 404, 302, 404, 404, 404),
+    "POST /me/people/alerts/<int:rule_id>/delete": (L, 404, 302, 404, 404, 404),
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

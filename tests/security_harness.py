@@ -32,10 +32,13 @@ from supportnet.models import (
     Group,
     Notification,
     NotificationKind,
+    Relation,
     Rhythm,
     Scope,
+    Supporter,
     UserSession,
 )
+from supportnet.supporters import alerts as supporter_alerts
 from tests.conftest import PASSWORD, DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
@@ -171,6 +174,8 @@ def build(app: Flask, db_path: Path) -> Harness:
                                      now=now_utc())
         db.session.commit()
         values["suggestion_id"] = str(suggestion.id)
+        # --- my people: alert rules: the member's accepted supporter and one rule for them ---
+        values.update(_alert_rule_values(world))
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)
@@ -203,6 +208,19 @@ def _measure_values(world: World) -> dict[str, str]:
     }, now_utc())
     db.session.commit()
     return {"response_id": str(response.id), "code": "BAM"}
+
+
+def _alert_rule_values(world: World) -> dict[str, str]:
+    """An accepted supporter of the member and one alert rule for them: the id the rule routes take."""
+    now = now_utc()
+    member = world.persona("member").user()
+    supporter = Supporter(user_id=member.id, name="Sam", email="sam.supporter@example.org", relation=Relation.FRIEND,
+                          invited_at=now, accepted_at=now)
+    db.session.add(supporter)
+    db.session.flush()
+    rule = supporter_alerts.create(member, supporter.id, "no_checkin", 3, now)
+    db.session.commit()
+    return {"rule_id": str(rule.id)}
 
 
 def outcome(response) -> int | str:

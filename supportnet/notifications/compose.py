@@ -26,6 +26,7 @@ from supportnet.extensions import db
 from supportnet.models import Group, Notification, NotificationKind, Occurrence, Referral, Scope, Supporter
 from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences
+from supportnet.supporters import alerts as supporter_alerts
 from supportnet.supporters import people as supporter_people
 from supportnet.supporters import reach as supporter_reach
 from supportnet.textsafety import safe_meeting_url
@@ -509,6 +510,27 @@ def _reach_out_record(ctx: _Ctx) -> Notice:
 
 SUPPORTER_EMAILS[Kind.REACH_OUT] = _reach_out_email
 _COMPOSERS[Kind.REACH_OUT] = _reach_out_record
+
+# --- a member's own people: alerts the member set (the supporter's email, and the member's record) ---
+
+
+def _supporter_alert_email(n: Notification, supporter: Supporter, now: datetime) -> Notice:
+    # The same function makes the preview the member agreed to: the email cannot say more than it.
+    subject, paragraphs = supporter_alerts.message_for(n)
+    return Notice(subject, paragraphs)
+
+
+def _supporter_alert_record(ctx: _Ctx) -> Notice:
+    supporter = db.session.get(Supporter, ctx.n.supporter_id) if ctx.n.supporter_id else None
+    name = supporter.name if supporter is not None else "your supporter"
+    _subject, paragraphs = supporter_alerts.message_for(ctx.n)
+    return Notice(f"We told {name}", [f"We told {name}: \u201c{paragraphs[0]}\u201d",
+                                      "This is one of your alert rules; you can pause or delete it."],
+                  [("Your alert rules", ctx.url("supporters.alerts_page"))])
+
+
+SUPPORTER_EMAILS[Kind.SUPPORTER_ALERT] = _supporter_alert_email
+_COMPOSERS[Kind.SUPPORTER_ALERT] = _supporter_alert_record
 
 
 # What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.

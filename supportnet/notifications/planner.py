@@ -8,24 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, case, cast, func, select
+from sqlalchemy import String, and_, cast, select
 
-from supportnet import followup
+from supportnet import attendance, followup
 from supportnet.checkins import rhythms
 from supportnet.extensions import db
 from supportnet.models import (
-    Attendance,
+    Channel,
     Group,
     MeetingSeries,
     Membership,
     MemberStatus,
     NotificationKind,
     NotificationSettings,
-    Occurrence,
-    OccurrenceStatus,
 )
 from supportnet.notifications import outbox
 from supportnet.notifications.preferences import from_row
+from supportnet.supporters import alerts as supporter_alerts
 
 Kind = NotificationKind
 # "We missed you": how many past meetings (with attendance taken) are looked at.
@@ -41,6 +40,8 @@ class PlanReport:
     missed: int = 0
     nudges: int = 0
     measure_prompts: int = 0
+    # Alerts the member set for their supporters (supportnet/supporters/alerts.py).
+    supporter_alerts: int = 0
 
 
 def plan(now: datetime) -> PlanReport:
@@ -56,7 +57,11 @@ def plan(now: datetime) -> PlanReport:
     # Insert only: a row a hook cancelled on purpose stays cancelled (the hooks themselves revive rows).
     for rows in (reminders, digests, prompts, missed, nudges, measure_prompts):
         outbox.write(rows)
-    return PlanReport(len(reminders), len(digests), len(prompts), len(missed), len(nudges), len(measure_prompts))
+    # --- alerts the member controls: each an email to a supporter plus the member's own record of it ---
+    alert_rows = supporter_alerts.alert_rows(now)
+    outbox.write(alert_rows)
+    return PlanReport(len(reminders), len(digests), len(prompts), len(missed), len(nudges), len(measure_prompts),
+                      len([row for row in alert_rows if row["channel"] == Channel.EMAIL]))
 
 
 def _missed_rows(now: datetime) -> list[dict]:
@@ -94,24 +99,7 @@ def _missed_rows(now: datetime) -> list[dict]:
 
 def _missed_streak_start(user_id: int, series_id: int, n: int, now: datetime) -> int | None:
     """The first meeting of the member's current streak of misses, if it is N long and they usually come."""
-    # Only meetings whose attendance was taken count: a facilitator who never marks attendance must not make
-    # every member look absent.
-    taken = db.session.execute(
-        select(Occurrence.id, func.max(case((Attendance.user_id == user_id, 1), else_=0)))
-        .join(Attendance, Attendance.occurrence_id == Occurrence.id)
-        .where(Occurrence.series_id == series_id, Occurrence.ends_at <= now,
-               Occurrence.status != OccurrenceStatus.CANCELLED)
-        .group_by(Occurrence.id, Occurrence.starts_at)
-        .order_by(Occurrence.starts_at.desc())
-        .limit(MISSED_LOOKBACK)
-    ).all()
-    streak = 0
-    first_missed = None
-    for occ_id, attended in taken:
-        if attended:
-            break
-        streak += 1
-        first_missed = occ_id
-    before = [bool(attended) for _occ_id, attended in taken[streak:]]
+    streak, first_missed, before = attendance.missed_streak(
+        attendance.recent_record(user_id, series_id, now, MISSED_LOOKBACK))
     usually = len(before) >= 2 and sum(before) >= max(2, (len(before) + 1) // 2)
     return first_missed if streak >= n and usually else None
