@@ -80,6 +80,7 @@ def new_row(
     occurrence_id: int | None = None,
     group_id: int | None = None,
     payload: dict | None = None,
+    supporter_id: int | None = None,
 ) -> dict:
     # An in-app notice that is due is delivered by being written: the inbox reads the row itself.
     delivered = channel == IN_APP and due <= now
@@ -97,6 +98,8 @@ def new_row(
         "payload": payload or {},
         "occurrence_id": occurrence_id,
         "group_id": group_id,
+        # A row about one of the member's supporters (an email to them, or the member's own record of it).
+        "supporter_id": supporter_id,
         "created_at": now,
         "sent_at": now if delivered else None,
         "read_at": None,
