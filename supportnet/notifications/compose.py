@@ -513,9 +513,9 @@ def _supporter_event(ctx: _Ctx) -> Notice:
     if (ctx.n.payload or {}).get("event") == "stopped":
         text = (f"{name} stopped being your supporter. They won't get any more messages or alerts from you, and "
                 "their address is deleted.")
-        return Notice(f"{name} stopped", [text], [("See my people", ctx.url("supporters.people"))])
+        return Notice(f"{name} stopped", [text], [("See my people", ctx.url("supporters.people_page"))])
     text = f"{name} accepted: they may now get the messages you send them, and alerts you turn on for them."
-    return Notice(f"{name} accepted", [text], [("See my people", ctx.url("supporters.people"))])
+    return Notice(f"{name} accepted", [text], [("See my people", ctx.url("supporters.people_page"))])
 
 
 _COMPOSERS[Kind.SUPPORTER_INVITE] = _supporter_event

@@ -15,6 +15,7 @@ from supportnet.extensions import db
 from supportnet.models import Relation, SupporterEnd
 from supportnet.supporters import people
 from supportnet.web.access import viewer
+from supportnet.web.forms import options
 from supportnet.web.helpers import put_error
 from supportnet.web.security import no_store
 
@@ -77,8 +78,8 @@ class InviteForm(FlaskForm):
                        description="Only you see it. We use it to send them your invitation and, if they "
                        "accept, the messages you choose to send.",
                        render_kw={"maxlength": 254, "autocomplete": "off", "inputmode": "email"})
-    relation = SelectField("Who they are to you", choices=[(r.value, label) for r, label in
-                                                           people.RELATION_LABELS.items()])
+    relation = SelectField("Who they are to you",
+                           choices=options((r.value, label) for r, label in people.RELATION_LABELS.items()))
     submit = SubmitField("Send the invitation")
 
 
