@@ -58,6 +58,8 @@ def test_the_invitation_is_neutral_and_accepting_it_signed_out_makes_the_support
     assert mailbox.link(message, "/stop").startswith("/supporter/")
 
     assert "Invited" in text(mia.get("/me/people"))
+    home = html(mia.get("/"))
+    assert home.count('href="/me/people"') == 2, "in the menu and on the home"
     stranger = app.test_client()  # the supporter: no account, signed out
     page = stranger.get(accept)
     assert page.status_code == 200 and "Be there for Mia M.?" in text(page)
@@ -147,6 +149,7 @@ def test_declining_an_invitation_is_stopping_before_accepting(app, member, mailb
     stranger = app.test_client()
     assert post(stranger, mailbox.link(message, "/stop")).status_code == 200
     assert stranger.get(mailbox.link(message, "/accept")).status_code == 404
+    assert "Sam said no thanks" in text(browser(app, member).get("/notifications"))
 
 
 def test_removing_a_supporter_ends_their_links(app, member, mailbox):

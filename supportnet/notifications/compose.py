@@ -510,7 +510,11 @@ SUPPORTER_EMAILS[Kind.SUPPORTER_INVITE] = _supporter_invite_email
 def _supporter_event(ctx: _Ctx) -> Notice:
     # The member's own record in their inbox: a supporter accepted or stopped.
     name = (ctx.n.payload or {}).get("name") or "A supporter"
-    if (ctx.n.payload or {}).get("event") == "stopped":
+    event = (ctx.n.payload or {}).get("event")
+    if event == "declined":
+        text = f"{name} said no thanks to your invitation. Nothing more goes to them, and their address is deleted."
+        return Notice(f"{name} said no thanks", [text], [("See my people", ctx.url("supporters.people_page"))])
+    if event == "stopped":
         text = (f"{name} stopped being your supporter. They won't get any more messages or alerts from you, and "
                 "their address is deleted.")
         return Notice(f"{name} stopped", [text], [("See my people", ctx.url("supporters.people_page"))])

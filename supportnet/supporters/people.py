@@ -189,6 +189,9 @@ def invite(user: User, name: str, email: str, relation: Relation, now: datetime)
     if address == user.email.lower():
         raise DomainError("That is your own address: enter the address of the person you want to ask.",
                           field="email")
+    # Two invitations sent at once must not make a sixth: PostgreSQL serialises them on the member's row here
+    # (SQLite's writers already queue on its single write lock, taken when the transaction begins).
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
     standing = standing_of(user)
     if len(standing) >= MAX_STANDING:
         raise DomainError(f"You can have up to {MAX_STANDING} supporters. Remove one to ask someone else.")
@@ -251,9 +254,11 @@ def accept(supporter: Supporter, now: datetime) -> None:
 
 def stop_by_supporter(supporter: Supporter, now: datetime) -> bool:
     """The supporter stops through their link: everything ends at once, and the member is told in their inbox."""
+    answered = supporter.accepted_at is not None
     if not end(supporter, SupporterEnd.STOPPED, now):
         return False
-    _tell_member(supporter, "stopped", now)
+    # "No thanks" on an invitation is the same link: the member reads it as a decline.
+    _tell_member(supporter, "stopped" if answered else "declined", now)
     return True
 
 
