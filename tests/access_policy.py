@@ -230,6 +230,15 @@ MATRIX: dict[str, tuple] = {
     # --- my people: supporters (the member's pages; the supporter's signed links) ---
     "GET /supporter/<token>/stop": (404,) * 6,  # an unknown link: the same page for everyone
     "POST /supporter/<token>/stop": (404,) * 6,
+    # --- my people: supporters (the member names, lists, removes and re-invites; the supporter accepts) ---
+    "GET /supporter/<token>/accept": (404,) * 6,  # an unknown link: the same page for everyone
+    "POST /supporter/<token>/accept": (404,) * 6,
+    "GET /me/people": SIGNED_IN,  # everyone signed in has their own list
+    "POST /me/people": (L, 400, 400, 400, 400, 400),  # an empty form: the page again with what to fill in
+    # The member's own supporter (invited just now): removed; sent again only once a day, so refused (400).
+    # Another member's supporter does not exist for them.
+    "POST /me/people/<int:supporter_id>/remove": (L, 404, 302, 404, 404, 404),
+    "POST /me/people/<int:supporter_id>/resend": (L, 404, 400, 404, 404, 404),
     # --- my people: reach out ---
     "GET /me/reach-out": SIGNED_IN,  # with no supporter: how to name one, and the crisis resources
     "POST /me/reach-out": (L, 400, 400, 400, 400, 400),  # no loaded form's nonce, nobody chosen

@@ -39,6 +39,7 @@ from supportnet.models import (
     UserSession,
 )
 from supportnet.supporters import alerts as supporter_alerts
+from supportnet.supporters import people
 from tests.conftest import PASSWORD, DatabaseSnapshot, login
 from tests.worlds.data_controls import PERSONAS, World, build_world, enable_two_factor, login_with_code
 
@@ -176,9 +177,20 @@ def build(app: Flask, db_path: Path) -> Harness:
         values["suggestion_id"] = str(suggestion.id)
         # --- my people: alert rules: the member's accepted supporter and one rule for them ---
         values.update(_alert_rule_values(world))
+
+        # --- my people: supporters: the member invited one supporter ---
+        values["supporter_id"] = str(_supporter_id(world))
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)
+
+
+def _supporter_id(world: World) -> int:
+    """A supporter the member invited (their invitation is in the outbox)."""
+    supporter = people.invite(world.persona("member").user(), "Sam", "sam.supporter@example.net", Relation.FRIEND,
+                              now_utc())
+    db.session.commit()
+    return supporter.id
 
 
 def _program_values(world: World) -> dict[str, str]:

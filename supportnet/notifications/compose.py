@@ -532,6 +532,48 @@ def _supporter_alert_record(ctx: _Ctx) -> Notice:
 SUPPORTER_EMAILS[Kind.SUPPORTER_ALERT] = _supporter_alert_email
 _COMPOSERS[Kind.SUPPORTER_ALERT] = _supporter_alert_record
 
+# --- my people: supporters (the invitation, and the member's record of an answer) ---
+
+
+def _supporter_invite_email(n: Notification, supporter: Supporter, now: datetime) -> Notice:
+    # Neutral: the member's display name and nothing about groups, meetings or recovery (a lock screen or a
+    # shared inbox shows the subject); what being a supporter means, in plain words.
+    who = n.user.display_name
+    paragraphs = [
+        f"{who} would like you to be one of the people they can turn to, and asked us to let you know.",
+        f"If you say yes, {who} may send you a short message when they would like to talk (for example "
+        "\u201cI'd appreciate a call today\u201d). You would get alerts only if they choose to turn them on for you, "
+        "and they will see which ones. You don't need an account.",
+        "You can stop at any time with the link at the end of every email. If you'd rather not, choose "
+        "\u201cNo thanks\u201d and you won't hear from us again.",
+    ]
+    actions = [("Accept", link("supporters.accept", token=supporter_people.token_for(supporter, "accept")))]
+    stop = supporter_people.stop_url(supporter)
+    if stop:
+        actions.append(("No thanks", stop))
+    return Notice(f"{who} asks you to be there for them", paragraphs, actions)
+
+
+SUPPORTER_EMAILS[Kind.SUPPORTER_INVITE] = _supporter_invite_email
+
+
+def _supporter_event(ctx: _Ctx) -> Notice:
+    # The member's own record in their inbox: a supporter accepted or stopped.
+    name = (ctx.n.payload or {}).get("name") or "A supporter"
+    event = (ctx.n.payload or {}).get("event")
+    if event == "declined":
+        text = f"{name} said no thanks to your invitation. Nothing more goes to them, and their address is deleted."
+        return Notice(f"{name} said no thanks", [text], [("See my people", ctx.url("supporters.people_page"))])
+    if event == "stopped":
+        text = (f"{name} stopped being your supporter. They won't get any more messages or alerts from you, and "
+                "their address is deleted.")
+        return Notice(f"{name} stopped", [text], [("See my people", ctx.url("supporters.people_page"))])
+    text = f"{name} accepted: they may now get the messages you send them, and alerts you turn on for them."
+    return Notice(f"{name} accepted", [text], [("See my people", ctx.url("supporters.people_page"))])
+
+
+_COMPOSERS[Kind.SUPPORTER_INVITE] = _supporter_event
+
 
 # What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.
 STOP_LABELS: dict[NotificationKind, str] = {

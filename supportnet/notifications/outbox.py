@@ -98,6 +98,7 @@ def new_row(
         "payload": payload or {},
         "occurrence_id": occurrence_id,
         "group_id": group_id,
+        # A row about one of the member's supporters (an email to them, or the member's own record of it).
         "supporter_id": supporter_id,
         "created_at": now,
         "sent_at": now if delivered else None,

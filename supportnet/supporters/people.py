@@ -3,34 +3,42 @@ account needed), removal by the member, and whether an email to a supporter may 
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+import unicodedata
+from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from supportnet import consent
+from supportnet import accounts, consent
 from supportnet.consent import Recipient
+from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
+    Channel,
     EndReason,
     Notification,
     NotificationKind,
     NotificationStatus,
+    Relation,
     Scope,
     Supporter,
     SupporterEnd,
+    User,
 )
-from supportnet.notifications import links
+from supportnet.models.user import new_row_nonce
+from supportnet.notifications import links, outbox
+from supportnet.textsafety import has_invisible
 
 # The supporter has this long to accept an invitation.
 INVITATION_DAYS = 14
 
 
 def address_of(supporter: Supporter) -> str | None:
-    """The supporter's address (the column decrypts it when the row is read), or None once their place has
-    ended."""
-    return supporter.email or None
+    """The supporter's address (None once their place has ended). The column decrypts as it loads: the
+    address is plaintext only in memory, never in the row."""
+    return str(supporter.email) if supporter.email else None
 
 
 # Every kind of alert a supporter may receive under the member's consent; ending a supporter ends them all.
@@ -100,6 +108,187 @@ def send_problem(n: Notification, now: datetime) -> str | None:
     return None
 
 
-def export(user) -> list[dict]:
-    """The member's supporters for their data export (filled in with the supporters' part)."""
-    return []
+# --- naming, inviting, accepting and stopping ----------------------------------------------------------------
+
+# At most this many supporters stand (invited or active) at once: a few people one really means.
+MAX_STANDING = 5
+# An invitation not yet answered may be sent again once a day at most (each email reaches someone who did not
+# ask for it).
+RESEND_EVERY = timedelta(days=1)
+NAME_MAX = 60
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+RELATION_LABELS: dict[Relation, str] = {
+    Relation.SPONSOR: "Sponsor",
+    Relation.FRIEND: "Friend",
+    Relation.FAMILY: "Family",
+    Relation.COACH: "Coach",
+    Relation.FACILITATOR: "A facilitator of one of my groups",
+    Relation.OTHER: "Someone else",
+}
+
+
+class State:
+    """What a supporter's row says, in the words the member's page uses."""
+
+    INVITED, EXPIRED, ACTIVE, STOPPED, REMOVED = "invited", "expired", "active", "stopped", "removed"
+
+
+def invitation_expires_at(supporter: Supporter) -> datetime:
+    return supporter.invited_at + timedelta(days=INVITATION_DAYS)
+
+
+def state_of(supporter: Supporter, now: datetime) -> str:
+    """invited, expired (not accepted in time), active, stopped (by the supporter) or removed (by the member)."""
+    if supporter.ended_at is not None:
+        return State.STOPPED if supporter.end_reason == SupporterEnd.STOPPED else State.REMOVED
+    if supporter.accepted_at is not None:
+        return State.ACTIVE
+    return State.EXPIRED if now >= invitation_expires_at(supporter) else State.INVITED
+
+
+def supporters_of(user: User) -> list[Supporter]:
+    """Every supporter row of the member, standing ones first, newest first."""
+    rows = db.session.scalars(
+        select(Supporter).where(Supporter.user_id == user.id).order_by(Supporter.invited_at.desc(), Supporter.id.desc())
+    ).all()
+    return sorted(rows, key=lambda s: s.ended_at is not None)
+
+
+def standing_of(user: User) -> list[Supporter]:
+    """The member's supporters who are invited or active (their place has not ended)."""
+    return list(db.session.scalars(
+        select(Supporter).where(Supporter.user_id == user.id, Supporter.ended_at.is_(None)).order_by(Supporter.id)
+    ))
+
+
+def own_supporter(user: User, supporter_id: int) -> Supporter | None:
+    """The member's own supporter row with this id (None for another member's, or none)."""
+    supporter = db.session.get(Supporter, supporter_id)
+    return supporter if supporter is not None and supporter.user_id == user.id else None
+
+
+def clean_name(raw: str) -> str:
+    """What the member calls the supporter, tidied, or DomainError."""
+    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
+    if not name or _CONTROL.search(name):
+        raise DomainError("Enter a name for them.", field="name")
+    if has_invisible(name):
+        raise DomainError("Remove the invisible or direction-changing characters from the name.", field="name")
+    if len(name) > NAME_MAX:
+        raise DomainError(f"Keep the name to {NAME_MAX} characters.", field="name")
+    return name
+
+
+def invite(user: User, name: str, email: str, relation: Relation, now: datetime) -> Supporter:
+    """Name a supporter by email and queue their invitation (accept or decline through signed links)."""
+    name = clean_name(name)
+    address = accounts.normalize_email(email or "")
+    if not isinstance(relation, Relation):
+        raise DomainError("Choose who they are to you.", field="relation")
+    if address == user.email.lower():
+        raise DomainError("That is your own address: enter the address of the person you want to ask.",
+                          field="email")
+    # Two invitations sent at once must not make a sixth: PostgreSQL serialises them on the member's row here
+    # (SQLite's writers already queue on its single write lock, taken when the transaction begins).
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    standing = standing_of(user)
+    if len(standing) >= MAX_STANDING:
+        raise DomainError(f"You can have up to {MAX_STANDING} supporters. Remove one to ask someone else.")
+    # Addresses are encrypted (a different ciphertext each time), so they are compared decrypted, here.
+    if any(address_of(s) == address for s in standing):
+        raise DomainError("You have already asked this address. Send the invitation again from your list instead.",
+                          field="email")
+    supporter = Supporter(user_id=user.id, name=name, email=address, relation=relation, invited_at=now)
+    db.session.add(supporter)
+    db.session.flush()
+    _queue_invitation(supporter, now)
+    return supporter
+
+
+def _queue_invitation(supporter: Supporter, now: datetime) -> None:
+    # Keyed on the nonce: a resent invitation (new nonce) is a new email; the same one is never written twice.
+    key = f"supporter-invite:{supporter.id}:{supporter.nonce}"
+    outbox.write([outbox.new_row(
+        supporter.user_id, NotificationKind.SUPPORTER_INVITE, Channel.EMAIL, key, now, now,
+        expires=invitation_expires_at(supporter), payload={}, supporter_id=supporter.id,
+    )])
+    db.session.flush()
+
+
+def resend(user: User, supporter_id: int, now: datetime) -> Supporter:
+    """Send an invitation not yet answered again, with new links (the old ones stop working) and a new 14 days;
+    at most once a day."""
+    supporter = own_supporter(user, supporter_id)
+    if supporter is None:
+        raise DomainError("No such supporter.")
+    if supporter.ended_at is not None or supporter.accepted_at is not None:
+        raise DomainError("Only an invitation that has not been answered can be sent again.")
+    last = db.session.scalar(
+        select(Notification.created_at).where(
+            Notification.supporter_id == supporter.id, Notification.kind == NotificationKind.SUPPORTER_INVITE,
+            Notification.channel == Channel.EMAIL,
+        ).order_by(Notification.created_at.desc()).limit(1)
+    )
+    if last is not None and now - last < RESEND_EVERY:
+        raise DomainError(f"The invitation to {supporter.name} went out less than a day ago. "
+                          "You can send it again tomorrow.")
+    outbox.cancel(Notification.supporter_id == supporter.id, Notification.kind == NotificationKind.SUPPORTER_INVITE,
+                  Notification.channel == Channel.EMAIL)
+    supporter.nonce = new_row_nonce()
+    supporter.invited_at = now
+    db.session.flush()
+    _queue_invitation(supporter, now)
+    return supporter
+
+
+def accept(supporter: Supporter, now: datetime) -> None:
+    """The supporter accepts through their link (no account needed); the member is told in their inbox."""
+    if supporter.ended_at is not None or supporter.accepted_at is not None:
+        raise DomainError("This invitation was already answered.")
+    if now >= invitation_expires_at(supporter):
+        raise DomainError("This invitation has expired.")
+    supporter.accepted_at = now
+    _tell_member(supporter, "accepted", now)
+
+
+def stop_by_supporter(supporter: Supporter, now: datetime) -> bool:
+    """The supporter stops through their link: everything ends at once, and the member is told in their inbox."""
+    answered = supporter.accepted_at is not None
+    if not end(supporter, SupporterEnd.STOPPED, now):
+        return False
+    # "No thanks" on an invitation is the same link: the member reads it as a decline.
+    _tell_member(supporter, "stopped" if answered else "declined", now)
+    return True
+
+
+def _tell_member(supporter: Supporter, event: str, now: datetime) -> None:
+    # The member's own record in their inbox, delivered by being written; it names the supporter as the member
+    # calls them, never their address.
+    outbox.write([outbox.new_row(
+        supporter.user_id, NotificationKind.SUPPORTER_INVITE, Channel.IN_APP,
+        f"supporter-{event}:{supporter.id}:{supporter.nonce}", now, now,
+        payload={"event": event, "name": supporter.name}, supporter_id=supporter.id,
+    )])
+    db.session.flush()
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+def export(user: User) -> list[dict]:
+    """The member's supporters for their data export: names, relations, states with their instants, and the
+    addresses (the member's own data; an ended supporter's address is gone already)."""
+    return [
+        {
+            "name": s.name,
+            "relation": s.relation.value,
+            "email": address_of(s),
+            "invited_at": _iso(s.invited_at),
+            "accepted_at": _iso(s.accepted_at),
+            "ended_at": _iso(s.ended_at),
+            "end_reason": s.end_reason.value if s.end_reason is not None else None,
+        }
+        for s in sorted(supporters_of(user), key=lambda s: s.id)
+    ]
