@@ -476,7 +476,7 @@ def supporter_email(n: Notification, now: datetime) -> mail.Mail:
     context = {"paragraphs": notice.paragraphs, "actions": notice.actions,
                "stop_url": supporter_people.stop_url(supporter)}
     return mail.Mail(
-        to=supporter.email or "",  # the model decrypts the column when it loads the row
+        to=supporter_people.address_of(supporter) or "",
         subject=notice.subject,
         text=render_template("email/supporter.txt", **context),
         html=render_template("email/supporter.html", **context),

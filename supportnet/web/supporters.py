@@ -59,10 +59,6 @@ def stop(token: str):
 
 # --- my people: "reach out" ----------------------------------------------------------------------------------
 
-# The member's people page (built with the supporters' part): where supporters are named.
-PEOPLE_PATH = "/me/people"
-
-
 class ReachOutForm(FlaskForm):
     """Who gets the message this time; the nonce makes one loaded form send at most once per supporter."""
 
@@ -94,7 +90,7 @@ def _reach_out_page(form: ReachOutForm, status: int = 200):
         form.nonce.data = reach.new_nonce()
     return render_template(
         "supporters/reach_out.html", form=form, supporters=supporters, message=reach.message_of(user),
-        chosen=reach.has_chosen(user), people_path=PEOPLE_PATH,
+        chosen=reach.has_chosen(user),
         crisis_resources=current_app.config["CRISIS_RESOURCES"],
     ), status
 
