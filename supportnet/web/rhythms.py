@@ -181,19 +181,25 @@ def group_suggestions(slug: str):
     return page if page is not None else redirect(url_for("rhythms.group_suggestions", slug=group.slug))
 
 
-@bp.post("/groups/<slug>/measures/suggestions/<int:suggestion_id>/withdraw")
-@login_required
-def group_withdraw(slug: str, suggestion_id: int):
-    group = _facilitated_group(slug)
-    suggestion = db.session.get(RhythmSuggestion, suggestion_id)
-    if suggestion is None or suggestion.group_id != group.id:
+def _withdraw(suggestion: RhythmSuggestion | None, belongs: bool, back: str):
+    """Withdraw one of this place's suggestions (404 for another place's, as for one that does not exist)."""
+    if suggestion is None or not belongs:
         abort(404)
     if not FlaskForm().validate_on_submit():
         abort(400)
     rhythms.withdraw(suggestion, by_user=viewer(), now=now_utc())
     db.session.commit()
     flash("Withdrawn. Members who accepted keep their rhythm: it is theirs.", "info")
-    return redirect(url_for("rhythms.group_suggestions", slug=group.slug))
+    return redirect(back)
+
+
+@bp.post("/groups/<slug>/measures/suggestions/<int:suggestion_id>/withdraw")
+@login_required
+def group_withdraw(slug: str, suggestion_id: int):
+    group = _facilitated_group(slug)
+    suggestion = db.session.get(RhythmSuggestion, suggestion_id)
+    return _withdraw(suggestion, suggestion is not None and suggestion.group_id == group.id,
+                     url_for("rhythms.group_suggestions", slug=group.slug))
 
 
 @bp.route("/programs/<int:program_id>/measures/suggestions", methods=["GET", "POST"])
@@ -209,11 +215,5 @@ def program_suggestions(program_id: int):
 def program_withdraw(program_id: int, suggestion_id: int):
     program = get_program_for(viewer(), program_id)
     suggestion = db.session.get(RhythmSuggestion, suggestion_id)
-    if suggestion is None or suggestion.program_id != program.id:
-        abort(404)
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    rhythms.withdraw(suggestion, by_user=viewer(), now=now_utc())
-    db.session.commit()
-    flash("Withdrawn. Members who accepted keep their rhythm: it is theirs.", "info")
-    return redirect(url_for("rhythms.program_suggestions", program_id=program.id))
+    return _withdraw(suggestion, suggestion is not None and suggestion.program_id == program.id,
+                     url_for("rhythms.program_suggestions", program_id=program.id))
