@@ -299,3 +299,24 @@ def test_a_supporter_who_has_not_accepted_cannot_be_named(app, client, member):
     login(client, member)
     refused = post(client, "/me/people/alerts", {"supporter_id": invited_id, "kind": "no_checkin", "threshold": 3})
     assert refused.status_code == 400 and "accepted" in refused.get_data(as_text=True)
+
+
+# --- the measure's result says who is told ---
+
+
+def test_a_measure_result_says_which_supporter_a_bam_rule_tells(app, client, member):
+    answers = {"1": 4, "2": 0, "3": 0, "4": 0, "6": 0, "8": 0, "9": 0, "10": 0, "11": 0, "12": 0, "13": 0,
+               "14": 0, "15": 0, "16": 0, "17": 0}
+    login(client, member)
+
+    def take() -> str:
+        response = post(client, "/me/measures/BAM/take", {f"item-{k}": v for k, v in answers.items()})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return html.unescape(client.get(response.headers["Location"]).get_data(as_text=True))
+
+    page = take()  # physical health "Poor": the crisis panel, and nobody is told
+    assert "Nobody is notified automatically about your answers." in page and "is told if" not in page
+    sam = accepted_supporter(app, member)
+    set_rule(app, member, sam, "bam_risk", 12, clock.now_utc())
+    page = take()
+    assert "except as you chose" in page and "Sam is told if your BAM risk score goes above 12." in page

@@ -102,14 +102,6 @@ def message_for(n: Notification) -> tuple[str, list[str]]:
 # --- the member's rules ---------------------------------------------------------------------------------------
 
 
-def active_supporters(user: User) -> list[Supporter]:
-    """The member's supporters who accepted and have not ended: the only ones a rule may name."""
-    return list(db.session.scalars(
-        select(Supporter).where(Supporter.user_id == user.id, Supporter.accepted_at.is_not(None),
-                                Supporter.ended_at.is_(None)).order_by(Supporter.name, Supporter.id)
-    ))
-
-
 def rules_of(user: User) -> list[AlertRule]:
     """The member's rules for supporters whose place stands, oldest first."""
     return list(db.session.scalars(
@@ -117,6 +109,13 @@ def rules_of(user: User) -> list[AlertRule]:
         .where(AlertRule.user_id == user.id, Supporter.ended_at.is_(None))
         .order_by(AlertRule.created_at, AlertRule.id)
     ))
+
+
+def told_of_bam_risk(user: User) -> list[tuple[str, int]]:
+    """The supporters (by the member's name for them) that a BAM risk rule tells now, with its threshold: a
+    measure's result says so, so the member is never surprised."""
+    return [(rule.supporter.name, rule.threshold) for rule in rules_of(user)
+            if rule.kind == AlertKind.BAM_RISK and rule.paused_at is None and rule.supporter.accepted_at is not None]
 
 
 def rule_for(user: User, rule_id: int) -> AlertRule | None:

@@ -162,6 +162,15 @@ def standing_of(user: User) -> list[Supporter]:
     ))
 
 
+def active_supporters(user: User) -> list[Supporter]:
+    """The member's supporters who accepted and have not ended: the only ones "reach out" and alert rules reach."""
+    return list(db.session.scalars(
+        select(Supporter)
+        .where(Supporter.user_id == user.id, Supporter.accepted_at.is_not(None), Supporter.ended_at.is_(None))
+        .order_by(Supporter.name, Supporter.id)
+    ))
+
+
 def own_supporter(user: User, supporter_id: int) -> Supporter | None:
     """The member's own supporter row with this id (None for another member's, or none)."""
     supporter = db.session.get(Supporter, supporter_id)

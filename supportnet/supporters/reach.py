@@ -15,6 +15,7 @@ from supportnet.errors import DomainError, NotFound
 from supportnet.extensions import db
 from supportnet.models import Channel, Notification, NotificationKind, SafetyPlan, Supporter, User
 from supportnet.notifications import outbox
+from supportnet.supporters import people
 from supportnet.textsafety import has_invisible
 
 # Ready phrasings to pick from; the member may write their own instead.
@@ -72,15 +73,6 @@ def set_message(user: User, text: str | None, now: datetime) -> str:
     return message
 
 
-def active_supporters(user: User) -> list[Supporter]:
-    """The member's supporters who accepted and have not ended: the only ones "reach out" can reach."""
-    return list(db.session.scalars(
-        select(Supporter)
-        .where(Supporter.user_id == user.id, Supporter.accepted_at.is_not(None), Supporter.ended_at.is_(None))
-        .order_by(Supporter.name, Supporter.id)
-    ))
-
-
 def new_nonce() -> str:
     """A fresh token for one loaded "reach out" form."""
     return secrets.token_urlsafe(18)
@@ -105,7 +97,7 @@ def reach_out(user: User, supporter_ids: list[int], nonce: str, now: datetime) -
     wanted = set(supporter_ids)
     if not wanted:
         raise DomainError("Choose at least one person to reach out to.")
-    chosen = [s for s in active_supporters(user) if s.id in wanted]
+    chosen = [s for s in people.active_supporters(user) if s.id in wanted]
     if len(chosen) != len(wanted):
         # Someone else's supporter, an invitation not yet accepted, or one who has stopped: nothing is sent.
         raise NotFound("One of the people you chose is not one of your supporters any more.")

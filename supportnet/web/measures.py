@@ -18,6 +18,7 @@ from supportnet.extensions import db
 from supportnet.measures import instruments
 from supportnet.measures.definitions import Instrument
 from supportnet.models import MeasureResponse, User
+from supportnet.supporters import alerts as supporter_alerts
 from supportnet.web.access import viewer
 from supportnet.web.checkins import CHART_WIDTH, LEFT, RIGHT, TOP, Dot, Panel, chart_x, x_ticks
 
@@ -141,6 +142,7 @@ def result(response_id: int):
     return render_template(
         "measures/result.html", response=response, instrument=instrument, score=scores.score_of(response),
         answers=scores.answers_of(response), crisis_resources=current_app.config["CRISIS_RESOURCES"],
+        told_of_bam_risk=supporter_alerts.told_of_bam_risk(me()),
         form=MeasureForm(formdata=None),
     )
 

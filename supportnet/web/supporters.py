@@ -77,13 +77,13 @@ def reach_out_ready() -> bool:
     crisis panel, which also shows to people signed out or with no supporter."""
     if "reach_out_ready" not in g:
         user = viewer()
-        g.reach_out_ready = user is not None and bool(reach.active_supporters(user))
+        g.reach_out_ready = user is not None and bool(people.active_supporters(user))
     return bool(g.reach_out_ready)
 
 
 def _reach_out_page(form: ReachOutForm, status: int = 200):
     user = viewer()
-    supporters = reach.active_supporters(user)
+    supporters = people.active_supporters(user)
     form.supporters.choices = options((s.id, s.name) for s in supporters)
     if not form.is_submitted():
         form.supporters.data = [s.id for s in supporters]  # everyone ticked: one tap sends
@@ -253,7 +253,7 @@ def _alerts_page(form: AlertRuleForm | None = None, status: int = 200):
     rules = [(rule, alerts.sentence(rule.kind, rule.threshold, rule.supporter.name),
               alerts.message(rule.kind, rule.threshold, user.display_name)) for rule in alerts.rules_of(user)]
     examples = {kind: alerts.message(kind, alerts.RANGES[kind][0], user.display_name) for kind in AlertKind}
-    return render_template("supporters/alerts.html", rules=rules, supporters=alerts.active_supporters(user),
+    return render_template("supporters/alerts.html", rules=rules, supporters=people.active_supporters(user),
                            form=form or AlertRuleForm(), ranges=alerts.RANGES, examples=examples,
                            kinds=AlertKind, confirm=ConfirmForm()), status
 
