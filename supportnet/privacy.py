@@ -548,6 +548,7 @@ class PurgeReport:
     audit_entries: int
     checkins: int
     measure_responses: int = 0
+    unanswered_invitations: int = 0
 
 
 def _retention_cutoffs(now: datetime) -> list[tuple[int, date]]:
@@ -597,5 +598,7 @@ def purge(now: datetime, config) -> PurgeReport:
         audit_entries=audit.purge(now, int(config.get("AUDIT_RETENTION_MONTHS", 24))),
         checkins=purge_checkins(now),
         measure_responses=purge_measure_responses(now),
+        # A supporter's address is not kept when they never answered.
+        unanswered_invitations=supporter_people.end_unanswered_invitations(now),
     )
 

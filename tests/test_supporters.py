@@ -327,3 +327,20 @@ def test_the_domain_refuses_a_sixth_and_a_duplicate_directly(app, member):
             people.invite(user, f"P{n}", f"p{n}@example.net", Relation.OTHER, now)
         with pytest.raises(people.DomainError, match="up to 5"):
             people.invite(user, "Six", "six@example.net", Relation.OTHER, now)
+
+
+def test_an_invitation_nobody_answered_ends_a_month_after_it_expired_and_its_address_goes(app, member, mailbox):
+    mia = browser(app, member)
+    invite(mia)
+    (supporter,) = supporter_rows(app, member.id)
+    expired = PINNED_NOW + timedelta(days=people.INVITATION_DAYS, minutes=1)
+    with app.app_context():
+        # Expired, but the member may still send it again: kept for a month.
+        assert privacy.purge(expired + people.EXPIRED_KEPT - timedelta(hours=1), app.config).unanswered_invitations == 0
+        db.session.commit()
+        report = privacy.purge(expired + people.EXPIRED_KEPT, app.config)
+        db.session.commit()
+    assert report.unanswered_invitations == 1
+    (ended,) = supporter_rows(app, member.id)
+    assert ended.end_reason == SupporterEnd.EXPIRED and ended.email is None
+    assert post(browser(app, member), f"/me/people/{supporter.id}/resend").status_code == 400

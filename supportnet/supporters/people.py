@@ -251,6 +251,20 @@ def resend(user: User, supporter_id: int, now: datetime) -> Supporter:
     return supporter
 
 
+# An invitation nobody answered is kept this long after it expired (the member may send it again), then it ends
+# and its address goes: SupportNet keeps no address of someone who never agreed to anything.
+EXPIRED_KEPT = timedelta(days=30)
+
+
+def end_unanswered_invitations(now: datetime) -> int:
+    """The retention pass: end invitations unanswered EXPIRED_KEPT after they expired; returns how many."""
+    stale = db.session.scalars(select(Supporter).where(
+        Supporter.accepted_at.is_(None), Supporter.ended_at.is_(None),
+        Supporter.invited_at < now - timedelta(days=INVITATION_DAYS) - EXPIRED_KEPT,
+    )).all()
+    return sum(end(supporter, SupporterEnd.EXPIRED, now) for supporter in stale)
+
+
 def accept(supporter: Supporter, now: datetime) -> None:
     """The supporter accepts through their link (no account needed); the member is told in their inbox."""
     if supporter.ended_at is not None or supporter.accepted_at is not None:
