@@ -14,6 +14,7 @@ from supportnet import clock, consent, privacy
 from supportnet.consent import Recipient
 from supportnet.extensions import db
 from supportnet.models import (
+    AlertKind,
     AlertRule,
     Attendance,
     AttendanceHow,
@@ -28,7 +29,7 @@ from supportnet.models import (
     SupporterEnd,
 )
 from supportnet.notifications import inbox as notif_inbox
-from supportnet.supporters import people
+from supportnet.supporters import alerts, people
 from tests.conftest import login, post
 from tests.worlds.notifications import FIRST, join, make_world, rows, run, run_every
 from tests.worlds.supporter_alerts import (
@@ -320,3 +321,22 @@ def test_a_measure_result_says_which_supporter_a_bam_rule_tells(app, client, mem
     set_rule(app, member, sam, "bam_risk", 12, clock.now_utc())
     page = take()
     assert "except as you chose" in page and "Sam is told if your BAM risk score goes above 12." in page
+
+
+# --- the rule's consent on the sharing page ---
+
+
+def test_the_sharing_page_lists_the_rule_by_the_supporters_name_and_ending_it_there_ends_the_rule(
+        app, client, member):
+    _sam, rule_id = no_checkin_rule(app, member, threshold=3)
+    login(client, member)
+    rule_sentence = alerts.sentence(AlertKind.NO_CHECKIN, 3, "Sam")
+    assert rule_sentence in html.unescape(client.get("/me/people/alerts").get_data(as_text=True))
+    page = html.unescape(client.get("/me/sharing").get_data(as_text=True))
+    assert "Sam may be told that you haven't checked in for a while, by your alert rule." in page
+    assert "A group" not in page
+    with app.app_context():
+        (row,) = consent.standing_for(member.id, clock.now_utc())
+    assert post(client, f"/me/sharing/consents/{row.id}/revoke").status_code == 302
+    assert rule_row(app, rule_id) is None
+    assert rule_sentence not in html.unescape(client.get("/me/people/alerts").get_data(as_text=True))

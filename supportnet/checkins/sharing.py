@@ -32,6 +32,7 @@ from supportnet.models import (
     MemberStatus,
     Program,
     Scope,
+    Supporter,
     User,
 )
 
@@ -199,7 +200,18 @@ class SharedItem:
     readers: list[str]  # who can see under it today (empty in the export)
 
 
-def _describe(row: Consent, groups: dict[int, str], programs: dict[int, str]) -> tuple[str, str]:
+SUPPORTER_WHAT = {
+    Scope.ALERT_MISSED_MEETINGS: "that you missed meetings you usually go to, by your alert rule",
+    Scope.ALERT_NO_CHECKIN: "that you haven't checked in for a while, by your alert rule",
+    Scope.ALERT_BAM_RISK: "that your BAM risk score went above the line you chose, by your alert rule",
+}
+
+
+def _describe(row: Consent, groups: dict[int, str], programs: dict[int, str],
+              supporters: dict[int, str]) -> tuple[str, str]:
+    if row.audience == Audience.SUPPORTER:
+        name = supporters.get(row.supporter_id or 0, "A supporter")
+        return name, f"{name} may be told {SUPPORTER_WHAT.get(row.scope, 'what your alert rule says')}."
     group = groups.get(row.group_id or 0, "A group")
     if row.scope in MEASURE_SCOPES:
         who = (f"{programs.get(row.program_id or 0, 'A program')}'s coordinators"
@@ -232,10 +244,14 @@ def describe(rows: Sequence[Consent], *, with_readers: bool) -> list[SharedItem]
     programs: dict[int, str] = dict(
         db.session.execute(select(Program.id, Program.name).where(Program.id.in_(program_ids))).all()
     ) if program_ids else {}
+    supporter_ids = {r.supporter_id for r in rows if r.supporter_id is not None}
+    supporters: dict[int, str] = dict(
+        db.session.execute(select(Supporter.id, Supporter.name).where(Supporter.id.in_(supporter_ids))).all()
+    ) if supporter_ids else {}
     names = consent.readers([Recipient.of(r) for r in rows]) if with_readers and rows else {}
     items = []
     for row in rows:
-        recipient, what = _describe(row, groups, programs)
+        recipient, what = _describe(row, groups, programs, supporters)
         items.append(SharedItem(row, recipient, what, names.get(row.recipient_key, [])))
     return items
 

@@ -173,6 +173,18 @@ def delete(rule: AlertRule, now: datetime) -> None:
     db.session.flush()
 
 
+def forget_rules_without_consent(user: User, now: datetime) -> int:
+    """Delete the member's rules whose consent no longer stands (ended from the sharing page's list, where
+    every consent can be ended): a rule nobody may be told about is not a rule. Returns how many went."""
+    gone = [rule for rule in rules_of(user)
+            if not consent.allows(user.id, Recipient.supporter(rule.supporter_id), SCOPES[rule.kind], now)]
+    for rule in gone:
+        _cancel_pending(rule)
+        db.session.delete(rule)
+    db.session.flush()
+    return len(gone)
+
+
 def _alert_rows_of(user_id: int, statuses) -> list[Notification]:
     return list(db.session.scalars(
         select(Notification).where(Notification.user_id == user_id, Notification.kind == Kind.SUPPORTER_ALERT,

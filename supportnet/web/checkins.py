@@ -28,7 +28,8 @@ from supportnet.clock import now_utc
 from supportnet.db import flush_erasure
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
-from supportnet.models import CheckIn, CheckinSharing, MeetingSeries, Occurrence, OccurrenceStatus, User
+from supportnet.models import Audience, CheckIn, CheckinSharing, MeetingSeries, Occurrence, OccurrenceStatus, User
+from supportnet.supporters import alerts as supporter_alerts
 from supportnet.web.access import get_group_for, viewer
 from supportnet.web.forms import MultiCheckboxField, options
 from supportnet.web.helpers import put_error
@@ -594,6 +595,8 @@ def revoke_consent(consent_id: int):
     if ended is None:
         flash("That had already ended: nobody sees it.", "info")
         return redirect(url_for("checkins.sharing")), 303
+    if ended.audience == Audience.SUPPORTER:  # an alert rule lives only as long as its consent
+        supporter_alerts.forget_rules_without_consent(me(), now_utc())
     db.session.commit()
     flash("Done: they no longer see it.", "success")
     return redirect(url_for("checkins.sharing"))
