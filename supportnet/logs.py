@@ -7,9 +7,9 @@ import re
 
 # Paths whose last segment is a secret: emailed links and private calendar feeds.
 # (notifications/stop and notifications/cant-make-it: the signed links in notification emails; r: a referral's
-# one-time link, also when it rides in a sign-in page's `next`.)
+# one-time link, also when it rides in a sign-in page's `next`; supporter: a supporter's accept and stop links.)
 _TOKEN_PATH = re.compile(
-    r"(/(?:account/(?:confirm|reset|email|not-me)|calendar|invite|proof|r|notifications/(?:stop|stop-sharing|cant-make-it))/)[^\s/?\"']+"
+    r"(/(?:account/(?:confirm|reset|email|not-me)|calendar|invite|proof|r|supporter|notifications/(?:stop|stop-sharing|cant-make-it))/)[^\s/?\"']+"
 )
 
 # A referral's link percent-encoded inside another address's query (`?next=%2Fr%2F<token>`).

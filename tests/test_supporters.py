@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from supportnet import clock, privacy
 from supportnet.extensions import db
+from supportnet.logs import redact
 from supportnet.models import (
     Channel,
     Notification,
@@ -344,3 +345,8 @@ def test_an_invitation_nobody_answered_ends_a_month_after_it_expired_and_its_add
     (ended,) = supporter_rows(app, member.id)
     assert ended.end_reason == SupporterEnd.EXPIRED and ended.email is None
     assert post(browser(app, member), f"/me/people/{supporter.id}/resend").status_code == 400
+
+
+def test_a_supporters_links_are_redacted_from_request_logs():
+    assert redact("GET /supporter/abc.def-ghi/accept HTTP/1.1") == "GET /supporter/[redacted]/accept HTTP/1.1"
+    assert redact("POST /supporter/abc.def/stop HTTP/1.1") == "POST /supporter/[redacted]/stop HTTP/1.1"
