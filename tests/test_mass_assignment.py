@@ -23,10 +23,14 @@ RANDOM_COLUMNS = {
 }
 # Sign-up and reset emails wait in the outbox under a random key, their link encrypted (a random IV).
 RANDOM_ACCOUNT_EMAIL_COLUMNS = {"dedupe_key", "payload"}
+# A member's "reach out" waits in the outbox with its message encrypted (a random IV).
+ENCRYPTED_PAYLOAD_KINDS = {"reach_out"}
 
 
 def _is_random(table: str, row, name: str) -> bool:
     if name in RANDOM_COLUMNS:
+        return True
+    if table == "notification" and row["kind"] in ENCRYPTED_PAYLOAD_KINDS and name == "payload":
         return True
     return table == "notification" and row["kind"] == "account" and name in RANDOM_ACCOUNT_EMAIL_COLUMNS
 
