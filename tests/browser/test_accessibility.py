@@ -12,7 +12,9 @@ from supportnet import clock, scheduling
 from supportnet.checkins import scores
 from supportnet.extensions import db
 from supportnet.measures import instruments
-from supportnet.models import Occurrence, User
+from supportnet.models import Occurrence, Relation, User
+from supportnet.supporters import alerts, people
+from supportnet.supporters import plan as safety_plan
 from tests.browser.support import DESKTOP, PHONE, sign_in
 from tests.worlds.browser_home import build_home_world
 
@@ -75,13 +77,32 @@ def test_no_violations_on_the_everyday_pages(new_page, live_server, world, viewp
                          "/me/measures/BAM/trend"]
     problems |= {f"mia {k}": v for k, v in scan(member, base, measure_pages).items()}
 
+    # --- my people: supporters, alert rules, "reach out", the safety plan, the sharing page that lists them ---
+    with live_server.app.app_context():
+        mia = db.session.get(User, world["mia"].id)
+        now = clock.now_utc()
+        sam = people.invite(mia, "Sam", "sam@example.net", Relation.FRIEND, now)
+        people.accept(sam, now)
+        ana = people.invite(mia, "Ana", "ana@example.net", Relation.SPONSOR, now)  # still invited
+        alerts.create(mia, sam.id, "no_checkin", 3, now)
+        safety_plan.save(mia, {"warning_signs": "Skipping meals", "coping_strategies": "A walk by the river"}, now)
+        db.session.commit()
+        supporter_pages = [f"/supporter/{people.token_for(ana, 'accept')}/accept",
+                           f"/supporter/{people.token_for(sam, 'stop')}/stop"]
+    people_pages = ["/me/people", "/me/people/alerts", "/me/reach-out", "/me/reach-out/message", "/me/safety-plan",
+                    "/me/safety-plan/print", "/me/sharing"]
+    problems |= {f"mia {k}": v for k, v in scan(member, base, people_pages).items()}
+    problems |= {f"supporter {k}": v for k, v in scan(visitor, base, supporter_pages).items()}
+
     newcomer = new_page(viewport=viewport, timezone_id="Europe/London")
     sign_in(newcomer, base, world["nia"])
     problems |= {f"nia {k}": v for k, v in scan(newcomer, base, ["/"]).items()}
 
     fay = new_page(viewport=viewport, timezone_id="Europe/London")
     sign_in(fay, base, world["fay"])
-    problems |= {f"fay {k}": v for k, v in scan(fay, base, ["/", f"/meetings/{occ}/roster", f"/groups/{slug}"]).items()}
+    fay_pages = ["/", f"/meetings/{occ}/roster", f"/groups/{slug}", f"/groups/{slug}/measures",
+                 f"/groups/{slug}/measures/suggestions"]
+    problems |= {f"fay {k}": v for k, v in scan(fay, base, fay_pages).items()}
 
     # A cancelled meeting, as the member who was going sees it.
     with live_server.app.app_context():
