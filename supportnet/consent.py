@@ -63,10 +63,11 @@ READERS: dict[Scope, tuple[str, ...]] = {
     # A facilitator's or coordinator's pages of shared measures and the monthly summaries; the sharing page.
     Scope.MEASURE_SCORES: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
     Scope.MEASURE_ANSWERS: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
-    # What a supporter is told when the member's alert rule fires: planned and re-checked when sent.
-    Scope.ALERT_MISSED_MEETINGS: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch"),
-    Scope.ALERT_NO_CHECKIN: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch"),
-    Scope.ALERT_BAM_RISK: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch"),
+    # What a supporter is told when the member's alert rule fires: planned and re-checked when sent; listed (and
+    # ended) on the sharing page.
+    Scope.ALERT_MISSED_MEETINGS: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing"),
+    Scope.ALERT_NO_CHECKIN: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing"),
+    Scope.ALERT_BAM_RISK: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing"),
 }
 
 
