@@ -43,6 +43,7 @@ from supportnet.models import (
 # revoking, expiring or ending a consent takes effect at the next read, and a notice already written is
 # re-checked before it goes. A new scope, or a new reader of one, gets a line here (tests/test_consent_readers.py
 # checks that every scope has one and that each named module asks this module).
+_ALERT_READERS = ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing")
 _AUDIENCE_NOTICE = ("supportnet.notifications.hooks", "supportnet.notifications.dispatch")
 READERS: dict[Scope, tuple[str, ...]] = {
     Scope.CHECKIN_SUMMARIES: (
@@ -65,9 +66,9 @@ READERS: dict[Scope, tuple[str, ...]] = {
     Scope.MEASURE_ANSWERS: ("supportnet.checkins.shared_measures", "supportnet.checkins.sharing", *_AUDIENCE_NOTICE),
     # What a supporter is told when the member's alert rule fires: planned and re-checked when sent; listed (and
     # ended) on the sharing page.
-    Scope.ALERT_MISSED_MEETINGS: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing"),
-    Scope.ALERT_NO_CHECKIN: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing"),
-    Scope.ALERT_BAM_RISK: ("supportnet.supporters.alerts", "supportnet.notifications.dispatch", "supportnet.checkins.sharing"),
+    Scope.ALERT_MISSED_MEETINGS: _ALERT_READERS,
+    Scope.ALERT_NO_CHECKIN: _ALERT_READERS,
+    Scope.ALERT_BAM_RISK: _ALERT_READERS,
 }
 
 
