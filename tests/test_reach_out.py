@@ -276,3 +276,19 @@ def test_with_no_supporter_there_is_no_button_but_the_crisis_resources_stay(app,
     saved = post(client, "/me/checkins/new", checkin_form(mood="1"))
     crisis = html(client.get(saved.location))
     assert "not an emergency service" in crisis and 'href="/me/reach-out"' not in crisis
+
+
+def test_the_same_loaded_form_sent_again_with_more_people_ticked_sends_nothing_more(app, world, mailbox):
+    # Back, tick one more person, send again: the first press stands, so what the member is shown as sent
+    # always names everyone who got it.
+    mia = browser(app, world.mia)
+    form = load_form(mia)
+    form.setlist("supporters", [str(world.sam)])
+    first = mia.post("/me/reach-out", data=form)
+    form.setlist("supporters", [str(world.sam), str(world.ana)])
+    again = mia.post("/me/reach-out", data=form)
+    assert again.status_code == 302 and again.location == first.location
+    tick(app)
+    assert [m["To"] for m in mailbox.messages] == [SAM]
+    sent = page_text(mia.get(first.location))
+    assert "Sam" in sent and "Ana" not in sent

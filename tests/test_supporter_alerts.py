@@ -340,3 +340,23 @@ def test_the_sharing_page_lists_the_rule_by_the_supporters_name_and_ending_it_th
     assert post(client, f"/me/sharing/consents/{row.id}/revoke").status_code == 302
     assert rule_row(app, rule_id) is None
     assert rule_sentence not in html.unescape(client.get("/me/people/alerts").get_data(as_text=True))
+
+
+def test_an_alert_held_by_quiet_hours_until_past_its_day_expires_instead_of_going_inside_them(app, member, mailbox):
+    # Planned at 22:30 inside 22:00-07:00 quiet hours; the outbox then stood still all day (an outage) and runs
+    # again at 22:15 the next evening, inside quiet hours again, whose end comes after the alert's day: it expires.
+    no_checkin_rule(app, member)
+    quiet_hours(app, member, time(22, 0), time(7, 0))
+    run(app, at_london(date(2026, 12, 4), 22, 30))
+    assert [r.status for r in alert_rows(app)] == [PENDING] and mailbox.to(SAM) == []
+    run(app, at_london(date(2026, 12, 5), 22, 15))
+    assert mailbox.to(SAM) == []
+    assert [r.status for r in alert_rows(app)] == [NotificationStatus.EXPIRED]
+
+
+def test_a_supporter_id_no_row_can_have_is_refused_not_a_server_error(app, client, member):
+    sam = accepted_supporter(app, member)
+    login(client, member)
+    for data in ({"supporter_id": "9" * 30, "kind": "no_checkin", "threshold": "3"},
+                 {"supporter_id": str(sam), "kind": "no_checkin", "threshold": "9" * 30}):
+        assert post(client, "/me/people/alerts", data).status_code == 400

@@ -314,7 +314,10 @@ def verdict(n: Notification, prefs: Preferences, now: datetime) -> tuple[str, st
         return "cancel", problem, None
     if n.kind == NotificationKind.SUPPORTER_ALERT and not ignores_quiet_hours(n):
         until = quiet_until(prefs, outbox.member_zone(n.user.timezone), now)
-        if until is not None and (n.expires_at is None or until < n.expires_at):
+        if until is not None:
+            if n.expires_at is not None and until >= n.expires_at:
+                # Quiet hours outlast the alert (the outbox was held up): it is never sent inside them.
+                return "expire", "quiet hours outlast the alert", None
             return "defer", None, until
     return "send", None, None
 

@@ -101,6 +101,10 @@ def reach_out(user: User, supporter_ids: list[int], nonce: str, now: datetime) -
     if len(chosen) != len(wanted):
         # Someone else's supporter, an invitation not yet accepted, or one who has stopped: nothing is sent.
         raise NotFound("One of the people you chose is not one of your supporters any more.")
+    if sent_record(user, nonce) is not None:
+        # The same loaded form again (a double click, or back and a different choice): the first press stands,
+        # so the record of what was sent always names everyone who got it.
+        return chosen
     message = message_of(user)
     sealed = crypto.encrypt(message)
     rows = [

@@ -17,7 +17,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from supportnet.clock import now_utc
 from supportnet.errors import DomainError, NotFound
@@ -240,7 +240,8 @@ def safety_plan_clear():
 class AlertRuleForm(FlaskForm):
     """A new alert rule: which supporter, what about, the number, and whether it may go in quiet hours."""
 
-    supporter_id = IntegerField("Who to tell", validators=[InputRequired()])
+    # Bounded like every id in an address: a number no row can have is refused, never sent to the database.
+    supporter_id = IntegerField("Who to tell", validators=[InputRequired(), NumberRange(min=1, max=2**63 - 1)])
     kind = SelectField("When", choices=options((kind.value, kind.value) for kind in AlertKind), validate_choice=False,
                        validators=[InputRequired()])
     threshold = IntegerField("Number", validators=[InputRequired()])
