@@ -201,6 +201,20 @@ def test_a_facilitator_suggests_a_member_accepts_and_the_rhythm_is_theirs(app, c
     assert member.display_name not in facilitator_page
 
 
+def test_the_same_measure_cannot_be_suggested_twice_while_the_first_is_open(app, client, world, facilitator, member):
+    login(client, facilitator)
+    url = f"/groups/{world.slug}/measures/suggestions"
+    assert post(client, url, {"code": "BAM", "rhythm": "monthly"}).status_code == 302
+    again = post(client, url, {"code": "BAM", "rhythm": "weekly"})
+    assert again.status_code == 400 and "already suggested" in again.get_data(as_text=True)
+    assert len(open_suggestion_ids(app, member)) == 1
+    with app.app_context():
+        first = db.session.scalar(select(RhythmSuggestion.id))
+    assert post(client, f"{url}/{first}/withdraw").status_code == 302
+    assert post(client, url, {"code": "BAM", "rhythm": "weekly"}).status_code == 302  # after withdrawing, again
+    assert len(open_suggestion_ids(app, member)) == 1
+
+
 def test_a_declined_suggestion_is_never_shown_again(app, client, world, facilitator, member):
     suggestion_id = suggest(app, facilitator, "PHQ-9", W, group_id=world.group_id)
     login(client, member)

@@ -238,19 +238,24 @@ def test_the_facilitator_guessing_a_non_sharing_members_id_gets_404(app, world, 
 def test_each_read_of_a_members_measures_appears_in_her_export(app, world, mia, facilitator):
     member = browser(app, mia)
     choose(member, world.group_key, "scores")
+    quiet = world.member("Quinn Q.")  # shares nothing: the overview shows nothing of her, and records nothing
+    take(app, quiet, "PHQ-9", 2, NOVEMBER)
     fay = browser(app, facilitator)
-    fay.get(f"/groups/{world.slug}/measures")  # the overview is no read of one member
+    overview = text(fay.get(f"/groups/{world.slug}/measures"))  # shows her latest scores: a read of her too
+    assert "total 9" in overview
     assert fay.get(f"/groups/{world.slug}/measures/{mia.id}").status_code == 200
     response = post(member, "/account/data/export")
     assert response.status_code == 200
     data = json.loads(zipfile.ZipFile(io.BytesIO(response.get_data())).read("data.json"))
     viewed = [e for e in data["audit_log"] if e["action"] == "measures_viewed"]
-    assert len(viewed) == 1
-    assert viewed[0]["you_were"] == "the member concerned" and viewed[0]["group"] == "Thursday Circle"
+    assert len(viewed) == 2
+    assert {e["you_were"] for e in viewed} == {"the member concerned"}
+    assert {e["group"] for e in viewed} == {"Thursday Circle"}
     with app.app_context():
-        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.MEASURES_VIEWED))
-        assert (entry.actor_id, entry.subject_id, entry.group_id) == (facilitator.id, mia.id, world.group_id)
-        assert entry.details == {}  # ids only, never a score
+        entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.MEASURES_VIEWED))
+        assert {(e.actor_id, e.subject_id, e.group_id) for e in entries} == {(facilitator.id, mia.id, world.group_id)}
+        for entry in db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.MEASURES_VIEWED)):
+            assert entry.details == {}  # ids only, never a score
 
 
 # --- monthly summaries, k >= 5 --------------------------------------------------------------------------------------

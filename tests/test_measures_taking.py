@@ -126,6 +126,19 @@ def test_phq9_item_9_positive_shows_crisis_resources_before_any_score(client, me
     assert page.index(CRISIS_NAME) < page.index("Total") < page.index("1 (minimal)")
 
 
+def test_the_list_and_the_trend_put_the_crisis_resources_before_a_flagged_results_score(client, member):
+    login(client, member)
+    _take(client, "PHQ-9", phq9(3, 3, 3, 3, 3, 3, 3, 3, 3))  # total 27, item 9 positive
+    for url in ("/me/measures", "/me/measures/PHQ-9/trend"):
+        page = client.get(url).get_data(as_text=True)
+        assert CRISIS_NAME in page and "27" in page, url
+        assert page.index(CRISIS_NAME) < page.index("27"), url
+    # A newer result without the flag: the pages show scores without the panel again.
+    _take(client, "PHQ-9", phq9(1, 0, 0, 0, 0, 0, 0, 0, 0))
+    for url in ("/me/measures", "/me/measures/PHQ-9/trend"):
+        assert CRISIS_NAME not in client.get(url).get_data(as_text=True), url
+
+
 def test_phq9_item_9_negative_shows_no_crisis_panel(client, member):
     login(client, member)
     page = _result(client, _take(client, "PHQ-9", phq9(3, 3, 3, 3, 3, 3, 3, 3, 0)))

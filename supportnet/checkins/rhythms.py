@@ -292,6 +292,12 @@ def suggest(*, code: str, rhythm: Rhythm, note: str | None, by_user: User, now: 
     note = (note or "").strip() or None
     if note is not None and len(note) > NOTE_MAX:
         raise DomainError(f"Keep the note to {NOTE_MAX} characters.", field="note")
+    place = RhythmSuggestion.group_id == group.id if group else RhythmSuggestion.program_id == program.id
+    if db.session.scalar(select(RhythmSuggestion.id).where(
+            place, RhythmSuggestion.code == code, RhythmSuggestion.withdrawn_at.is_(None)).limit(1)) is not None:
+        # Members see each open suggestion once: the same measure again would ask them twice.
+        raise DomainError("This measure is already suggested here. Withdraw that suggestion first to change it.",
+                          field="code")
     suggestion = RhythmSuggestion(group_id=group.id if group else None, program_id=program.id if program else None,
                                   code=code, rhythm=rhythm, note=note, created_by_id=by_user.id, created_at=now)
     db.session.add(suggestion)

@@ -169,8 +169,9 @@ def latest_by_member(user_ids: Iterable[int]) -> dict[int, list[Latest]]:
     return dict(found)
 
 
-def shared_overview(place: Place, now: datetime) -> list[Sharer]:
-    """Who shares scores with this place now, by display name, each with their latest scores."""
+def shared_overview(place: Place, now: datetime, *, by: User) -> list[Sharer]:
+    """Who shares scores with this place now, by display name, each with their latest scores. Showing a member's
+    scores is a read of that member: each one shown is recorded for them (ids only), as on their own page."""
     shared = sharers(place, now)
     if not shared:
         return []
@@ -178,7 +179,13 @@ def shared_overview(place: Place, now: datetime) -> list[Sharer]:
         select(User).where(User.id.in_(list(shared))).order_by(func.lower(User.display_name), User.id)
     )
     latest = latest_by_member(shared)
-    return [Sharer(u, Scope.MEASURE_ANSWERS in shared[u.id], latest.get(u.id, [])) for u in users]
+    found = [Sharer(u, Scope.MEASURE_ANSWERS in shared[u.id], latest.get(u.id, [])) for u in users]
+    details = {"program_id": place.program.id} if place.program is not None else {}
+    for sharer in found:
+        if sharer.latest:
+            audit.record(AuditAction.MEASURES_VIEWED, actor=by, now=now, group=place.group, subject=sharer.user,
+                         **details)
+    return found
 
 
 # --- one member ---------------------------------------------------------------------------------------------------

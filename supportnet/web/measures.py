@@ -3,6 +3,7 @@ for them), the trend with its table, deleting a response."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -84,8 +85,16 @@ def index():
     trends = {i.code: measure_chart(scores.trend(user, i.code, now), i) for i in offered if i.code in latest}
     return render_template(
         "measures/index.html", instruments=offered, latest=latest, trends=trends,
-        rhythms=checkins_rhythms.overview(user, now),
+        rhythms=checkins_rhythms.overview(user, now), **_crisis_first(user, latest.values()),
     )
+
+
+def _crisis_first(user: User, newest: Iterable[MeasureResponse]) -> dict:
+    """What a page that shows scores needs to put the crisis resources first: while the newest result of an
+    instrument on it raised the safety flag, the same panel as on that result comes before any score."""
+    flagged = any(scores.score_of(response).safety_flag for response in newest)
+    return {"crisis_first": flagged, "crisis_resources": current_app.config["CRISIS_RESOURCES"],
+            "told_of_bam_risk": supporter_alerts.told_of_bam_risk(user) if flagged else []}
 
 
 # --- taking one --------------------------------------------------------------------------------------------------
@@ -168,8 +177,10 @@ def trend(code: str):
     instrument = takeable_instrument(code)
     user, now = me(), now_utc()
     data = scores.trend(user, code, now)
+    newest = scores.latest_by_code(user).get(code)
     return render_template("measures/trend.html", instrument=instrument, trend=data,
-                           chart=measure_chart(data, instrument))
+                           chart=measure_chart(data, instrument),
+                           **_crisis_first(user, [newest] if newest is not None else []))
 
 
 @dataclass(frozen=True)

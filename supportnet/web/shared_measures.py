@@ -44,8 +44,10 @@ def _program_place(program_id: int) -> Place:
 
 def _overview(place: Place):
     user, now = _me(), now_utc()
+    sharers = shared_measures.shared_overview(place, now, by=user)
+    db.session.commit()  # the reads' audit entries
     return render_template(
-        "shared_measures/overview.html", place=place, sharers=shared_measures.shared_overview(place, now),
+        "shared_measures/overview.html", place=place, sharers=sharers,
         summaries=shared_measures.summaries(place, checkins_records.local_today(user, now), now),
         minimum=AGGREGATE_MIN, months=shared_measures.SUMMARY_MONTHS,
     )
