@@ -227,6 +227,7 @@ def _alert_rule_values(world: World) -> dict[str, str]:
     now = now_utc()
     member = world.persona("member").user()
     supporter = Supporter(user_id=member.id, name="Sam", email="sam.supporter@example.org", relation=Relation.FRIEND,
+                          address_digest=people.address_digest("sam.supporter@example.org"),
                           invited_at=now, accepted_at=now)
     db.session.add(supporter)
     db.session.flush()

@@ -23,7 +23,7 @@ from supportnet.models import (
     SafetyPlan,
     Supporter,
 )
-from supportnet.supporters import plan
+from supportnet.supporters import people, plan
 from tests.conftest import make_app, make_persona, post
 from tests.pages import flashes, html, text
 from tests.worlds.checkins import checkin_form
@@ -282,6 +282,7 @@ def test_rotating_the_key_re_encrypts_the_plan_and_supporter_addresses(db_path, 
     write_plan(first, mia, reach_out="I'd appreciate a call today")
     with first.app_context():
         db.session.add(Supporter(user_id=mia.id, name="Sam", email="sam@example.net", relation=Relation.SPONSOR,
+                                 address_digest=people.address_digest("sam@example.net"),
                                  invited_at=clock.now_utc()))
         db.session.commit()
         db.engine.dispose()
@@ -341,6 +342,7 @@ def test_a_member_without_a_plan_exports_none_and_an_empty_outline(app, world):
 def _add_supporter_with_a_pending_email(app, persona) -> int:
     with app.app_context():
         supporter = Supporter(user_id=persona.id, name="Sam", email="sam-sentinel@example.net",
+                              address_digest=people.address_digest("sam-sentinel@example.net"),
                               relation=Relation.FRIEND, invited_at=clock.now_utc())
         db.session.add(supporter)
         db.session.flush()

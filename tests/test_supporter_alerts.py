@@ -293,6 +293,7 @@ def test_a_supporter_who_has_not_accepted_cannot_be_named(app, client, member):
     with app.app_context():
         now = clock.now_utc()
         invited = Supporter(user_id=member.id, name="Ivy", email="ivy@example.net",
+                            address_digest=people.address_digest("ivy@example.net"),
                             relation=Relation.FRIEND, invited_at=now)
         db.session.add(invited)
         db.session.commit()

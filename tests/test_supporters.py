@@ -350,3 +350,23 @@ def test_an_invitation_nobody_answered_ends_a_month_after_it_expired_and_its_add
 def test_a_supporters_links_are_redacted_from_request_logs():
     assert redact("GET /supporter/abc.def-ghi/accept HTTP/1.1") == "GET /supporter/[redacted]/accept HTTP/1.1"
     assert redact("POST /supporter/abc.def/stop HTTP/1.1") == "POST /supporter/[redacted]/stop HTTP/1.1"
+
+
+def test_someone_who_said_no_thanks_is_never_invited_again_and_an_address_at_most_once_a_day(app, member, mailbox):
+    mia = browser(app, member)
+    invite(mia)
+    stop = mailbox.link(invitation(app, mailbox), "/stop")
+    assert post(app.test_client(), stop).status_code == 200  # "No thanks"
+    mailbox.clear()
+    again = invite(mia)
+    assert again.status_code == 400 and "asked not to be a supporter" in text(again)
+    assert mailbox.to(SAM) == [] and len(supporter_rows(app, member.id)) == 1
+
+    # Removed by the member and asked again at once: not the same address twice within a day.
+    invite(mia, email="ana@example.net", name="Ana")
+    (ana,) = [s for s in supporter_rows(app, member.id) if s.name == "Ana"]
+    assert post(mia, f"/me/people/{ana.id}/remove").status_code == 302
+    refused = invite(mia, email="ana@example.net", name="Ana")
+    assert refused.status_code == 400 and "less than a day ago" in text(refused)
+    clock.set_frozen(PINNED_NOW + timedelta(days=1, minutes=1))
+    assert invite(browser(app, member), email="ana@example.net", name="Ana").status_code == 302

@@ -82,6 +82,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=60), nullable=False),
     sa.Column('email', supportnet.crypto.EncryptedText(), nullable=True),
+    sa.Column('address_digest', sa.String(length=64), nullable=False),
     sa.Column('relation', sa.Enum('sponsor', 'friend', 'family', 'coach', 'facilitator', 'other', name='supporter_relation', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('invited_at', supportnet.db.UTCDateTime(), nullable=False),
     sa.Column('accepted_at', supportnet.db.UTCDateTime(), nullable=True),

@@ -61,6 +61,9 @@ class Supporter(Base):
     name: Mapped[str] = mapped_column(String(60))
     # Encrypted; shown to the member only; removed when the supporter's place ends.
     email: Mapped[str | None] = mapped_column(EncryptedText())
+    # A keyed hash of the address (HMAC with the app's secret key), kept when the address goes: a "no thanks" is
+    # honoured for good, and one address is not invited more than once a day, without keeping the address.
+    address_digest: Mapped[str] = mapped_column(String(64))
     relation: Mapped[Relation] = mapped_column(enum_column(Relation, "supporter_relation"))
     invited_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

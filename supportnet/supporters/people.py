@@ -3,6 +3,8 @@ account needed), removal by the member, and whether an email to a supporter may 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import unicodedata
 from datetime import datetime, timedelta
@@ -208,11 +210,27 @@ def invite(user: User, name: str, email: str, relation: Relation, now: datetime)
     if any(address_of(s) == address for s in standing):
         raise DomainError("You have already asked this address. Send the invitation again from your list instead.",
                           field="email")
-    supporter = Supporter(user_id=user.id, name=name, email=address, relation=relation, invited_at=now)
+    digest = address_digest(address)
+    earlier = db.session.execute(select(Supporter.end_reason, Supporter.invited_at).where(
+        Supporter.user_id == user.id, Supporter.address_digest == digest)).all()
+    if any(reason == SupporterEnd.STOPPED for reason, _ in earlier):
+        # They said "no thanks" (or stopped): the invitation promised they would not hear from us again.
+        raise DomainError("This person asked not to be a supporter, so SupportNet will not email them again.",
+                          field="email")
+    if any(now - invited < RESEND_EVERY for _, invited in earlier):
+        raise DomainError("You invited this address less than a day ago. You can ask again tomorrow.", field="email")
+    supporter = Supporter(user_id=user.id, name=name, email=address, address_digest=digest, relation=relation,
+                          invited_at=now)
     db.session.add(supporter)
     db.session.flush()
     _queue_invitation(supporter, now)
     return supporter
+
+
+def address_digest(address: str) -> str:
+    """A keyed hash of a normalised address: equal for the same address, useless without the app's secret key."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, b"supporter-address:" + address.encode(), hashlib.sha256).hexdigest()
 
 
 def _queue_invitation(supporter: Supporter, now: datetime) -> None:

@@ -12,6 +12,7 @@ from flask import Flask
 from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Relation, Supporter, SupporterEnd
+from supportnet.supporters import people
 from tests.conftest import Persona, make_persona
 
 SAM, ANA, IVY, EVE, ZED = (f"{name}@example.net" for name in ("sam", "ana", "ivy", "eve", "zed"))
@@ -34,6 +35,7 @@ def add_supporter(user_id: int, name: str, email: str | None, *, accepted: bool 
     now = clock.now_utc()
     invited = now - timedelta(days=3)
     row = Supporter(user_id=user_id, name=name, email=None if ended else email, relation=Relation.FRIEND,
+                    address_digest=people.address_digest(email or name),
                     invited_at=invited, accepted_at=invited + timedelta(hours=2) if accepted else None,
                     ended_at=now - timedelta(days=1) if ended else None,
                     end_reason=SupporterEnd.STOPPED if ended else None)

@@ -14,7 +14,7 @@ from supportnet import clock
 from supportnet.checkins import records
 from supportnet.extensions import db
 from supportnet.models import AlertRule, MeasureResponse, Relation, Supporter
-from supportnet.supporters import alerts
+from supportnet.supporters import alerts, people
 from tests.conftest import Persona
 from tests.worlds.notifications import set_prefs
 
@@ -32,6 +32,7 @@ def accepted_supporter(app: Flask, persona: Persona, name: str = "Sam", email: s
     with app.app_context():
         now = at or clock.now_utc()
         supporter = Supporter(user_id=persona.id, name=name, email=email, relation=Relation.FRIEND,
+                              address_digest=people.address_digest(email),
                               invited_at=now, accepted_at=now)
         db.session.add(supporter)
         db.session.commit()
