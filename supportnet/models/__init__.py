@@ -5,6 +5,15 @@ from supportnet.db import Base
 # Data controls: the audit log and two-factor authentication.
 from supportnet.models.audit import AuditAction, AuditEntry
 from supportnet.models.checkin import CheckIn, CheckInTag, MeetingTiming, OwnTag
+from supportnet.models.coaching import (
+    AvailabilityChange,
+    AvailabilityWindow,
+    Coach,
+    CoachingSession,
+    CoachVisibility,
+    SessionStatus,
+    TimeOff,
+)
 from supportnet.models.consent import Audience, Consent, EndReason, Scope
 from supportnet.models.group import (
     CheckinSharing,
@@ -61,10 +70,15 @@ __all__ = [
     "Audience",
     "AuditAction",
     "AuditEntry",
+    "AvailabilityChange",
+    "AvailabilityWindow",
     "Channel",
     "CheckIn",
     "CheckInTag",
     "CheckinSharing",
+    "Coach",
+    "CoachVisibility",
+    "CoachingSession",
     "Consent",
     "EndReason",
     "Group",
@@ -100,11 +114,13 @@ __all__ = [
     "RsvpStatus",
     "SafetyPlan",
     "Scope",
+    "SessionStatus",
     "SiteRole",
     "StandingRsvp",
     "SuggestionAnswer",
     "Supporter",
     "SupporterEnd",
+    "TimeOff",
     "TokenPurpose",
     "TwoFactor",
     "User",
