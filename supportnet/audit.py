@@ -66,6 +66,9 @@ LABELS = {
 LABELS |= {
     AuditAction.RHYTHM_SUGGESTED: "suggested a measure to members",
     AuditAction.RHYTHM_SUGGESTION_WITHDRAWN: "withdrew a suggested measure",
+    AuditAction.COACH_GRANTED: "made someone a coach",
+    AuditAction.COACH_ENDED: "ended someone's place as a coach",
+    AuditAction.SESSION_NOTE_VIEWED: "read a member's note on a session",
 }
 
 

@@ -258,6 +258,9 @@ MATRIX: dict[str, tuple] = {
     "POST /me/people/alerts/<int:rule_id>/pause": (L, 404, 302, 404, 404, 404),
     "POST /me/people/alerts/<int:rule_id>/resume": (L, 404, 302, 404, 404, 404),
     "POST /me/people/alerts/<int:rule_id>/delete": (L, 404, 302, 404, 404, 404),
+    # --- coaching: coaches and availability ---
+    # --- coaching: booking, a member's sessions ---
+    # --- coaching: a coach's sessions, notes ---
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

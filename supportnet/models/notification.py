@@ -45,6 +45,10 @@ class NotificationKind(enum.StrEnum):
     SUPPORTER_INVITE = "supporter_invite"  # "<member> asks you to be a supporter": accept or decline
     REACH_OUT = "reach_out"  # the member pressed "reach out": their chosen message, to the supporters they chose
     SUPPORTER_ALERT = "supporter_alert"  # one of the member's alert rules fired
+    # One-to-one sessions (to the member and to the coach): booked, a reminder before it, moved or cancelled.
+    SESSION_BOOKED = "session_booked"
+    SESSION_REMINDER = "session_reminder"
+    SESSION_CHANGED = "session_changed"
 
 
 class Channel(enum.StrEnum):

@@ -25,6 +25,7 @@ def register_web(app: Flask) -> None:
         admin,  # site roles and the site's audit log
         auth,  # sign-up, sign-in with two-factor, password reset
         checkins,  # a member's check-ins, sharing, and a group's support page
+        coaching,  # one-to-one sessions: coaches, availability, booking
         dev,  # the outgoing mail of a development server (never registered in production)
         feeds,  # calendar feeds and the Meeting Guide JSON
         groups,  # the directory, group pages, joining and members
@@ -48,7 +49,7 @@ def register_web(app: Flask) -> None:
     filters.install(app)
     for blueprint in (main.bp, auth.bp, account.bp, admin.bp, groups.bp, meetings.bp, rsvp.bp, checkins.bp,
                       feeds.bp, notifications.bp, privacy.bp, home.bp, programs.bp, referrals.bp, measures.bp,
-                      rhythms.bp, shared_measures.bp, supporters.bp):
+                      rhythms.bp, shared_measures.bp, supporters.bp, coaching.bp):
         app.register_blueprint(blueprint)
     if app.config["SUPPORTNET_ENV"] != "production":
         app.register_blueprint(dev.bp)
