@@ -30,6 +30,7 @@ from sqlalchemy import select
 from supportnet.clock import now_utc
 from supportnet.extensions import db
 from supportnet.models import (
+    Coach,
     Group,
     MeetingSeries,
     MemberRole,
@@ -153,10 +154,17 @@ def coordinates_a_program(user: User) -> bool:
     ) is not None
 
 
+def is_coach(user: User) -> bool:
+    """Whether the member holds the coach role now (a profile that has not ended)."""
+    return db.session.scalar(
+        select(Coach.id).where(Coach.user_id == user.id, Coach.ended_at.is_(None)).limit(1)
+    ) is not None
+
+
 def is_staff(user: User) -> bool:
-    """Who owes two-factor: whoever sees members' details somewhere (facilitators, admins) or people's
-    referrals (program coordinators)."""
-    return is_facilitator_anywhere(user) or coordinates_a_program(user)
+    """Who owes two-factor: whoever sees members' details somewhere (facilitators, admins), people's
+    referrals (program coordinators) or members' session notes (coaches)."""
+    return is_facilitator_anywhere(user) or coordinates_a_program(user) or is_coach(user)
 
 
 # --- a meeting's online link ---

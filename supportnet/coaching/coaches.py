@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import selectinload
 
-from supportnet import slots
+from supportnet import accounts, audit, slots, textsafety, visibility
+from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import (
+    AuditAction,
     AvailabilityChange,
     AvailabilityWindow,
     Coach,
     CoachingSession,
+    CoachVisibility,
+    Group,
+    Membership,
+    MemberStatus,
+    Program,
     SessionStatus,
     TimeOff,
+    User,
 )
+from supportnet.textsafety import has_invisible
 
 
 def availability_of(coach: Coach) -> slots.Availability:
@@ -47,3 +58,246 @@ def free_slots(coach: Coach, now: datetime) -> list[slots.Span]:
     if coach.ended_at is not None:
         return []
     return slots.free_slots(availability_of(coach), booked_spans(coach, now), now)
+
+
+# --- the role: granting and ending ---
+
+
+def _may_grant(by: User, visibility_: CoachVisibility, program_id: int | None) -> bool:
+    # Site admins grant any coach; a program's coordinators only program-only coaches of their own program.
+    if by.is_admin:
+        return True
+    return (visibility_ == CoachVisibility.PROGRAM and program_id is not None
+            and visibility.coordinates(by, program_id))
+
+
+def grant(email: str, *, by: User, now: datetime, visibility_: CoachVisibility = CoachVisibility.PUBLIC,
+          program: Program | None = None) -> Coach:
+    """Make the confirmed account with this address a coach (public, or for one program's members only)."""
+    program_id = program.id if program is not None else None
+    if visibility_ == CoachVisibility.PROGRAM and program_id is None:
+        raise DomainError("Choose the program whose members may book this coach.", field="program_id")
+    if not _may_grant(by, visibility_, program_id):
+        raise Forbidden("Only site admins, or a program's coordinators for their own program, name coaches.")
+    address = accounts.normalize_email(email or "")
+    user = db.session.scalar(select(User).where(User.email == address, User.email_confirmed_at.is_not(None)))
+    if user is None:
+        raise DomainError("No confirmed account uses this address. Ask them to create an account first.",
+                          field="email")
+    coach = db.session.scalar(select(Coach).where(Coach.user_id == user.id))
+    if coach is not None and coach.ended_at is None:
+        raise DomainError(f"{user.display_name} is a coach already.", field="email")
+    if coach is None:
+        coach = Coach(user_id=user.id, display_name=user.display_name[:60], timezone=user.timezone)
+        db.session.add(coach)
+    # A coach named again keeps their profile and availability; the role starts afresh.
+    coach.visibility = visibility_
+    coach.program_id = program_id
+    coach.granted_by_id = by.id
+    coach.granted_at = now
+    coach.ended_at = None
+    db.session.flush()
+    audit.record(AuditAction.COACH_GRANTED, actor=by, now=now, subject=user, program_id=program_id)
+    return coach
+
+
+def end(coach: Coach, *, by: User, now: datetime) -> None:
+    """End someone's coach role: they drop out of every list and offer no more slots."""
+    if not _may_grant(by, coach.visibility, coach.program_id):
+        raise Forbidden("Only site admins, or a program's coordinators for their own program, end coaches.")
+    if coach.ended_at is not None:
+        raise DomainError(f"{coach.display_name} is no longer a coach.")
+    coach.ended_at = now
+    db.session.flush()
+    audit.record(AuditAction.COACH_ENDED, actor=by, now=now, subject=coach.user, program_id=coach.program_id)
+
+
+def coaches_granted_by_scope(program: Program | None) -> list[Coach]:
+    """Current coaches an admin (no program: all of them) or a program's coordinators manage."""
+    query = select(Coach).where(Coach.ended_at.is_(None)).options(selectinload(Coach.user))
+    if program is not None:
+        query = query.where(Coach.program_id == program.id, Coach.visibility == CoachVisibility.PROGRAM)
+    return list(db.session.scalars(query.order_by(Coach.display_name, Coach.id)))
+
+
+def coach_of(user: User) -> Coach | None:
+    """The member's own current coach profile, if they hold the role."""
+    return db.session.scalar(select(Coach).where(Coach.user_id == user.id, Coach.ended_at.is_(None)))
+
+
+# --- who may see a coach ---
+
+
+def _member_program_ids(user: User) -> Select:
+    return select(Group.program_id).join(Membership, Membership.group_id == Group.id).where(
+        Membership.user_id == user.id, Membership.status == MemberStatus.ACTIVE, Group.program_id.is_not(None),
+        Group.archived_at.is_(None))
+
+
+def visible_to(user: User) -> list[Coach]:
+    """Coaches the member may find: public ones, and program-only coaches of programs whose groups they are in."""
+    return list(db.session.scalars(
+        select(Coach).where(Coach.ended_at.is_(None), or_(
+            Coach.visibility == CoachVisibility.PUBLIC,
+            Coach.program_id.in_(_member_program_ids(user)),
+        )).order_by(Coach.display_name, Coach.id)))
+
+
+def may_see(user: User, coach: Coach) -> bool:
+    """Whether the member may see (and so book) this coach."""
+    if coach.ended_at is not None:
+        return False
+    if coach.visibility == CoachVisibility.PUBLIC or coach.user_id == user.id:
+        return True
+    return coach.program_id is not None and db.session.scalar(
+        _member_program_ids(user).where(Group.program_id == coach.program_id).limit(1)) is not None
+
+
+# --- the profile ---
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a coach may set on their own profile (the role's visibility is the granter's choice)."""
+
+    display_name: str
+    offers: str
+    languages: str
+    online: bool
+    in_person: bool
+    place: str
+    timezone: str
+    session_minutes: int
+    buffer_minutes: int
+    notice_hours: int
+    horizon_days: int
+    late_change_hours: int
+    online_url: str
+    public: bool | None = None  # None: keep; only admins make a program-only coach public
+
+
+_RANGES = {
+    "session_minutes": (15, 180, "Session length must be 15 to 180 minutes."),
+    "buffer_minutes": (0, 120, "The buffer must be 0 to 120 minutes."),
+    "notice_hours": (0, 168, "Minimum notice must be 0 to 168 hours."),
+    "horizon_days": (1, 90, "Members can book 1 to 90 days ahead."),
+    "late_change_hours": (0, 72, "Late changes must be 0 to 72 hours before a session."),
+}
+_LENGTHS = {"display_name": 60, "offers": 1000, "languages": 120, "place": 200}
+
+
+def _clean_text(value: str, name: str, *, required: bool = False) -> str:
+    text_ = " ".join((value or "").split()) if name != "offers" else (value or "").strip()
+    if required and not text_:
+        raise DomainError("Enter the name members will see.", field=name)
+    if len(text_) > _LENGTHS[name]:
+        raise DomainError(f"Keep this under {_LENGTHS[name]} characters.", field=name)
+    if has_invisible(text_) or any(ord(ch) < 32 and ch not in "\n\r\t" for ch in text_):
+        raise DomainError("Remove the invisible characters.", field=name)
+    return text_
+
+
+def update_profile(coach: Coach, profile: Profile) -> None:
+    """Save the coach's profile and booking rules, checked all together (nothing changes on a refusal)."""
+    for name, (low, high, message) in _RANGES.items():
+        if not low <= getattr(profile, name) <= high:
+            raise DomainError(message, field=name)
+    if not (profile.online or profile.in_person):
+        raise DomainError("Offer sessions online, in person, or both.", field="online")
+    url = (profile.online_url or "").strip()
+    if url and textsafety.safe_meeting_url(url) is None:
+        raise DomainError("The online link must be a plain https:// address.", field="online_url")
+    values = {name: _clean_text(getattr(profile, name), name, required=name == "display_name")
+              for name in _LENGTHS}
+    if profile.in_person and not values["place"]:
+        raise DomainError("Say where in-person sessions take place.", field="place")
+    timezone = accounts.check_timezone(profile.timezone)
+    for name, value in values.items():
+        setattr(coach, name, value)
+    for name in _RANGES:
+        setattr(coach, name, getattr(profile, name))
+    coach.online, coach.in_person, coach.timezone = profile.online, profile.in_person, timezone
+    coach.online_url = url or None
+    if profile.public is not None and coach.program_id is not None:
+        coach.visibility = CoachVisibility.PUBLIC if profile.public else CoachVisibility.PROGRAM
+    db.session.flush()
+
+
+# --- availability ---
+
+
+def windows_of(coach: Coach) -> list[AvailabilityWindow]:
+    """The coach's weekly windows, Monday first."""
+    return list(db.session.scalars(select(AvailabilityWindow).where(AvailabilityWindow.coach_id == coach.id)
+                                   .order_by(AvailabilityWindow.weekday, AvailabilityWindow.starts)))
+
+
+def changes_of(coach: Coach) -> list[AvailabilityChange]:
+    """The coach's date exceptions, by date."""
+    return list(db.session.scalars(select(AvailabilityChange).where(AvailabilityChange.coach_id == coach.id)
+                                   .order_by(AvailabilityChange.day, AvailabilityChange.starts)))
+
+
+def time_off_of(coach: Coach) -> list[TimeOff]:
+    """The coach's time off, by start."""
+    return list(db.session.scalars(select(TimeOff).where(TimeOff.coach_id == coach.id)
+                                   .order_by(TimeOff.starts_at)))
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def add_window(coach: Coach, weekday: int, starts: time, ends: time) -> AvailabilityWindow:
+    """Add a weekly window; windows on one weekday never overlap."""
+    if not 0 <= weekday <= 6:
+        raise DomainError("Choose a day of the week.", field="weekday")
+    if ends <= starts:
+        raise DomainError("The window must end after it starts (on the same day).", field="ends")
+    for other in windows_of(coach):
+        if other.weekday == weekday and other.starts < ends and starts < other.ends:
+            raise DomainError(
+                f"This overlaps your {WEEKDAYS[weekday]} window {other.starts:%H:%M} to {other.ends:%H:%M}. "
+                "Change or remove that one first.", field="starts")
+    window = AvailabilityWindow(coach_id=coach.id, weekday=weekday, starts=starts, ends=ends)
+    db.session.add(window)
+    db.session.flush()
+    return window
+
+
+def add_change(coach: Coach, day: date, *, off: bool, starts: time | None = None,
+               ends: time | None = None) -> AvailabilityChange:
+    """Add a date exception: the day off, or an extra window that day."""
+    if off:
+        starts = ends = None
+    elif starts is None or ends is None or ends <= starts:
+        raise DomainError("Give the extra window a start and an end after it.", field="change_starts")
+    change = AvailabilityChange(coach_id=coach.id, day=day, off=off, starts=starts, ends=ends)
+    db.session.add(change)
+    db.session.flush()
+    return change
+
+
+def add_time_off(coach: Coach, starts: datetime, ends: datetime) -> TimeOff:
+    """Add time off between two local times in the coach's zone (taken as given, DST-resolved)."""
+    zone = ZoneInfo(coach.timezone)
+    starts_at = starts.replace(tzinfo=zone).astimezone(UTC)
+    ends_at = ends.replace(tzinfo=zone).astimezone(UTC)
+    if ends_at <= starts_at:
+        raise DomainError("Time off must end after it starts.", field="off_ends")
+    row = TimeOff(coach_id=coach.id, starts_at=starts_at, ends_at=ends_at)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+_KINDS = {"window": AvailabilityWindow, "change": AvailabilityChange, "time_off": TimeOff}
+
+
+def remove(coach: Coach, kind: str, row_id: int) -> None:
+    """Remove one of the coach's own windows, exceptions or time off (another coach's row: NotFound)."""
+    model = _KINDS.get(kind)
+    row = db.session.get(model, row_id) if model is not None else None
+    if row is None or row.coach_id != coach.id:
+        raise NotFound("That is not one of yours.")
+    db.session.delete(row)
+    db.session.flush()

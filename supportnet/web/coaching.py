@@ -2,6 +2,280 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date, datetime, time, timedelta
+from itertools import groupby
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import Optional
+
+from supportnet.clock import now_utc
+from supportnet.coaching import coaches
+from supportnet.errors import DomainError, Forbidden, NotFound
+from supportnet.extensions import db
+from supportnet.models import Coach, CoachVisibility, Program
+from supportnet.web.access import get_program_for, viewer
+from supportnet.web.admin import admin_required
+from supportnet.web.forms import TimezoneField
+from supportnet.web.helpers import put_error
+from supportnet.web.security import no_store
 
 bp = Blueprint("coaching", __name__)
+
+
+# --- coaching: coaches and availability ---
+
+
+class GrantForm(FlaskForm):
+    email = EmailField("Email address of their account",
+                       description="They need a confirmed SupportNet account. Coaches must use two-factor.")
+    visibility = SelectField("Who may find and book them", choices=[
+        ("public", "Everyone signed in"), ("program", "Members of a program's groups only")])
+    program_id = SelectField("Program", validate_choice=False)
+    submit = SubmitField("Make them a coach")
+
+
+class EndForm(FlaskForm):
+    submit = SubmitField("End coach role")
+
+
+def _grant_page(form: GrantForm, program, status: int = 200):
+    programs_ = [program] if program is not None else list(db.session.scalars(
+        select(Program).order_by(Program.name)))
+    form.program_id.choices = [("", "No program")] + [(str(p.id), p.name) for p in programs_]
+    return render_template("coaching/manage.html", form=form, end_form=EndForm(formdata=None), program=program,
+                           coaches=coaches.coaches_granted_by_scope(program)), status
+
+
+def _grant(program):
+    form = GrantForm()
+    if program is not None:
+        form.visibility.data = "program"
+        form.program_id.data = str(program.id)
+    if form.validate_on_submit():
+        target = program
+        if program is None and form.visibility.data == "program":
+            raw = form.program_id.data or ""
+            target = db.session.get(Program, int(raw)) if raw.isdigit() else None
+        try:
+            coach = coaches.grant(form.email.data or "", by=viewer(), now=now_utc(),
+                                  visibility_=CoachVisibility(form.visibility.data or "public"), program=target)
+        except DomainError as exc:
+            db.session.rollback()
+            put_error(form, exc, "email")
+        else:
+            db.session.commit()
+            flash(f"{coach.display_name} is a coach now. They set up their profile at /coach/profile.", "success")
+            return redirect(request.path)
+    return _grant_page(form, program, 400 if request.method == "POST" else 200)
+
+
+def _end(program, coach_id: int):
+    coach = db.session.get(Coach, coach_id)
+    if coach is None or (program is not None and coach.program_id != program.id):
+        abort(404)
+    form = EndForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        coaches.end(coach, by=viewer(), now=now_utc())
+    except DomainError as exc:
+        db.session.rollback()
+        abort(403 if isinstance(exc, Forbidden) else 400)
+    db.session.commit()
+    flash(f"{coach.display_name} is no longer a coach.", "success")
+    return redirect(request.path.rsplit("/", 2)[0])
+
+
+@bp.route("/admin/coaches", methods=["GET", "POST"])
+@admin_required
+def admin_coaches():
+    no_store()
+    return _grant(None)
+
+
+@bp.post("/admin/coaches/<int:coach_id>/end")
+@admin_required
+def admin_end_coach(coach_id: int):
+    return _end(None, coach_id)
+
+
+@bp.route("/programs/<int:program_id>/coaches", methods=["GET", "POST"])
+@login_required
+def program_coaches(program_id: int):
+    return _grant(get_program_for(viewer(), program_id))
+
+
+@bp.post("/programs/<int:program_id>/coaches/<int:coach_id>/end")
+@login_required
+def program_end_coach(program_id: int, coach_id: int):
+    return _end(get_program_for(viewer(), program_id), coach_id)
+
+
+def _own_coach() -> Coach:
+    coach = coaches.coach_of(viewer())
+    if coach is None:
+        abort(404)
+    no_store()
+    return coach
+
+
+class ProfileForm(FlaskForm):
+    display_name = StringField("Name members see")
+    offers = TextAreaField("What you offer", description="In your own words: the kind of support, your approach.")
+    languages = StringField("Languages")
+    online = BooleanField("Online sessions")
+    in_person = BooleanField("In-person sessions")
+    place = StringField("Where (in person)")
+    public = BooleanField("Anyone signed in may find me (otherwise only my program's members)")
+    timezone = TimezoneField("Your timezone", description="Your weekly windows are in this zone.")
+    session_minutes = IntegerField("Session length (minutes)", validators=[Optional()])
+    buffer_minutes = IntegerField("Buffer between sessions (minutes)", validators=[Optional()])
+    notice_hours = IntegerField("Minimum notice (hours)", validators=[Optional()])
+    horizon_days = IntegerField("Bookable how many days ahead", validators=[Optional()])
+    late_change_hours = IntegerField("Cancelling or moving needs a note within (hours)", validators=[Optional()])
+    online_url = StringField("Online room link", description="https only. Shown only to a member who booked.")
+    submit = SubmitField("Save profile")
+
+
+_NUMBERS = ("session_minutes", "buffer_minutes", "notice_hours", "horizon_days", "late_change_hours")
+
+
+@bp.route("/coach/profile", methods=["GET", "POST"])
+@login_required
+def coach_profile():
+    coach = _own_coach()
+    form = ProfileForm(obj=coach) if request.method == "GET" else ProfileForm()
+    if request.method == "GET":
+        form.public.data = coach.visibility == CoachVisibility.PUBLIC
+    if form.validate_on_submit():
+        if any(getattr(form, n).data is None for n in _NUMBERS):
+            form.form_errors.append("Fill in every number.")
+        else:
+            profile = coaches.Profile(
+                **{n: getattr(form, n).data or "" for n in ("display_name", "offers", "languages", "place",
+                                                             "timezone", "online_url")},
+                online=bool(form.online.data), in_person=bool(form.in_person.data),
+                **{n: getattr(form, n).data for n in _NUMBERS},
+                public=bool(form.public.data) if coach.program_id is not None else None)
+            try:
+                coaches.update_profile(coach, profile)
+            except DomainError as exc:
+                db.session.rollback()
+                put_error(form, exc)
+            else:
+                db.session.commit()
+                flash("Your profile is saved.", "success")
+                return redirect(url_for("coaching.coach_profile"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("coaching/profile.html", form=form, coach=coach), status
+
+
+class AvailabilityForm(FlaskForm):
+    """CSRF for every change on the availability page; the fields are read per action."""
+
+
+def _time(raw: str | None, field: str) -> time:
+    try:
+        return time.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise DomainError("Enter a time like 09:30.", field=field) from None
+
+
+def _date(raw: str | None, field: str) -> date:
+    try:
+        return date.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise DomainError("Enter a date like 2027-03-14.", field=field) from None
+
+
+def _local(raw: str | None, field: str) -> datetime:
+    try:
+        value = datetime.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise DomainError("Enter a date and time like 2027-03-14 09:00.", field=field) from None
+    if value.tzinfo is not None:
+        raise DomainError("Enter the time in your own zone, without an offset.", field=field)
+    return value
+
+
+def _change_availability(coach: Coach, form) -> str:
+    action = form.get("action", "")
+    if action == "add_window":
+        raw_day = form.get("weekday", "")
+        coaches.add_window(coach, int(raw_day) if raw_day.isdigit() else -1,
+                           _time(form.get("starts"), "starts"), _time(form.get("ends"), "ends"))
+        return "Window added."
+    if action == "add_change":
+        off = form.get("off") == "1"
+        coaches.add_change(coach, _date(form.get("day"), "day"), off=off,
+                           starts=None if off else _time(form.get("change_starts"), "change_starts"),
+                           ends=None if off else _time(form.get("change_ends"), "change_ends"))
+        return "Exception added."
+    if action == "add_time_off":
+        coaches.add_time_off(coach, _local(form.get("off_starts"), "off_starts"),
+                             _local(form.get("off_ends"), "off_ends"))
+        return "Time off added."
+    if action == "remove":
+        raw_id = form.get("row_id", "")
+        coaches.remove(coach, form.get("kind", ""), int(raw_id) if raw_id.isdigit() else 0)
+        return "Removed."
+    raise DomainError("Choose what to change.")
+
+
+@bp.route("/coach/availability", methods=["GET", "POST"])
+@login_required
+def coach_availability():
+    coach = _own_coach()
+    form = AvailabilityForm()
+    error = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            message = _change_availability(coach, request.form)
+        except NotFound:
+            db.session.rollback()
+            abort(404)
+        except DomainError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            db.session.commit()
+            flash(message, "success")
+            return redirect(url_for("coaching.coach_availability"))
+    zone = ZoneInfo(coach.timezone)
+    return render_template(
+        "coaching/availability.html", form=form, coach=coach, error=error, weekdays=coaches.WEEKDAYS,
+        windows=coaches.windows_of(coach), changes=coaches.changes_of(coach), zone=zone,
+        time_off=[(t, t.starts_at.astimezone(zone), t.ends_at.astimezone(zone)) for t in coaches.time_off_of(coach)],
+        values=request.form,
+    ), (400 if error else 200)
+
+
+@bp.get("/coaches")
+@login_required
+def coach_list():
+    return render_template("coaching/list.html", coaches=coaches.visible_to(viewer()))
+
+
+def _visible_coach(coach_id: int) -> Coach:
+    coach = db.session.get(Coach, coach_id)
+    if coach is None or not coaches.may_see(viewer(), coach):
+        abort(404)
+    return coach
+
+
+@bp.get("/coaches/<int:coach_id>")
+@login_required
+def coach_page(coach_id: int):
+    coach = _visible_coach(coach_id)
+    zone = ZoneInfo(viewer().timezone)
+    local = [(span.starts.astimezone(zone), span) for span in coaches.free_slots(coach, now_utc())]
+    days = [(day, list(items)) for day, items in groupby(local, key=lambda pair: pair[0].date())]
+    return render_template("coaching/coach.html", coach=coach, days=days, zone=zone,
+                           coach_zone=ZoneInfo(coach.timezone), timedelta=timedelta)
