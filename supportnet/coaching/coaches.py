@@ -97,7 +97,7 @@ def grant(email: str, *, by: User, now: datetime, visibility_: CoachVisibility =
     coach.granted_at = now
     coach.ended_at = None
     db.session.flush()
-    audit.record(AuditAction.COACH_GRANTED, actor=by, now=now, subject=user, program_id=program_id)
+    audit.record(AuditAction.COACH_GRANTED, actor=by, now=now, subject=user, **_program_detail(program_id))
     return coach
 
 
@@ -109,7 +109,12 @@ def end(coach: Coach, *, by: User, now: datetime) -> None:
         raise DomainError(f"{coach.display_name} is no longer a coach.")
     coach.ended_at = now
     db.session.flush()
-    audit.record(AuditAction.COACH_ENDED, actor=by, now=now, subject=coach.user, program_id=coach.program_id)
+    audit.record(AuditAction.COACH_ENDED, actor=by, now=now, subject=coach.user,
+                 **_program_detail(coach.program_id))
+
+
+def _program_detail(program_id: int | None) -> dict:
+    return {"program_id": program_id} if program_id is not None else {}
 
 
 def coaches_granted_by_scope(program: Program | None) -> list[Coach]:
