@@ -259,6 +259,20 @@ MATRIX: dict[str, tuple] = {
     "POST /me/people/alerts/<int:rule_id>/resume": (L, 404, 302, 404, 404, 404),
     "POST /me/people/alerts/<int:rule_id>/delete": (L, 404, 302, 404, 404, 404),
     # --- coaching: coaches and availability ---
+    # None of the personas is a coach: a coach's own pages do not exist for them.
+    "GET /coach/profile": (L, 404, 404, 404, 404, 404),
+    "POST /coach/profile": (L, 404, 404, 404, 404, 404),
+    "GET /coach/availability": (L, 404, 404, 404, 404, 404),
+    "POST /coach/availability": (L, 404, 404, 404, 404, 404),
+    # The world's coach (tests/security_harness.py) is public: everyone signed in may see them.
+    "GET /coaches": SIGNED_IN,
+    "GET /coaches/<int:coach_id>": SIGNED_IN,
+    "GET /admin/coaches": ADMIN,
+    "POST /admin/coaches": (L, 404, 404, 404, 404, 400),  # an empty form: what to fill in
+    "POST /admin/coaches/<int:coach_id>/end": (L, 404, 404, 404, 404, 302),
+    "GET /programs/<int:program_id>/coaches": COORDINATOR,
+    "POST /programs/<int:program_id>/coaches": COORDINATOR,
+    "POST /programs/<int:program_id>/coaches/<int:coach_id>/end": COORDINATOR,
     # --- coaching: booking, a member's sessions ---
     # --- coaching: a coach's sessions, notes ---
 }

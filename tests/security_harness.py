@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from supportnet import accounts, attendance, consent, programs
 from supportnet.checkins import rhythms, scores
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.clock import now_utc
+from supportnet.coaching import coaches
 from supportnet.consent import Recipient
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
@@ -180,6 +182,9 @@ def build(app: Flask, db_path: Path) -> Harness:
 
         # --- my people: supporters: the member invited one supporter ---
         values["supporter_id"] = str(_supporter_id(world))
+
+        # --- coaching: coaches and availability: a public coach who is none of the personas ---
+        values["coach_id"] = str(_coach_id(world))
         db.engine.dispose()
     snapshot = DatabaseSnapshot(db_path)  # SQLite or PostgreSQL, whichever the tests run on
     return Harness(app=app, world=world, live=db_path, snapshot=snapshot, cookies=cookies, csrf=csrf, values=values)
@@ -191,6 +196,16 @@ def _supporter_id(world: World) -> int:
                               now_utc())
     db.session.commit()
     return supporter.id
+
+
+def _coach_id(world: World) -> int:
+    """A public coach named by the admin, with one weekly window (so their page lists free times)."""
+    now = now_utc()
+    accounts.create_user("cole.coach@example.org", PASSWORD, "Cole C.", now)
+    coach = coaches.grant("cole.coach@example.org", by=world.persona("admin").user(), now=now)
+    coaches.add_window(coach, 0, time(9), time(12))
+    db.session.commit()
+    return coach.id
 
 
 def _program_values(world: World) -> dict[str, str]:

@@ -194,8 +194,8 @@ def _staff_set_up_two_factor_first():
     user = _me()
     if not twofactor.is_required(user, current_app.config) or twofactor.is_enabled(user):
         return None
-    flash("Everyone who facilitates a group, coordinates a program or coaches members protects their account with two-factor "
-          "authentication. Set it up to continue.", "info")
+    flash("Everyone who facilitates a group, coordinates a program or coaches members protects their account with "
+          "two-factor authentication. Set it up to continue.", "info")
     return redirect(url_for("privacy.two_factor")), 303
 
 
