@@ -260,6 +260,16 @@ MATRIX: dict[str, tuple] = {
     "POST /me/people/alerts/<int:rule_id>/delete": (L, 404, 302, 404, 404, 404),
     # --- coaching: coaches and availability ---
     # --- coaching: booking, a member's sessions ---
+    # The security world has no coach and no coaching session: every id names nothing (a 404 for everyone), and
+    # the session's own rules are in tests/test_coaching_booking.py.
+    "POST /coaches/<int:coach_id>/book": (L, 404, 404, 404, 404, 404),
+    "GET /me/sessions": SIGNED_IN,
+    "GET /me/sessions/<int:session_id>": (L, 404, 404, 404, 404, 404),
+    "GET /me/sessions/<int:session_id>.ics": (L, 404, 404, 404, 404, 404),
+    "POST /me/sessions/<int:session_id>/cancel": (L, 404, 404, 404, 404, 404),
+    "POST /me/sessions/<int:session_id>/move": (L, 404, 404, 404, 404, 404),
+    "GET /sessions/cant-make-it/<token>": ANYONE_BAD_TOKEN,
+    "POST /sessions/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     # --- coaching: a coach's sessions, notes ---
 }
 
