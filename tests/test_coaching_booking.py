@@ -53,7 +53,7 @@ def coach_id(app) -> int:
 def client_of(app, persona):
     app.test_client_class = ClosingClient
     client = app.test_client()
-    assert login(client, persona).status_code == 302
+    assert login(client, persona, remember=True).status_code == 302  # the tests move the clock by hours
     return client
 
 
@@ -151,3 +151,155 @@ def test_a_program_only_coach_is_bookable_only_by_the_programs_members(app, memb
         assert db.session.scalar(select(Membership.status).where(Membership.user_id == member.id)) == "active"
     assert book_via_web(client_of(app, outsider), cid, FRIDAY_9).status_code == 404
     session_id_of(book_via_web(client_of(app, member), cid, FRIDAY_9))
+
+
+# --- cancel and move, with the late-change rule ---
+
+
+def _state(app, sid: int) -> tuple[str, datetime]:
+    with app.app_context():
+        session = db.session.get(CoachingSession, sid)
+        return session.status, session.starts_at
+
+
+def test_cancelling_early_needs_no_note_and_frees_the_slot(app, coach_id, member, outsider):
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9))
+    assert post(mia, f"/me/sessions/{sid}/cancel").status_code == 302
+    assert _state(app, sid)[0] == SessionStatus.CANCELLED
+    session_id_of(book_via_web(client_of(app, outsider), coach_id, FRIDAY_9))  # the slot is free again
+
+
+def test_cancelling_late_needs_a_note(app, coach_id, member):
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9))
+    clock.set_frozen(FRIDAY_9 - timedelta(hours=10))
+    refused = post(mia, f"/me/sessions/{sid}/cancel", follow_redirects=True)
+    assert "please add a short note" in text(refused)
+    assert _state(app, sid)[0] == SessionStatus.BOOKED
+    assert post(mia, f"/me/sessions/{sid}/cancel", {"note": "Sorry, my shift changed"}).status_code == 302
+    with app.app_context():
+        session = db.session.get(CoachingSession, sid)
+        assert session.status == SessionStatus.CANCELLED and session.cancel_note == "Sorry, my shift changed"
+        assert session.cancelled_by_id == member.id
+
+
+def test_the_coach_may_cancel_too_with_the_same_rule(app, coach_id, member):
+    sid = session_id_of(book_via_web(client_of(app, member), coach_id, FRIDAY_9))
+    with app.app_context():
+        session = db.session.get(CoachingSession, sid)
+        coach_user = session.coach.user
+        clock.set_frozen(FRIDAY_9 - timedelta(hours=2))
+        with pytest.raises(DomainError, match="short note"):
+            booking.cancel(session, coach_user, "", clock.now_utc())
+        db.session.rollback()
+        booking.cancel(db.session.get(CoachingSession, sid), coach_user, "I am ill, so sorry", clock.now_utc())
+        db.session.commit()
+    assert _state(app, sid)[0] == SessionStatus.CANCELLED
+
+
+def test_moving_makes_a_new_session_and_cancels_the_old_one(app, coach_id, member):
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9, "about sleep"))
+    later = utc(2026, 11, 28, 14, 0)
+    moved = post(mia, f"/me/sessions/{sid}/move", {"starts_at": later.isoformat()})
+    new_id = session_id_of(moved)
+    assert new_id != sid
+    with app.app_context():
+        old, new = db.session.get(CoachingSession, sid), db.session.get(CoachingSession, new_id)
+        assert old.status == SessionStatus.CANCELLED and new.status == SessionStatus.BOOKED
+        assert (new.starts_at, new.moved_from_id, new.note) == (later, sid, "about sleep")
+
+
+def test_a_refused_move_leaves_the_session_booked(app, coach_id, member, outsider):
+    session_id_of(book_via_web(client_of(app, outsider), coach_id, utc(2026, 11, 28, 14, 0)))
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9))
+    refused = post(mia, f"/me/sessions/{sid}/move", {"starts_at": "2026-11-28T14:00:00+00:00"},
+                   follow_redirects=True)
+    assert "not free" in text(refused)
+    assert _state(app, sid) == (SessionStatus.BOOKED, FRIDAY_9)
+    # Late, a move needs a note like a cancellation.
+    clock.set_frozen(FRIDAY_9 - timedelta(hours=1))
+    late = post(mia, f"/me/sessions/{sid}/move", {"starts_at": "2026-11-28T15:00:00+00:00"}, follow_redirects=True)
+    assert "please add a short note" in text(late)
+    assert _state(app, sid) == (SessionStatus.BOOKED, FRIDAY_9)
+
+
+def test_a_session_that_has_started_cannot_be_cancelled_or_moved(app, coach_id, member):
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9))
+    clock.set_frozen(FRIDAY_9 + timedelta(minutes=5))
+    assert "has started" in text(post(mia, f"/me/sessions/{sid}/cancel", {"note": "x"}, follow_redirects=True))
+    assert "has started" in text(post(mia, f"/me/sessions/{sid}/move",
+                                      {"starts_at": "2026-11-28T15:00:00+00:00", "note": "x"},
+                                      follow_redirects=True))
+    assert _state(app, sid)[0] == SessionStatus.BOOKED
+
+
+# --- who sees a session ---
+
+
+def test_another_member_or_the_coach_gets_404_for_a_members_session(app, coach_id, member, outsider):
+    sid = session_id_of(book_via_web(client_of(app, member), coach_id, FRIDAY_9))
+    with app.app_context():
+        coach_user = db.session.get(Coach, coach_id).user
+        coach_persona = type(member)(email=coach_user.email, password=member.password, id=coach_user.id,
+                                     display_name="")
+    for persona in (outsider, coach_persona):
+        other = client_of(app, persona)
+        assert other.get(f"/me/sessions/{sid}").status_code == 404
+        assert other.get(f"/me/sessions/{sid}.ics").status_code == 404
+        assert post(other, f"/me/sessions/{sid}/cancel", {"note": "x"}).status_code == 404
+        assert post(other, f"/me/sessions/{sid}/move", {"starts_at": "2026-11-28T15:00:00+00:00"}).status_code == 404
+        assert "rooms.example.org" not in text(other.get("/me/sessions"))
+    assert _state(app, sid)[0] == SessionStatus.BOOKED
+
+
+def test_the_room_is_not_shown_once_the_session_is_cancelled(app, coach_id, member):
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9))
+    post(mia, f"/me/sessions/{sid}/cancel")
+    assert "rooms.example.org" not in text(mia.get(f"/me/sessions/{sid}"))
+
+
+def test_the_ics_parses_with_the_right_utc_times_and_says_nothing_more(app, coach_id, member):
+    mia = client_of(app, member)
+    sid = session_id_of(book_via_web(mia, coach_id, FRIDAY_9, "private words"))
+    response = mia.get(f"/me/sessions/{sid}.ics")
+    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    events = icalendar.Calendar.from_ical(response.get_data()).walk("VEVENT")
+    assert len(events) == 1
+    event = events[0]
+    assert event.decoded("dtstart") == FRIDAY_9 and event.decoded("dtend") == FRIDAY_9 + timedelta(hours=1)
+    assert event.decoded("dtstart").utcoffset() == timedelta(0)
+    assert str(event["summary"]) == "Session"
+    with app.app_context():
+        assert db.session.get(CoachingSession, sid).nonce in str(event["uid"])
+    assert b"private words" not in response.get_data() and b"Cora" not in response.get_data()
+
+
+def test_the_cant_make_it_link_confirms_then_cancels(app, coach_id, member):
+    sid = session_id_of(book_via_web(client_of(app, member), coach_id, FRIDAY_9))
+    with app.app_context():
+        token = links.session_cant_make_it_token(db.session.get(CoachingSession, sid))
+    app.test_client_class = ClosingClient
+    browser = app.test_client()  # from an email: not signed in
+    page = browser.get(f"/sessions/cant-make-it/{token}")
+    assert page.status_code == 200 and "Can't make it?" in text(page)
+    assert _state(app, sid)[0] == SessionStatus.BOOKED  # GET never writes
+    assert browser.get(f"/sessions/cant-make-it/{token}x").status_code == 400
+    done = browser.post(f"/sessions/cant-make-it/{token}", data={"csrf_token": csrf_token(browser)})
+    assert done.status_code == 200 and "cancelled" in text(done)
+    assert _state(app, sid)[0] == SessionStatus.CANCELLED
+
+
+def test_a_cant_make_it_link_never_acts_on_another_row(app, coach_id, member):
+    sid = session_id_of(book_via_web(client_of(app, member), coach_id, FRIDAY_9))
+    with app.app_context():
+        session = db.session.get(CoachingSession, sid)
+        token = links.session_cant_make_it_token(session)
+        session.nonce = "a-new-row-with-the-same-id"
+        db.session.commit()
+    app.test_client_class = ClosingClient
+    assert app.test_client().get(f"/sessions/cant-make-it/{token}").status_code == 400
