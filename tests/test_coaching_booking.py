@@ -11,14 +11,15 @@ import html
 import multiprocessing
 import time
 import traceback
-from datetime import UTC, datetime, time as clock_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import icalendar
 import pytest
 from sqlalchemy import delete, select
 
-from supportnet import clock, groups, memberships
+from supportnet import clock, crypto, groups, memberships
 from supportnet.coaching import booking, coaches
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -303,3 +304,127 @@ def test_a_cant_make_it_link_never_acts_on_another_row(app, coach_id, member):
         db.session.commit()
     app.test_client_class = ClosingClient
     assert app.test_client().get(f"/sessions/cant-make-it/{token}").status_code == 400
+
+
+# --- the storm: separate processes, each its own app and connection pool, like gunicorn workers ---
+
+STORMERS = 12
+
+
+def _day_after_tomorrow_at(hour: int, minute: int = 0) -> datetime:
+    day = (datetime.now(UTC) + timedelta(days=3)).date()
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+def _storm_member(db_path: str, url: str, key: str, smtp_port: int, email: str, coach_id: int, rounds: list, barrier,
+                  results) -> None:
+    """One member: at each barrier release, book this round's time (or sit the round out)."""
+    report: dict = {"who": email, "errors": [], "booked": [], "refused": []}
+    try:
+        app = make_app(Path(db_path), smtp_port, SQLALCHEMY_DATABASE_URI=url, DATA_KEY=key)
+        for number, starts_at in enumerate(rounds):
+            barrier.wait(timeout=180)
+            if starts_at is None:
+                continue
+            # Outside a request, the first statement begins the transaction with BEGIN IMMEDIATE on SQLite.
+            with app.app_context():
+                try:
+                    user = db.session.scalar(select(User).where(User.email == email))
+                    booking.book(user, db.session.get(Coach, coach_id), starts_at, "", datetime.now(UTC))
+                    held_lock_at = time.time()  # still inside the transaction, holding the coach's lock
+                    db.session.commit()
+                    report["booked"].append((number, starts_at, held_lock_at))
+                except DomainError as error:
+                    db.session.rollback()
+                    report["refused"].append((number, starts_at, str(error)))
+        with app.app_context():
+            db.engine.dispose()
+    except BaseException:
+        report["errors"].append(traceback.format_exc())
+        barrier.abort()
+    results.put(report)
+
+
+def _storm_coach(db_path: str, url: str, key: str, smtp_port: int, coach_id: int, weekday: int, barrier,
+                 results) -> None:
+    """The coach: round 2 shortens the session length to 45 minutes, round 3 removes the day's window."""
+    report: dict = {"who": "coach", "errors": [], "locked_at": {}}
+    try:
+        app = make_app(Path(db_path), smtp_port, SQLALCHEMY_DATABASE_URI=url, DATA_KEY=key)
+        for number in range(3):
+            barrier.wait(timeout=180)
+            if number == 0:
+                continue
+            with app.app_context():
+                coach = booking.lock_coach(coach_id)
+                report["locked_at"][number] = time.time()
+                if number == 1:
+                    coach.session_minutes = 45
+                else:
+                    db.session.execute(delete(AvailabilityWindow).where(
+                        AvailabilityWindow.coach_id == coach_id, AvailabilityWindow.weekday == weekday))
+                db.session.commit()
+        with app.app_context():
+            db.engine.dispose()
+    except BaseException:
+        report["errors"].append(traceback.format_exc())
+        barrier.abort()
+    results.put(report)
+
+
+@pytest.mark.slow
+def test_a_storm_of_bookings_and_coach_changes_never_double_books(db_path, smtp_server):
+    """Round 1: everyone books the same hour. Round 2: 60-minute and 45-minute slots that overlap while the coach
+    changes the length. Round 3: members book evening slots while the coach removes that day's window."""
+    clock.set_frozen(None)  # the processes run on the real clock; so does the scene
+    url = database_uri(db_path)
+    key = crypto.ephemeral_key()  # one key for all the processes: the coach's room is encrypted
+    app = make_app(db_path, smtp_server[0].port, SQLALCHEMY_DATABASE_URI=url, DATA_KEY=key)
+    with app.app_context():
+        coach = make_coach(every_day=(clock_time(8, 0), clock_time(20, 0)), session_minutes=60,
+                           buffer_minutes=0, notice_hours=0, horizon_days=7, late_change_hours=0)
+        emails = [make_member(n).email for n in range(STORMERS)]
+        db.session.commit()
+        coach_id = coach.id
+        db.engine.dispose()
+    same_hour = _day_after_tomorrow_at(9)
+    # 13:00 and 14:00 are slots while sessions last 60 minutes from 08:00; 13:15 and 14:00 once they last 45.
+    round_two = [_day_after_tomorrow_at(13), _day_after_tomorrow_at(13, 15), _day_after_tomorrow_at(14)]
+    # The 45-minute grid's evening slots, booked while the coach takes the day's window away.
+    round_three = [_day_after_tomorrow_at(h, m) for h, m in ((16, 15), (17, 0), (17, 45), (18, 30), (19, 15))]
+    plans = [[same_hour, round_two[n % 3], round_three[n % 5] if n < 10 else None] for n in range(STORMERS)]
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(STORMERS + 1)
+    results = ctx.Queue()
+    port = smtp_server[0].port
+    processes = [ctx.Process(target=_storm_member, args=(str(db_path), url, key, port, email, coach_id, plan,
+                                                         barrier, results))
+                 for email, plan in zip(emails, plans, strict=True)]
+    processes.append(ctx.Process(target=_storm_coach, args=(str(db_path), url, key, port, coach_id,
+                                                            same_hour.weekday(), barrier, results)))
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=400) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+
+    problems = [error for report in reports for error in report["errors"]]
+    assert not problems, problems[0]
+    members = [r for r in reports if r["who"] != "coach"]
+    coach_report = next(r for r in reports if r["who"] == "coach")
+    refusals = [why for r in members for *_n, why in r["refused"]]
+    assert all("not free" in why or "just taken" in why for why in refusals), refusals
+
+    made = [(n, starts, at) for r in members for n, starts, at in r["booked"]]
+    # Round 1: exactly one of twelve got the hour.
+    assert len([m for m in made if m[0] == 0]) == 1
+    # Round 3: whoever booked held the lock before the coach took the window away.
+    assert all(at < coach_report["locked_at"][2] for n, _s, at in made if n == 2)
+    with app.app_context():
+        sessions = booked(coach_id)
+        assert len(sessions) == len(made)
+        assert overlapping_pairs(sessions) == []
+        assert len([s for s in sessions if s.starts_at == same_hour]) == 1
+        db.engine.dispose()
+    print(f"\nbooking storm: {len(made)} sessions made, {len(refusals)} refused, none overlapping")
