@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import multiprocessing
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -36,7 +38,7 @@ from supportnet.models import (
 )
 from supportnet.notifications import links
 from tests.conftest import ClosingClient, csrf_token, database_uri, login, make_app, make_persona, post
-from tests.worlds.coaching_booking import booked, make_coach, make_member, overlapping_pairs, utc
+from tests.worlds.coaching_booking import add_window, booked, make_coach, make_member, overlapping_pairs, utc
 
 FRIDAY_9 = utc(2026, 11, 27, 9, 0)
 NINE_TO_FIVE = (clock_time(9, 0), clock_time(17, 0))
@@ -428,3 +430,56 @@ def test_a_storm_of_bookings_and_coach_changes_never_double_books(db_path, smtp_
         assert len([s for s in sessions if s.starts_at == same_hour]) == 1
         db.engine.dispose()
     print(f"\nbooking storm: {len(made)} sessions made, {len(refusals)} refused, none overlapping")
+
+
+def test_a_booking_that_overlaps_one_in_flight_waits_for_it_and_is_then_refused(app):
+    """Two windows on one day offer 13:00-14:00 and 13:30-14:30. While one member's booking of 13:00 is not yet
+    committed, another's of 13:30 must wait for the coach's lock, then see 13:00 taken: never both."""
+    with app.app_context():
+        coach = make_coach(every_day=NINE_TO_FIVE, session_minutes=60, buffer_minutes=0, notice_hours=0)
+        add_window(coach, FRIDAY_9.weekday(), clock_time(13, 30), clock_time(15, 30))
+        first, second = make_member("first"), make_member("second")
+        db.session.commit()
+        ids = coach.id, first.id, second.id
+    booked_first, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def first_books():
+        with app.app_context():
+            booking.book(db.session.get(User, ids[1]), db.session.get(Coach, ids[0]), utc(2026, 11, 27, 13, 0),
+                         "", clock.now_utc())
+            booked_first.set()
+            release.wait(timeout=30)
+            db.session.commit()
+
+    def second_books():
+        with app.app_context():
+            try:
+                booking.book(db.session.get(User, ids[2]), db.session.get(Coach, ids[0]),
+                             utc(2026, 11, 27, 13, 30), "", clock.now_utc())
+                db.session.commit()
+                outcome["second"] = "booked"
+            except DomainError as error:
+                db.session.rollback()
+                outcome["second"] = str(error)
+
+    with db_thread(first_books) as a:
+        assert booked_first.wait(timeout=30)
+        with db_thread(second_books) as b:
+            b.join(timeout=1.5)
+            assert b.is_alive(), "the second booking did not wait for the coach's lock"
+            release.set()
+            a.join(timeout=30)
+    assert "not free" in outcome["second"]
+    with app.app_context():
+        assert [s.starts_at for s in booked(ids[0])] == [utc(2026, 11, 27, 13, 0)]
+
+
+@contextmanager
+def db_thread(target):
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.join(timeout=40)
