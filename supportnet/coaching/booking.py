@@ -3,3 +3,162 @@ first, so two members booking the same slot, or a coach changing availability wh
 produce overlapping sessions."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from supportnet.coaching import coaches
+from supportnet.errors import DomainError, Forbidden, NotFound
+from supportnet.extensions import db
+from supportnet.models import (
+    Coach,
+    CoachingSession,
+    CoachVisibility,
+    Group,
+    Membership,
+    MemberStatus,
+    SessionStatus,
+    User,
+)
+
+NOTE_MAX = 500
+# A member holds at most this many future booked sessions with one coach: one person cannot fill a week.
+MAX_FUTURE_PER_COACH = 3
+TAKEN = "That time was just taken. Please choose another time."
+
+
+def may_book(member: User, coach: Coach) -> bool:
+    """Whether the member may see and book this coach (public, or program-only and active in its groups)."""
+    if coach.ended_at is not None or coach.user_id == member.id:
+        return False
+    if coach.visibility == CoachVisibility.PUBLIC:
+        return True
+    return bool(db.session.scalar(select(exists().where(
+        Membership.user_id == member.id, Membership.status == MemberStatus.ACTIVE,
+        Membership.group_id == Group.id, Group.program_id == coach.program_id))))
+
+
+def lock_coach(coach_id: int) -> Coach:
+    """Take the coach's booking lock until the transaction ends and re-read the row.
+
+    Everything that decides free slots (bookings, cancellations, windows, exceptions, time off) changes under
+    this lock, so a check of the free slots stays true until the commit. PostgreSQL: a row lock. SQLite: the
+    writer already holds the database's single write lock (BEGIN IMMEDIATE), so this only re-reads the row.
+    """
+    db.session.flush()
+    coach = db.session.execute(
+        select(Coach).where(Coach.id == coach_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if coach is None:
+        raise NotFound("That coach is not taking bookings.")
+    return coach
+
+
+def _clean_note(note: str | None, field: str = "note") -> str | None:
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise DomainError(f"The note can be at most {NOTE_MAX} characters.", field)
+    return note or None
+
+
+def _check_offered(coach: Coach, starts_at: datetime, now: datetime) -> datetime:
+    """The slot's end, if the slot is one of the coach's free slots right now (under the lock)."""
+    if starts_at.tzinfo is None:
+        raise DomainError("That time is not one the coach offers.", "starts_at")
+    for slot in coaches.free_slots(coach, now):
+        if slot.starts == starts_at:
+            return slot.ends
+    raise DomainError("That time is not free any more. Please choose another time.", "starts_at")
+
+
+def _insert(session: CoachingSession) -> None:
+    # The partial unique index is the last word if two writers ever got past the lock together.
+    try:
+        with db.session.begin_nested():
+            db.session.add(session)
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(TAKEN, "starts_at") from None
+
+
+def book(member: User, coach: Coach, starts_at: datetime, note: str | None, now: datetime) -> CoachingSession:
+    """Book one of the coach's free slots for the member."""
+    coach = lock_coach(coach.id)
+    if not may_book(member, coach):
+        raise NotFound("That coach is not taking bookings.")
+    note = _clean_note(note)
+    held = db.session.scalar(select(func.count()).select_from(CoachingSession).where(
+        CoachingSession.coach_id == coach.id, CoachingSession.member_id == member.id,
+        CoachingSession.status == SessionStatus.BOOKED, CoachingSession.starts_at > now))
+    if held >= MAX_FUTURE_PER_COACH:
+        raise DomainError(f"You already have {MAX_FUTURE_PER_COACH} sessions booked with this coach.")
+    ends_at = _check_offered(coach, starts_at, now)
+    session = CoachingSession(coach_id=coach.id, member_id=member.id, starts_at=starts_at, ends_at=ends_at,
+                              status=SessionStatus.BOOKED, note=note, created_at=now)
+    _insert(session)
+    return session
+
+
+def _check_change(session: CoachingSession, by_user: User, note: str | None, now: datetime) -> str | None:
+    """The note of a cancel or move, after the rules: the member or coach, not started, a note when late."""
+    if by_user.id not in (session.member_id, session.coach.user_id):
+        raise NotFound("That session does not exist.")
+    if session.status != SessionStatus.BOOKED:
+        raise DomainError("That session is already cancelled.")
+    if session.starts_at <= now:
+        raise Forbidden("A session that has started cannot be cancelled or moved.")
+    note = _clean_note(note, "cancel_note")
+    if session.starts_at - now < timedelta(hours=session.coach.late_change_hours) and not note:
+        raise DomainError(f"Less than {session.coach.late_change_hours} hours before the session, please add a "
+                          "short note for the other side.", "cancel_note")
+    return note
+
+
+def _cancel_row(session: CoachingSession, by_user: User, note: str | None, now: datetime) -> None:
+    session.status = SessionStatus.CANCELLED
+    session.cancelled_at = now
+    session.cancelled_by_id = by_user.id
+    session.cancel_note = note
+    db.session.flush()
+
+
+def cancel(session: CoachingSession, by_user: User, note: str | None, now: datetime) -> None:
+    """Cancel a booked session (its member or coach); the slot becomes free."""
+    lock_coach(session.coach_id)
+    db.session.refresh(session)
+    note = _check_change(session, by_user, note, now)
+    _cancel_row(session, by_user, note, now)
+
+
+def move(session: CoachingSession, new_starts_at: datetime, by_user: User, note: str | None,
+         now: datetime) -> CoachingSession:
+    """Move a booked session to another free slot: a new booked session, the old one cancelled."""
+    coach = lock_coach(session.coach_id)
+    db.session.refresh(session)
+    note = _check_change(session, by_user, note, now)
+    # The old slot is freed first, so moving by a few minutes within one's own slot is possible; a refused move
+    # rolls back to the savepoint and leaves the old session booked.
+    with db.session.begin_nested():
+        _cancel_row(session, by_user, note, now)
+        ends_at = _check_offered(coach, new_starts_at, now)
+        moved = CoachingSession(coach_id=coach.id, member_id=session.member_id, starts_at=new_starts_at,
+                                ends_at=ends_at, status=SessionStatus.BOOKED, note=session.note,
+                                created_at=now, moved_from_id=session.id)
+        _insert(moved)
+    return moved
+
+
+def sessions_of(member: User) -> list[CoachingSession]:
+    """The member's sessions, soonest first."""
+    return list(db.session.scalars(select(CoachingSession).where(CoachingSession.member_id == member.id)
+                                   .order_by(CoachingSession.starts_at)))
+
+
+def session_for(member: User, session_id: int) -> CoachingSession:
+    """The member's own session; anyone else's is NotFound."""
+    session = db.session.get(CoachingSession, session_id)
+    if session is None or session.member_id != member.id:
+        raise NotFound("That session does not exist.")
+    return session

@@ -9,7 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from supportnet.extensions import db
-from supportnet.models import NotificationKind, Occurrence, User
+from supportnet.models import CoachingSession, NotificationKind, Occurrence, User
 
 
 def _serializer(purpose: str) -> URLSafeSerializer:
@@ -58,6 +58,28 @@ def read_cant_make_it_token(token: str) -> tuple[User, Occurrence] | None:
     if user is None or occ is None:
         return None
     return user, occ
+
+
+# --- coaching: a session's "can't make it" link ---
+
+
+def session_cant_make_it_token(session: CoachingSession) -> str:
+    """The signed token of a session's "can't make it" link: it names the row and its own nonce."""
+    return _serializer("session-cant-make-it").dumps({"s": session.id, "n": session.nonce})
+
+
+def read_session_cant_make_it_token(token: str) -> CoachingSession | None:
+    """The session a "can't make it" link is for, or None if tampered with or the row is gone."""
+    try:
+        data = _serializer("session-cant-make-it").loads(token)
+        session = db.session.get(CoachingSession, int(data["s"]))
+        nonce = data["n"]
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    # The nonce keeps a link made for a deleted session from ever acting on a later row with the same id.
+    if session is None or not isinstance(nonce, str) or not hmac.compare_digest(session.nonce, nonce):
+        return None
+    return session
 
 
 def link(endpoint: str, **values) -> str:
