@@ -4,17 +4,22 @@ coach's audited reads of a member's note."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from supportnet.coaching import notices
 from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
     AuditEntry,
+    Coach,
     CoachingSession,
     Notification,
     NotificationKind,
@@ -22,6 +27,7 @@ from supportnet.models import (
 )
 from supportnet.notifications import dispatch, hooks, planner
 from supportnet.notifications.preferences import Preferences
+from tests.conftest import login, post
 from tests.worlds.coaching_notices import ROOM, add_session, build_coaching_world, cancel_session
 
 Kind = NotificationKind
@@ -196,3 +202,87 @@ def test_the_coach_reading_a_members_note_is_audited_with_ids_only(app, world):
             db.text("select note, coach_note from coaching_session where id = :id"), {"id": session_id}).one()
         assert "relapsed" not in str(raw[0]) and "sleep" not in str(raw[1]), "notes are encrypted at rest"
 
+
+
+# --- the export and deletion ---
+
+
+def export(client) -> zipfile.ZipFile:
+    response = post(client, "/account/data/export")
+    assert response.status_code == 200, response.status_code
+    return zipfile.ZipFile(io.BytesIO(response.get_data()))
+
+
+def signed_in(app, persona):
+    client = app.test_client()
+    assert login(client, persona).status_code == 302
+    return client
+
+
+def test_the_members_export_has_their_sessions_and_the_coachs_note_only_if_shared(app, world):
+    first = book(app, world, world.mia, TUESDAY_2PM, note="Hard week")
+    book(app, world, world.mia, TUESDAY_2PM + timedelta(days=7))
+    book(app, world, world.otto, TUESDAY_2PM + timedelta(days=1), note="Otto's own words")
+    with app.app_context():
+        row = db.session.get(CoachingSession, first)
+        notices.write_coach_note(row, world.cora.user(), "Private thoughts", shared=False)
+        db.session.commit()
+    archive = export(signed_in(app, world.mia))
+    data = json.loads(archive.read("data.json"))
+    sessions = data["coaching_sessions"]
+    week_later = TUESDAY_2PM + timedelta(days=7)
+    assert [s["starts_at"] for s in sessions] == [TUESDAY_2PM.isoformat(), week_later.isoformat()]
+    assert sessions[0]["your_note"] == "Hard week" and sessions[0]["coach"] == "Cora (peer coach)"
+    assert sessions[0]["coach_note"] is None, "the coach's note is the coach's until shared"
+    table = list(csv.DictReader(io.StringIO(archive.read("sessions.csv").decode())))
+    assert len(table) == 2 and table[0]["your_note"] == "Hard week" and table[0]["status"] == "booked"
+    assert "sessions.csv" in archive.read("README.txt").decode()
+    everything = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"Otto" not in everything and b"Private thoughts" not in everything
+    with app.app_context():
+        notices.write_coach_note(db.session.get(CoachingSession, first), world.cora.user(), "Sleep first",
+                                 shared=True)
+        db.session.commit()
+    data = json.loads(export(signed_in(app, world.mia)).read("data.json"))
+    assert data["coaching_sessions"][0]["coach_note"] == "Sleep first"
+
+
+def test_the_coachs_export_has_their_coaching_data_and_no_member_notes(app, world):
+    book(app, world, world.mia, TUESDAY_2PM, note="Hard week")
+    archive = export(signed_in(app, world.cora))
+    coaching = json.loads(archive.read("data.json"))["coaching"]
+    assert coaching["profile"]["display_name"] == "Cora (peer coach)"
+    assert [(s["member"], s["starts_at"]) for s in coaching["sessions"]] == [("Mia M.", TUESDAY_2PM.isoformat())]
+    everything = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"Hard week" not in everything and world.mia.email.encode() not in everything
+
+
+def test_deleting_the_members_account_deletes_their_sessions_and_pending_notices(app, world, mailbox):
+    book(app, world, world.mia, TUESDAY_2PM, note="Hard week")
+    otto_session = book(app, world, world.otto, TUESDAY_2PM + timedelta(days=1))
+    assert post(signed_in(app, world.mia), "/account/delete", {"confirm": "DELETE"}).status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(CoachingSession.id)).all() == [otto_session]
+        left = db.session.scalars(select(Notification.dedupe_key).where(Notification.kind.in_(notices.SESSION_KINDS)))
+        assert all(f":{otto_session}:" in key for key in left), "the member's sessions leave no notice behind"
+    mailbox.clear()
+    tick(app)
+    assert not any(m["To"] == world.cora.email and "Mia" in mailbox.text(m) for m in mailbox.messages)
+
+
+def test_deleting_the_coachs_account_tells_members_their_sessions_are_cancelled(app, world, mailbox):
+    book(app, world, world.mia, TUESDAY_2PM)
+    book(app, world, world.otto, TUESDAY_2PM + timedelta(days=1))
+    tick(app)
+    mailbox.clear()
+    assert post(signed_in(app, world.cora), "/account/delete", {"confirm": "DELETE"}).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CoachingSession)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Coach)) == 0
+    tick(app)
+    assert [m["Subject"] for m in mailbox.to(world.mia.email)] == ["Your session on Tuesday 14:00 is cancelled"]
+    assert [m["Subject"] for m in mailbox.to(world.otto.email)] == ["Your session on Wednesday 14:00 is cancelled"]
+    for hour in range(1, 6 * 24, 2):
+        plan(app, NOW + timedelta(hours=hour))
+        tick(app, NOW + timedelta(hours=hour))
+    assert not [m for m in mailbox.messages if m["Subject"].startswith("Reminder")], "no reminders afterwards"

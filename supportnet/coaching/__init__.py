@@ -9,7 +9,8 @@ imports only the ones above it in this list:
 * booking: booking a slot (under a lock on the coach's row, so two members or a coach's change can never make
   overlapping sessions), cancelling and moving with the coach's late-change rule, notes and who reads them;
 * notices: what a session tells its coach and member (reminders the planner writes, the dispatcher's re-check,
-  the neutral wording and the session's .ics), and the coach's audited reads of a member's note.
+  the neutral wording and the session's .ics), and the coach's audited reads of a member's note;
+* records: a person's coaching data in their export, and what deleting their account does to it.
 
 Decisions worth knowing:
 
