@@ -7,13 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from supportnet import calendars
 from supportnet.coaching import notices
 from supportnet.extensions import db
 from supportnet.models import (
@@ -33,6 +37,7 @@ from tests.worlds.coaching_notices import ROOM, add_session, build_coaching_worl
 Kind = NotificationKind
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TUESDAY_2PM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)  # London is on GMT in December
+JS_DIR = Path(__file__).resolve().parent / "js"
 RECOVERY_WORDS = ("recovery", "ketamine", "integration", "coach", "addiction", "cora")
 
 
@@ -286,3 +291,47 @@ def test_deleting_the_coachs_account_tells_members_their_sessions_are_cancelled(
         plan(app, NOW + timedelta(hours=hour))
         tick(app, NOW + timedelta(hours=hour))
     assert not [m for m in mailbox.messages if m["Subject"].startswith("Reminder")], "no reminders afterwards"
+
+
+# --- private calendar feeds ---
+
+
+def feed_of(app, persona) -> bytes:
+    with app.app_context():
+        token = calendars.regenerate_token(persona.user())
+        db.session.commit()
+    response = app.test_client().get(f"/calendar/{token}.ics")
+    assert response.status_code == 200
+    return response.get_data()
+
+
+def session_events(body: bytes) -> list[tuple[str, datetime, str]]:
+    return [(str(e["UID"]), e.decoded("DTSTART"), str(e["SUMMARY"]))
+            for e in Calendar.from_ical(body).walk("VEVENT") if str(e["UID"]).startswith("session-")]
+
+
+def test_a_session_is_in_the_coachs_and_the_members_own_feeds_only(app, world):
+    session_id = book(app, world, world.mia, TUESDAY_2PM, note="Hard week")
+    with app.app_context():
+        nonce = db.session.get(CoachingSession, session_id).nonce
+    assert [s for _, _, s in session_events(feed_of(app, world.cora))] == ["Session"], "a discreet feed: no name"
+    with app.app_context():
+        world.cora.user().calendar_discreet = False  # the coach chose names in their own feed
+        db.session.commit()
+    coach_feed, mia_feed, otto_feed = feed_of(app, world.cora), feed_of(app, world.mia), feed_of(app, world.otto)
+    (uid, start, summary), = session_events(coach_feed)
+    assert uid.startswith(f"session-{nonce}@") and start == TUESDAY_2PM and summary == "Session: Mia M."
+    assert session_events(mia_feed) == [(uid, TUESDAY_2PM, "Session")], "neutral in the member's own feed"
+    assert session_events(otto_feed) == []
+    for body in (coach_feed, mia_feed):
+        assert b"Hard week" not in body and ROOM.encode() not in body and b"ketamine" not in body.lower()
+    if shutil.which("node") and (JS_DIR / "node_modules" / "ical.js").exists():
+        done = subprocess.run(["node", str(JS_DIR / "expand.mjs"), "2026-11-20T00:00:00Z", "2026-12-20T00:00:00Z"],
+                              input=coach_feed, capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        seen = [(o["uid"], o["start"]) for o in json.loads(done.stdout)]
+        assert seen == [(uid, "2026-12-01T14:00:00Z")], "Mozilla's ical.js reads the same session"
+    with app.app_context():
+        cancel_session(db.session.get(CoachingSession, session_id), world.mia.id, NOW)
+        db.session.commit()
+    assert session_events(feed_of(app, world.cora)) == [], "a cancelled session leaves the feed"
