@@ -17,8 +17,9 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
-from supportnet import calendars
+from supportnet import calendars, crypto
 from supportnet.coaching import notices
+from supportnet.db import Base
 from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
@@ -206,6 +207,12 @@ def test_the_coach_reading_a_members_note_is_audited_with_ids_only(app, world):
         raw = db.session.execute(
             db.text("select note, coach_note from coaching_session where id = :id"), {"id": session_id}).one()
         assert "relapsed" not in str(raw[0]) and "sleep" not in str(raw[1]), "notes are encrypted at rest"
+        # Rotating the key re-encrypts them with every other encrypted column (the coach's room link too).
+        assert crypto.rotate_all(db.session, Base.metadata) >= 3
+        db.session.commit()
+        after = db.session.execute(
+            db.text("select note from coaching_session where id = :id"), {"id": session_id}).scalar()
+        assert after != raw[0] and db.session.get(CoachingSession, session_id).note == "I relapsed on Friday"
 
 
 
