@@ -1,7 +1,8 @@
 """What domain functions call when their change causes notices, in their own transaction (flush only; the
 caller commits): an RSVP, a seat from the waitlist, a meeting or series changed, a join request and its
-answer, a new facilitator who can read shared check-ins, a member's own change of preferences, and the
-sign-up and password-reset emails. Rows a hook writes revive cancelled ones (see `outbox`).
+answer, a new facilitator who can read shared check-ins, a member's own change of preferences, a one-to-one
+session booked, cancelled or moved, and the sign-up and password-reset emails. Rows a hook writes revive
+cancelled ones (see `outbox`).
 """
 
 from __future__ import annotations
