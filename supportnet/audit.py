@@ -34,6 +34,8 @@ DETAIL_KEYS = frozenset({"from_role", "to_role", "starts_at", "from_starts_at", 
                          "program_id", "referral_id"})
 # Rhythm suggestions to members of a group or a program's groups: the suggestion's id only.
 DETAIL_KEYS = DETAIL_KEYS | {"suggestion_id"}
+# A coach's read of a member's note on a session: the session's id only, never the note.
+DETAIL_KEYS = DETAIL_KEYS | {"session_id"}
 _MAX_DETAIL = 64
 
 LABELS = {

@@ -28,8 +28,10 @@ from sqlalchemy.orm import contains_eager
 
 from supportnet import visibility
 from supportnet.extensions import db
-from supportnet.feeds import MeetingEntry, SeriesEntry, Window
+from supportnet.feeds import MeetingEntry, SeriesEntry, SessionEntry, Window
 from supportnet.models import (
+    Coach,
+    CoachingSession,
     Group,
     MeetingSeries,
     Membership,
@@ -38,6 +40,7 @@ from supportnet.models import (
     OccurrenceStatus,
     Rsvp,
     RsvpStatus,
+    SessionStatus,
     User,
     Visibility,
 )
@@ -192,3 +195,25 @@ def private_entries(user: User, span: Window) -> tuple[list[MeetingEntry], list[
         entries.append(MeetingEntry(occ, show_online=show_online, waitlisted=waiting))
         times += [occ.updated_at, occ.series.updated_at] + ([answer.updated_at] if answer is not None else [])
     return entries, times
+
+
+# --- one-to-one sessions in the private feeds of their coach and their member ---
+
+
+def session_entries(user: User, span: Window) -> list[SessionEntry]:
+    """The booked sessions in this person's own private feed: theirs as a member ("Session"), and as a coach
+    their sessions with the member's display name (unless the feed is discreet). Nobody else's feed has them."""
+    in_window = (CoachingSession.status == SessionStatus.BOOKED, CoachingSession.ends_at > span.start,
+                 CoachingSession.starts_at < span.end)
+    entries = [
+        SessionEntry(s.nonce, s.starts_at, s.ends_at, "Session", s.created_at)
+        for s in db.session.scalars(select(CoachingSession).where(CoachingSession.member_id == user.id, *in_window))
+    ]
+    for s, name in db.session.execute(
+        select(CoachingSession, User.display_name)
+        .join(Coach, Coach.id == CoachingSession.coach_id).join(User, User.id == CoachingSession.member_id)
+        .where(Coach.user_id == user.id, *in_window)
+    ):
+        title = "Session" if user.calendar_discreet else f"Session: {name}"
+        entries.append(SessionEntry(s.nonce, s.starts_at, s.ends_at, title, s.created_at))
+    return sorted(entries, key=lambda e: (e.starts_at, e.nonce))

@@ -126,6 +126,17 @@ class MeetingEntry:
     waitlisted: bool = False
 
 
+@dataclass(frozen=True)
+class SessionEntry:
+    """One booked one-to-one session for the private feed of its coach or its member (neutral: a title only)."""
+
+    nonce: str
+    starts_at: datetime
+    ends_at: datetime
+    title: str
+    changed_at: datetime
+
+
 @dataclass
 class _Zones:
     """The zones a calendar uses and the years its data spans in each, for the VTIMEZONEs."""
@@ -521,8 +532,21 @@ def _meeting_event(
     return event
 
 
+def _session_event(entry: SessionEntry, host: str) -> icalendar.Event:
+    # In UTC: a session is one instant, and its UID is the session's nonce (never its id, coach or member).
+    event = icalendar.Event()
+    event.add("uid", f"session-{entry.nonce}@{host}")
+    event.add("dtstart", _utc(entry.starts_at))
+    event.add("dtend", _utc(entry.ends_at))
+    _stamp(event, entry.changed_at, 0)
+    event.add("summary", entry.title)
+    event.add("status", "CONFIRMED")
+    return event
+
+
 def private_calendar(
-    entries: Sequence[MeetingEntry], *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str
+    entries: Sequence[MeetingEntry], *, discreet: bool, viewer_zone: ZoneInfo, links: Links, host: str,
+    sessions: Sequence[SessionEntry] = (),
 ) -> bytes:
     """A member's private feed: one event per meeting. A cancelled one is left out unless its group shows them."""
     if discreet:
@@ -543,6 +567,7 @@ def private_calendar(
         events.append(_meeting_event(entry, discreet=discreet, viewer_zone=viewer_zone, links=links, host=host,
                                      place=not discreet))
         zones.use(occ.series.timezone, occ.starts_at.year)
+    events.extend(_session_event(entry, host) for entry in sessions)
     return _finish(cal, events, zones).to_ical()
 
 

@@ -44,6 +44,7 @@ from supportnet.checkins import records as checkins_records
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins.sharing import GroupSharing
 from supportnet.clock import timezone_names
+from supportnet.coaching import records as coaching_records
 from supportnet.devices import describe
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -103,6 +104,8 @@ measures.csv: the standard measures you took (PHQ-9, GAD-7, BAM), one row each: 
 safety-plan.txt: your safety plan, its six parts in order, and your reach-out message (not encrypted:
   keep it safe); data.json also lists your supporters and the alert rules you set for them;
 notifications.csv: notices sent to you (their texts are not kept here);
+sessions.csv: your one-to-one sessions with a coach (times, status, your note, the coach's follow-up note
+  only if they shared it); a coach's own profile, availability and sessions are in data.json ("coaching");
 meetings.ics: the meetings you said you are going to (or wait for), for any calendar app.
 
 Times ending in +00:00 are UTC.
@@ -324,6 +327,9 @@ def export_data(user: User, now: datetime) -> dict:
         "notification_settings": _notification_settings(user),
         "notifications": _notifications(user),
         "audit_log": _audit(user),
+        # One-to-one sessions as a member, and (for a coach) their own coaching data.
+        "coaching_sessions": coaching_records.member_sessions(user),
+        "coaching": coaching_records.coach_data(user),
     }
 
 
@@ -384,6 +390,7 @@ def export_zip(user: User, now: datetime, links: feeds.Links, host: str) -> byte
         add("safety-plan.txt", safety_plan.as_text(user))
         add("notifications.csv", _csv(data["notifications"]))
         add("meetings.ics", _calendar(user, links, host))
+        add("sessions.csv", _csv(data["coaching_sessions"], coaching_records.SESSION_FIELDS))
     return buffer.getvalue()
 
 
@@ -503,6 +510,8 @@ def delete_account(user: User, now: datetime) -> str:
         user, [row[0] for row in memberships], [row[1] for row in memberships], facilitated
     )
     checkins_records.delete_all(user)
+    # Sessions as a member, and a coach's profile and sessions (members told of cancellations first).
+    coaching_records.erase(user, now)
     # Emails to the member's supporters are the member's rows (user_id), so pending ones go with the
     # notifications, before the supporters, their alert rules and the safety plan; none is left to dispatch.
     db.session.execute(

@@ -70,7 +70,7 @@ def test_the_export_holds_everything_about_the_member(app, world):
     archive = export(member_client(app, world))
     assert set(archive.namelist()) == {
         "README.txt", "data.json", "memberships.csv", "consents.csv", "rsvps.csv", "attendance.csv", "checkins.csv",
-        "measures.csv", "safety-plan.txt", "notifications.csv", "meetings.ics",
+        "measures.csv", "safety-plan.txt", "notifications.csv", "meetings.ics", "sessions.csv",
     }
     data = json.loads(archive.read("data.json"))
     member = world.persona("member")

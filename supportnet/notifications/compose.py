@@ -22,6 +22,7 @@ from supportnet.checkins import rhythms as checkins_rhythms
 from supportnet.checkins import sharing as checkins_sharing
 from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
+from supportnet.coaching import notices as coaching_notices
 from supportnet.extensions import db
 from supportnet.models import Group, Notification, NotificationKind, Occurrence, Referral, Scope, Supporter
 from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
@@ -575,6 +576,20 @@ def _supporter_event(ctx: _Ctx) -> Notice:
 _COMPOSERS[Kind.SUPPORTER_INVITE] = _supporter_event
 
 
+# --- one-to-one sessions: the wording lives with the sessions (supportnet/coaching/notices.py) ---
+
+
+def _session(ctx: _Ctx) -> Notice:
+    said = coaching_notices.wording(ctx.n, ctx.tz, ctx.now, ctx.descriptive, ctx.email,
+                                    current_app.config["MAIL_FROM"])
+    return Notice(said.subject, said.paragraphs, [("See my notifications", ctx.url("notifications.inbox"))],
+                  said.calendar)
+
+
+for _kind in coaching_notices.SESSION_KINDS:
+    _COMPOSERS[_kind] = _session
+
+
 # What "Stop emails about …" names, one phrase per kind that reads as the end of that sentence.
 STOP_LABELS: dict[NotificationKind, str] = {
     Kind.REMINDER: "meeting reminders",
@@ -590,6 +605,9 @@ STOP_LABELS: dict[NotificationKind, str] = {
     Kind.REFERRAL_NUDGE: "referrals that need a look",
     Kind.NEWCOMER: "newcomers coming to your groups",
     Kind.MEASURE_PROMPT: "measures that are due",
+    Kind.SESSION_BOOKED: "sessions booked with a coach",
+    Kind.SESSION_REMINDER: "session reminders",
+    Kind.SESSION_CHANGED: "sessions cancelled or moved",
 }
 
 

@@ -48,6 +48,7 @@ from sqlalchemy.orm import joinedload
 from supportnet import consent, followup, mail, visibility
 from supportnet.checkins import rhythms
 from supportnet.clock import now_utc
+from supportnet.coaching import notices as coaching_notices
 from supportnet.consent import Recipient
 from supportnet.db import write_intent
 from supportnet.extensions import db
@@ -397,6 +398,9 @@ def _still_applies(n: Notification, ctx: _Context, now: datetime) -> tuple[str, 
     kind = n.kind
     if kind == Kind.NEWCOMER:
         return _newcomer_still_coming(n, ctx, now)
+    if kind in coaching_notices.SESSION_KINDS:  # a one-to-one session: still booked, same start, not begun
+        problem = coaching_notices.session_problem(n, ctx.prefs[n.user_id].reminder_offsets, now)
+        return ("cancel" if problem != "the session has begun" else "expire", problem, None) if problem else None
     if kind in _MEETING_KINDS:
         occ = n.occurrence
         if occ is None or not outbox.going_ahead(occ) or occ.series.group.archived_at is not None:

@@ -1,7 +1,8 @@
 """What domain functions call when their change causes notices, in their own transaction (flush only; the
 caller commits): an RSVP, a seat from the waitlist, a meeting or series changed, a join request and its
-answer, a new facilitator who can read shared check-ins, a member's own change of preferences, and the
-sign-up and password-reset emails. Rows a hook writes revive cancelled ones (see `outbox`).
+answer, a new facilitator who can read shared check-ins, a member's own change of preferences, a one-to-one
+session booked, cancelled or moved, and the sign-up and password-reset emails. Rows a hook writes revive
+cancelled ones (see `outbox`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from supportnet import consent, crypto
 from supportnet.consent import Recipient
@@ -437,3 +438,76 @@ def referral_link_withdrawn(referral_id: int) -> int:
         .values(status=outbox.CANCELLED, claimed_until=None, payload={}, last_error="the referral was withdrawn")
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+# --- one-to-one sessions: the confirmation to both sides, the member's reminders, a change to the other side ---
+# Rows name the session in their payload (with its start instant, so a moved session's old rows no longer apply);
+# the wording and the re-check are in `supportnet.coaching.notices`.
+
+
+def session_reminder_rows(session_id: int, member_id: int, starts_at: datetime, prefs: Preferences,
+                          now: datetime) -> list[dict]:
+    """The member's reminders of one session at their chosen offsets, due within the lookahead."""
+    rows: list[dict] = []
+    stamp = outbox.utc_stamp(starts_at)
+    for offset in prefs.reminder_offsets:
+        due = starts_at - timedelta(minutes=offset)
+        if not now <= due <= now + LOOKAHEAD:
+            continue
+        for channel in prefs.channels_for(Kind.SESSION_REMINDER):
+            rows.append(outbox.new_row(
+                member_id, Kind.SESSION_REMINDER, channel, f"session-reminder:{session_id}:{stamp}:{offset}",
+                due, now, expires=starts_at,
+                payload={"session_id": session_id, "starts_at": starts_at.isoformat(), "offset": offset},
+            ))
+    return rows
+
+
+def _session_sides(session) -> list[tuple[int, str, str]]:
+    """(user id, role, the other side's display name) for the member and the coach of a session."""
+    member = db.session.get(User, session.member_id)
+    coach = session.coach
+    return [(session.member_id, "member", coach.display_name),
+            (coach.user_id, "coach", member.display_name if member is not None else "A member")]
+
+
+def session_booked(session, now: datetime) -> None:
+    """A booked session: the confirmation to the member and the coach, and the member's reminders."""
+    stamp = outbox.utc_stamp(session.starts_at)
+    rows: list[dict] = []
+    sides = _session_sides(session)
+    prefs = preferences_for(user_id for user_id, _, _ in sides)
+    for user_id, role, other in sides:
+        for channel in prefs[user_id].channels_for(Kind.SESSION_BOOKED):
+            rows.append(outbox.new_row(
+                user_id, Kind.SESSION_BOOKED, channel, f"session-booked:{session.id}:{user_id}:{stamp}", now, now,
+                expires=session.starts_at,
+                payload={"session_id": session.id, "starts_at": session.starts_at.isoformat(), "role": role,
+                         "other_name": other},
+            ))
+    rows.extend(session_reminder_rows(session.id, session.member_id, session.starts_at,
+                                      prefs[session.member_id], now))
+    outbox.write(rows, revive=True)
+
+
+def session_changed(session, what: str, now: datetime, *, moved_to=None) -> None:
+    """A session cancelled (`what="cancelled"`) or moved (`"moved"`, to the session `moved_to`): its pending
+    notices stop, and the side that did not make the change is told (both, when nobody did: an account deleted)."""
+    outbox.cancel(or_(Notification.dedupe_key.like(f"session-booked:{session.id}:%"),
+                      Notification.dedupe_key.like(f"session-reminder:{session.id}:%")))
+    payload = {"session_id": session.id, "starts_at": session.starts_at.isoformat()}
+    if what == "moved" and moved_to is not None:
+        payload["moved_to"] = moved_to.starts_at.isoformat()
+    sides = [side for side in _session_sides(session) if side[0] != session.cancelled_by_id]
+    prefs = preferences_for(user_id for user_id, _, _ in sides)
+    rows: list[dict] = []
+    for user_id, role, other in sides:
+        for channel in prefs[user_id].channels_for(Kind.SESSION_CHANGED):
+            rows.append(outbox.new_row(
+                user_id, Kind.SESSION_CHANGED, channel, f"session-changed:{session.id}:{user_id}:{what}", now, now,
+                expires=session.starts_at, payload=payload | {"role": role, "other_name": other},
+            ))
+    if what == "moved" and moved_to is not None:
+        rows.extend(session_reminder_rows(moved_to.id, moved_to.member_id, moved_to.starts_at,
+                                          preferences_for([moved_to.member_id])[moved_to.member_id], now))
+    outbox.write(rows, revive=True)

@@ -12,6 +12,7 @@ from sqlalchemy import String, and_, cast, select
 
 from supportnet import attendance, followup
 from supportnet.checkins import rhythms
+from supportnet.coaching import notices as coaching_notices
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
@@ -42,6 +43,7 @@ class PlanReport:
     measure_prompts: int = 0
     # Alerts the member set for their supporters (supportnet/supporters/alerts.py).
     supporter_alerts: int = 0
+    session_reminders: int = 0
 
 
 def plan(now: datetime) -> PlanReport:
@@ -60,8 +62,11 @@ def plan(now: datetime) -> PlanReport:
     # --- alerts the member controls: each an email to a supporter plus the member's own record of it ---
     alert_rows = supporter_alerts.alert_rows(now)
     outbox.write(alert_rows)
+    # --- one-to-one sessions: the member's reminders at their chosen offsets (supportnet/coaching/notices.py) ---
+    session_reminders = coaching_notices.reminder_rows(now)
+    outbox.write(session_reminders)
     return PlanReport(len(reminders), len(digests), len(prompts), len(missed), len(nudges), len(measure_prompts),
-                      len([row for row in alert_rows if row["channel"] == Channel.EMAIL]))
+                      len([row for row in alert_rows if row["channel"] == Channel.EMAIL]), len(session_reminders))
 
 
 def _missed_rows(now: datetime) -> list[dict]:

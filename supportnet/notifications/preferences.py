@@ -43,6 +43,10 @@ KIND_LABELS: dict[NotificationKind, str] = {
     Kind.NEWCOMER: "Greeters: a newcomer is coming to my group's meeting",
     # Measures: one prompt on each due day of a rhythm the member chose, at the time they chose.
     Kind.MEASURE_PROMPT: "A measure I chose a rhythm for is due (once, on its day)",
+    # One-to-one sessions with a coach (for the member, and for the coach about their own sessions).
+    Kind.SESSION_BOOKED: "A session with a coach is booked",
+    Kind.SESSION_REMINDER: "Session reminders (at the reminder times below)",
+    Kind.SESSION_CHANGED: "A session is cancelled or moved",
 }
 # What a member gets before choosing anything. "Starting now" and "we missed you" are opt-in.
 DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {

@@ -152,14 +152,19 @@ def private_calendar(token: str):
     user = calendars.user_for_token(token)
     if user is None:
         abort(404)
-    entries, changed_at = calendars.private_entries(user, feeds.window(now_utc()))
+    span = feeds.window(now_utc())
+    entries, changed_at = calendars.private_entries(user, span)
+    sessions = calendars.session_entries(user, span)  # one-to-one sessions, as coach or member
+    changed_at = changed_at + [s.changed_at for s in sessions]
     zone, host = _zone(user), uid_host()
     rows = [(entry, entry.occurrence.series, entry.occurrence.series.group) for entry in entries]
-    key = feeds.fingerprint("private", current_app.config["BASE_URL"], host, user.calendar_discreet, zone, rows)
+    key = feeds.fingerprint("private", current_app.config["BASE_URL"], host, user.calendar_discreet, zone, rows,
+                            sessions)
     body, etag = feed_cache().get_or_build(
         key,
         lambda: feeds.private_calendar(
-            entries, discreet=user.calendar_discreet, viewer_zone=zone, links=WebLinks(), host=host
+            entries, discreet=user.calendar_discreet, viewer_zone=zone, links=WebLinks(), host=host,
+            sessions=sessions,
         ),
     )
     return conditional(
