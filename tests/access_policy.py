@@ -274,10 +274,10 @@ MATRIX: dict[str, tuple] = {
     "POST /programs/<int:program_id>/coaches": COORDINATOR,
     "POST /programs/<int:program_id>/coaches/<int:coach_id>/end": COORDINATOR,
     # --- coaching: booking, a member's sessions ---
-    # The security world has no coach and no coaching session: every id names nothing (a 404 for everyone), and
-    # the session's own rules are in tests/test_coaching_booking.py.
-    # No coach_id in the world: the address does not match at all, before sign-in is asked for.
-    "POST /coaches/<int:coach_id>/book": (404,) * 6,
+    # The security world has a public coach (none of the personas) and no coaching session: session ids name
+    # nothing (404 for everyone); the session's own rules are in tests/test_coaching_booking.py. Booking with the
+    # harness's empty form is bad input for anyone signed in (no time chosen).
+    "POST /coaches/<int:coach_id>/book": (L, 400, 400, 400, 400, 400),
     "GET /me/sessions": SIGNED_IN,
     "GET /me/sessions/<int:session_id>": (L, 404, 404, 404, 404, 404),
     "GET /me/sessions/<int:session_id>.ics": (L, 404, 404, 404, 404, 404),
