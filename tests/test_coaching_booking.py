@@ -358,7 +358,7 @@ def _storm_coach(db_path: str, url: str, key: str, smtp_port: int, coach_id: int
             if number == 0:
                 continue
             with app.app_context():
-                coach = booking.lock_coach(coach_id)
+                coach = coaches.lock_coach(coach_id)
                 report["locked_at"][number] = time.time()
                 if number == 1:
                     coach.session_minutes = 45

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from supportnet.coaching import coaches
@@ -15,13 +15,10 @@ from supportnet.extensions import db
 from supportnet.models import (
     Coach,
     CoachingSession,
-    CoachVisibility,
-    Group,
-    Membership,
-    MemberStatus,
     SessionStatus,
     User,
 )
+from supportnet.notifications import hooks
 
 NOTE_MAX = 500
 # A member holds at most this many future booked sessions with one coach: one person cannot fill a week.
@@ -30,30 +27,8 @@ TAKEN = "That time was just taken. Please choose another time."
 
 
 def may_book(member: User, coach: Coach) -> bool:
-    """Whether the member may see and book this coach (public, or program-only and active in its groups)."""
-    if coach.ended_at is not None or coach.user_id == member.id:
-        return False
-    if coach.visibility == CoachVisibility.PUBLIC:
-        return True
-    return bool(db.session.scalar(select(exists().where(
-        Membership.user_id == member.id, Membership.status == MemberStatus.ACTIVE,
-        Membership.group_id == Group.id, Group.program_id == coach.program_id))))
-
-
-def lock_coach(coach_id: int) -> Coach:
-    """Take the coach's booking lock until the transaction ends and re-read the row.
-
-    Everything that decides free slots (bookings, cancellations, windows, exceptions, time off) changes under
-    this lock, so a check of the free slots stays true until the commit. PostgreSQL: a row lock. SQLite: the
-    writer already holds the database's single write lock (BEGIN IMMEDIATE), so this only re-reads the row.
-    """
-    db.session.flush()
-    coach = db.session.execute(
-        select(Coach).where(Coach.id == coach_id).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if coach is None:
-        raise NotFound("That coach is not taking bookings.")
-    return coach
+    """Whether the member may book this coach: whoever may see the coach, but never the coach themselves."""
+    return coach.user_id != member.id and coaches.may_see(member, coach)
 
 
 def _clean_note(note: str | None, field: str = "note") -> str | None:
@@ -85,7 +60,7 @@ def _insert(session: CoachingSession) -> None:
 
 def book(member: User, coach: Coach, starts_at: datetime, note: str | None, now: datetime) -> CoachingSession:
     """Book one of the coach's free slots for the member."""
-    coach = lock_coach(coach.id)
+    coach = coaches.lock_coach(coach.id)
     if not may_book(member, coach):
         raise NotFound("That coach is not taking bookings.")
     note = _clean_note(note)
@@ -98,6 +73,7 @@ def book(member: User, coach: Coach, starts_at: datetime, note: str | None, now:
     session = CoachingSession(coach_id=coach.id, member_id=member.id, starts_at=starts_at, ends_at=ends_at,
                               status=SessionStatus.BOOKED, note=note, created_at=now)
     _insert(session)
+    hooks.session_booked(session, now)
     return session
 
 
@@ -126,16 +102,17 @@ def _cancel_row(session: CoachingSession, by_user: User, note: str | None, now: 
 
 def cancel(session: CoachingSession, by_user: User, note: str | None, now: datetime) -> None:
     """Cancel a booked session (its member or coach); the slot becomes free."""
-    lock_coach(session.coach_id)
+    coaches.lock_coach(session.coach_id)
     db.session.refresh(session)
     note = _check_change(session, by_user, note, now)
     _cancel_row(session, by_user, note, now)
+    hooks.session_changed(session, "cancelled", now)
 
 
 def move(session: CoachingSession, new_starts_at: datetime, by_user: User, note: str | None,
          now: datetime) -> CoachingSession:
     """Move a booked session to another free slot: a new booked session, the old one cancelled."""
-    coach = lock_coach(session.coach_id)
+    coach = coaches.lock_coach(session.coach_id)
     db.session.refresh(session)
     note = _check_change(session, by_user, note, now)
     # The old slot is freed first, so moving by a few minutes within one's own slot is possible; a refused move
@@ -147,6 +124,7 @@ def move(session: CoachingSession, new_starts_at: datetime, by_user: User, note:
                                 ends_at=ends_at, status=SessionStatus.BOOKED, note=session.note,
                                 created_at=now, moved_from_id=session.id)
         _insert(moved)
+    hooks.session_changed(session, "moved", now, moved_to=moved)
     return moved
 
 

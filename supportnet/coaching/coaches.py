@@ -30,6 +30,23 @@ from supportnet.models import (
 from supportnet.textsafety import has_invisible
 
 
+def lock_coach(coach_id: int) -> Coach:
+    """Take the coach's booking lock until the transaction ends and re-read the row.
+
+    Everything that decides free slots (bookings, cancellations, windows, exceptions, time off, the session
+    length and buffer) changes under this lock, so a check of the free slots stays true until the commit.
+    PostgreSQL: a row lock. SQLite: the writer already holds the database's single write lock (BEGIN
+    IMMEDIATE), so this only re-reads the row.
+    """
+    db.session.flush()
+    coach = db.session.execute(
+        select(Coach).where(Coach.id == coach_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if coach is None:
+        raise NotFound("That coach is not taking bookings.")
+    return coach
+
+
 def availability_of(coach: Coach) -> slots.Availability:
     """Everything that decides the coach's free slots, read from their rows (three queries)."""
     windows = [slots.Window(w.weekday, w.starts, w.ends) for w in db.session.scalars(
@@ -204,6 +221,7 @@ def _clean_text(value: str, name: str, *, required: bool = False) -> str:
 
 def update_profile(coach: Coach, profile: Profile) -> None:
     """Save the coach's profile and booking rules, checked all together (nothing changes on a refusal)."""
+    lock_coach(coach.id)  # never while someone books against the old availability
     for name, (low, high, message) in _RANGES.items():
         if not low <= getattr(profile, name) <= high:
             raise DomainError(message, field=name)
@@ -254,6 +272,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def add_window(coach: Coach, weekday: int, starts: time, ends: time) -> AvailabilityWindow:
     """Add a weekly window; windows on one weekday never overlap."""
+    lock_coach(coach.id)  # never while someone books against the old availability
     if not 0 <= weekday <= 6:
         raise DomainError("Choose a day of the week.", field="weekday")
     if ends <= starts:
@@ -272,6 +291,7 @@ def add_window(coach: Coach, weekday: int, starts: time, ends: time) -> Availabi
 def add_change(coach: Coach, day: date, *, off: bool, starts: time | None = None,
                ends: time | None = None) -> AvailabilityChange:
     """Add a date exception: the day off, or an extra window that day."""
+    lock_coach(coach.id)  # never while someone books against the old availability
     if off:
         starts = ends = None
     elif starts is None or ends is None or ends <= starts:
@@ -284,6 +304,7 @@ def add_change(coach: Coach, day: date, *, off: bool, starts: time | None = None
 
 def add_time_off(coach: Coach, starts: datetime, ends: datetime) -> TimeOff:
     """Add time off between two local times in the coach's zone (taken as given, DST-resolved)."""
+    lock_coach(coach.id)  # never while someone books against the old availability
     zone = ZoneInfo(coach.timezone)
     starts_at = starts.replace(tzinfo=zone).astimezone(UTC)
     ends_at = ends.replace(tzinfo=zone).astimezone(UTC)
@@ -300,6 +321,7 @@ _KINDS = {"window": AvailabilityWindow, "change": AvailabilityChange, "time_off"
 
 def remove(coach: Coach, kind: str, row_id: int) -> None:
     """Remove one of the coach's own windows, exceptions or time off (another coach's row: NotFound)."""
+    lock_coach(coach.id)  # never while someone books against the old availability
     model = _KINDS.get(kind)
     row = db.session.get(model, row_id) if model is not None else None
     if row is None or row.coach_id != coach.id:
