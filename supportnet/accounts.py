@@ -6,9 +6,7 @@ Functions here change models and flush; the caller (a view or a command) commits
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +19,7 @@ from supportnet.db import serialize_on
 from supportnet.errors import DomainError, TooManyAttempts
 from supportnet.extensions import db
 from supportnet.models import AccountToken, AuditAction, LoginFailure, SiteRole, TokenPurpose, User, UserSession
-from supportnet.textsafety import has_invisible
+from supportnet.textsafety import clean_name
 
 TOKEN_LIFETIME = {
     TokenPurpose.CONFIRM_EMAIL: timedelta(hours=48),
@@ -61,19 +59,9 @@ def normalize_email(raw: str) -> str:
     return result.normalized.lower()
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def clean_display_name(raw: str) -> str:
     """Return a tidy display name or raise DomainError; an email address is refused to protect anonymity."""
-    name = " ".join(unicodedata.normalize("NFC", raw).split())
-    if not name or _CONTROL.search(name):
-        raise DomainError("Enter a display name.", field="display_name")
-    if has_invisible(name):
-        raise DomainError("Remove the invisible or direction-changing characters from the display name.",
-                          field="display_name")
-    if len(name) > 60:
-        raise DomainError("Keep the display name to 60 characters.", field="display_name")
+    name = clean_name(raw, limit=60, empty="Enter a display name.", what="display name", field="display_name")
     if "@" in name:
         raise DomainError(
             "Other members see your display name, so please don't use your email address.", field="display_name"

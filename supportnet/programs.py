@@ -46,7 +46,7 @@ from supportnet.models import (
     Visibility,
 )
 from supportnet.notifications import hooks
-from supportnet.textsafety import has_invisible
+from supportnet.textsafety import clean_name, has_invisible
 
 MAX_SUGGESTIONS = 5
 DEFAULT_VALID_DAYS = 30
@@ -72,14 +72,7 @@ def _require_admin(by: User) -> None:
 
 
 def clean_program_name(raw: str) -> str:
-    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
-    if not name or _CONTROL.search(name):
-        raise DomainError("Enter a name for the program.", field="name")
-    if has_invisible(name):
-        raise DomainError("Remove the invisible or direction-changing characters from the name.", field="name")
-    if len(name) > MAX_PROGRAM_NAME:
-        raise DomainError(f"Keep the name to {MAX_PROGRAM_NAME} characters.", field="name")
-    return name
+    return clean_name(raw, limit=MAX_PROGRAM_NAME, empty="Enter a name for the program.")
 
 
 def create_program(name: str, *, by: User, now: datetime) -> Program:

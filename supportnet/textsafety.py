@@ -13,10 +13,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from supportnet.errors import DomainError
+
 ZERO_WIDTH_JOINER = "\u200d"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _URL_FORBIDDEN = frozenset(" \t\r\n\"'<>\\`")
 
 
@@ -31,6 +35,20 @@ def has_invisible(text: str) -> bool:
                 continue
         return True
     return False
+
+
+def clean_name(raw: str | None, *, limit: int, empty: str, what: str = "name", field: str = "name") -> str:
+    """A short name people read (a display name, a program, a supporter): NFC, whitespace collapsed, no control
+    or invisible characters, at most `limit` characters; otherwise a DomainError a person can act on (`empty`
+    when nothing usable is left; `what` names it in the other messages)."""
+    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
+    if not name or _CONTROL.search(name):
+        raise DomainError(empty, field=field)
+    if has_invisible(name):
+        raise DomainError(f"Remove the invisible or direction-changing characters from the {what}.", field=field)
+    if len(name) > limit:
+        raise DomainError(f"Keep the {what} to {limit} characters.", field=field)
+    return name
 
 
 def safe_meeting_url(url: str | None) -> str | None:

@@ -232,7 +232,7 @@ def test_a_check_in_after_planning_cancels_the_alert(app, member, mailbox):
 
 
 def test_removing_the_supporter_cancels_pending_alerts_and_ends_the_consent(app, member, mailbox):
-    sam, _rule_id = no_checkin_rule(app, member)
+    sam, rule_id = no_checkin_rule(app, member)
     quiet_hours(app, member, time(22, 0), time(7, 0))
     run(app, at_london(date(2026, 12, 4), 0))
     with app.app_context():
@@ -240,6 +240,7 @@ def test_removing_the_supporter_cancels_pending_alerts_and_ends_the_consent(app,
         db.session.commit()
     run_every(app, at_london(date(2026, 12, 4), 7), at_london(date(2026, 12, 6), 7), timedelta(hours=6))
     assert {r.status for r in rows(app, kind=Kind.SUPPORTER_ALERT)} == {CANCELLED} and mailbox.to(SAM) == []
+    assert rule_row(app, rule_id) is None, "the rule that named the supporter ends with them"
 
 
 def test_deleting_the_account_removes_rules_consents_and_alerts(app, member, mailbox):

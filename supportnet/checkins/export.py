@@ -21,6 +21,7 @@ from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.measures import instruments
 from supportnet.measures.definitions import Instrument
+from supportnet.measures.scoring import band_of
 from supportnet.models import (
     CheckIn,
     CheckInTag,
@@ -122,14 +123,6 @@ def _instrument(code: str, version: int) -> Instrument | None:
         return None
 
 
-def _band(instrument: Instrument | None, scores: Mapping[str, int]) -> str | None:
-    # The band follows from the stored score of the banded subscale, as scoring gave it when it was taken.
-    if instrument is None or instrument.scoring.banded is None:
-        return None
-    total = scores.get(instrument.scoring.banded)
-    return next((b.label for b in instrument.scoring.bands if total is not None and b.low <= total <= b.high), None)
-
-
 def _answers(instrument: Instrument | None, stored: Mapping[str, int]) -> list[dict]:
     if instrument is None:
         return [{"item": label, "question": None, "value": value, "answer": None} for label, value in stored.items()]
@@ -162,7 +155,8 @@ def measure_records(user: User) -> list[dict]:
             "taken_at": response.taken_at.isoformat(),
             "local_date": response.local_date.isoformat(),
             "scores": scores,
-            "band": _band(instrument, scores),
+            # From the stored score of the banded subscale, as scoring gave it when it was taken.
+            "band": band_of(instrument, scores) if instrument is not None else None,
             "answers": _answers(instrument, json.loads(response.answers)),
             "attendance_offered": response.attendance_offered,
         })

@@ -21,9 +21,10 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from supportnet import audit
+from supportnet.checkins import scores
 from supportnet.checkins.records import local_today
 from supportnet.errors import DomainError
 from supportnet.extensions import db
@@ -173,19 +174,11 @@ class Due:
     overdue: bool  # the due day is before today
 
 
-def _latest_taken(user_id: int) -> dict[str, date]:
-    return dict(db.session.execute(
-        select(MeasureResponse.code, func.max(MeasureResponse.local_date))
-        .where(MeasureResponse.user_id == user_id)
-        .group_by(MeasureResponse.code)
-    ).all())
-
-
 def due_now(user: User, now: datetime) -> list[Due]:
     """The instruments whose latest due day (in the member's zone) is today or past, not taken since."""
     today = local_today(user, now)
     titles = takeable_codes()
-    taken = _latest_taken(user.id)
+    taken = {code: day for (_, code), day in scores.last_taken([user.id]).items()}
     found: list[Due] = []
     for row in db.session.scalars(select(MeasureRhythm).where(MeasureRhythm.user_id == user.id)
                                   .order_by(MeasureRhythm.code)):
@@ -213,13 +206,7 @@ def measure_prompt_rows(now: datetime, *conditions) -> list[dict]:
     if not found:
         return []
     prefs = preferences_for(rhythm.user_id for rhythm, _ in found)
-    taken: dict[tuple[int, str], date] = {
-        (user_id, code): day for user_id, code, day in db.session.execute(
-            select(MeasureResponse.user_id, MeasureResponse.code, func.max(MeasureResponse.local_date))
-            .where(MeasureResponse.user_id.in_({rhythm.user_id for rhythm, _ in found}))
-            .group_by(MeasureResponse.user_id, MeasureResponse.code)
-        )
-    }
+    taken = scores.last_taken(rhythm.user_id for rhythm, _ in found)
     codes = takeable_codes()
     rows: list[dict] = []
     for rhythm, tz_name in found:

@@ -5,12 +5,13 @@ trend points, and deleting them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 from supportnet.checkins.records import local_today
 from supportnet.extensions import db
@@ -65,8 +66,9 @@ def score_of(response: MeasureResponse) -> Score:
 
 
 def responses_of(user: User, code: str | None = None) -> list[MeasureResponse]:
-    """The member's responses, newest first (of one instrument when `code` is given)."""
-    query = select(MeasureResponse).where(MeasureResponse.user_id == user.id)
+    """The member's responses, newest first (of one instrument when `code` is given). The encrypted answers are
+    read only when asked for: lists and trends need the scores, and decrypting every answer would cost more."""
+    query = select(MeasureResponse).options(defer(MeasureResponse.answers)).where(MeasureResponse.user_id == user.id)
     if code is not None:
         query = query.where(MeasureResponse.code == code)
     return list(db.session.scalars(query.order_by(MeasureResponse.taken_at.desc(), MeasureResponse.id.desc())))
@@ -78,6 +80,17 @@ def latest_by_code(user: User) -> dict[str, MeasureResponse]:
     for response in responses_of(user):
         latest.setdefault(response.code, response)
     return latest
+
+
+def last_taken(user_ids: Iterable[int]) -> dict[tuple[int, str], date]:
+    """(member, instrument) -> the member's own day of their latest response, in one query."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    return {(user_id, code): day for user_id, code, day in db.session.execute(
+        select(MeasureResponse.user_id, MeasureResponse.code, func.max(MeasureResponse.local_date))
+        .where(MeasureResponse.user_id.in_(ids)).group_by(MeasureResponse.user_id, MeasureResponse.code)
+    )}
 
 
 def response_of(user: User, response_id: int) -> MeasureResponse | None:

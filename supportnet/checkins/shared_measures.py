@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 from supportnet import audit, consent, visibility
 from supportnet.checkins.support import AGGREGATE_MIN
@@ -30,6 +31,7 @@ from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.measures import instruments
 from supportnet.measures.definitions import Instrument
+from supportnet.measures.scoring import band_of
 from supportnet.models import (
     AuditAction,
     Group,
@@ -129,14 +131,6 @@ def _instrument(response: MeasureResponse) -> Instrument | None:
         return None
 
 
-def band_of(instrument: Instrument, scores: dict[str, int]) -> str | None:
-    """The published band of the banded subscale, if the instrument has one."""
-    banded = instrument.scoring.banded
-    if banded is None or banded not in scores:
-        return None
-    return next((b.label for b in instrument.scoring.bands if b.low <= scores[banded] <= b.high), None)
-
-
 def _latest(response: MeasureResponse) -> Latest | None:
     instrument = _instrument(response)
     if instrument is None:
@@ -158,7 +152,8 @@ def latest_by_member(user_ids: Iterable[int]) -> dict[int, list[Latest]]:
         ).label("n"),
     ).where(MeasureResponse.user_id.in_(ids)).subquery()
     rows = db.session.scalars(
-        select(MeasureResponse).join(ranked, ranked.c.id == MeasureResponse.id).where(ranked.c.n == 1)
+        select(MeasureResponse).options(defer(MeasureResponse.answers))
+        .join(ranked, ranked.c.id == MeasureResponse.id).where(ranked.c.n == 1)
         .order_by(MeasureResponse.code)
     )
     found: dict[int, list[Latest]] = defaultdict(list)
@@ -313,9 +308,10 @@ def summaries(place: Place, today: date, now: datetime, months: int = SUMMARY_MO
     if len(shared) < AGGREGATE_MIN:
         return []
     since = _months_back(today, months)
+    # Scores only: the encrypted answers are never decrypted for a summary.
     rows = db.session.scalars(
-        select(MeasureResponse).where(MeasureResponse.user_id.in_(list(shared)),
-                                      MeasureResponse.local_date >= since)
+        select(MeasureResponse).options(defer(MeasureResponse.answers))
+        .where(MeasureResponse.user_id.in_(list(shared)), MeasureResponse.local_date >= since)
         .order_by(MeasureResponse.local_date, MeasureResponse.taken_at, MeasureResponse.id)
     )
     # The latest response of each member, per instrument and month: later rows replace earlier ones.

@@ -61,6 +61,16 @@ def _checked(instrument: Instrument, answers: Mapping[str, object]) -> dict[str,
     return values
 
 
+def band_of(instrument: Instrument, subscales: Mapping[str, int]) -> str | None:
+    """The published severity band of the banded subscale's score (None for an instrument without bands, or a
+    score missing from `subscales`): the same rule for a fresh score and for scores stored long ago."""
+    banded = instrument.scoring.banded
+    if banded is None or banded not in subscales:
+        return None
+    total = subscales[banded]
+    return next((b.label for b in instrument.scoring.bands if b.low <= total <= b.high), None)
+
+
 def score(instrument: Instrument, answers: Mapping[str, object]) -> Score:
     """Score complete answers (item label -> option value) to this exact instrument version."""
     values = _checked(instrument, answers)
@@ -68,10 +78,7 @@ def score(instrument: Instrument, answers: Mapping[str, object]) -> Score:
         subscale.name: sum(values[label] for label in subscale.items)
         for subscale in instrument.scoring.subscales
     }
-    band = None
-    if instrument.scoring.banded is not None:
-        total = subscales[instrument.scoring.banded]
-        band = next(b.label for b in instrument.scoring.bands if b.low <= total <= b.high)
+    band = band_of(instrument, subscales)
     safety_items = tuple(
         item.label for item in instrument.items
         if item.safety_from is not None and values.get(item.label, -1) >= item.safety_from

@@ -20,6 +20,7 @@ from supportnet.extensions import db
 from supportnet.models import (
     AlertKind,
     AlertRule,
+    Audience,
     Channel,
     CheckIn,
     MeasureResponse,
@@ -80,7 +81,7 @@ def message(kind: AlertKind, threshold: int, member_name: str) -> tuple[str, lis
     elif kind == AlertKind.NO_CHECKIN:
         what = f"{member_name} hasn't checked in for {threshold} days."
     else:
-        what = f"{member_name}'s weekly questionnaire suggests a harder time."
+        what = f"{member_name}'s questionnaire suggests a harder time."
     return f"{member_name} might like to hear from you", [
         what,
         f"{member_name} set this up themselves and asked us to tell you, so you might get in touch. It is not an "
@@ -276,8 +277,9 @@ def alert_rows(now: datetime) -> list[dict]:
     rows: list[dict] = []
     keys: set[str] = set()
     fired: dict[int, set[tuple[int, str]]] = {}
+    allowed = consent.standing_among((user.id for _, user in found), Audience.SUPPORTER, now)
     for rule, user in found:
-        if not consent.allows(user.id, Recipient.supporter(rule.supporter_id), SCOPES[rule.kind], now):
+        if (user.id, Recipient.supporter(rule.supporter_id).key, SCOPES[rule.kind]) not in allowed:
             continue
         episode = condition(rule, user, now)
         if episode is None:

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-import unicodedata
 from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from supportnet import accounts, consent
 from supportnet.consent import Recipient
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
+    AlertRule,
     Channel,
     EndReason,
     Notification,
@@ -31,7 +30,7 @@ from supportnet.models import (
 )
 from supportnet.models.user import new_row_nonce
 from supportnet.notifications import links, outbox
-from supportnet.textsafety import has_invisible
+from supportnet.textsafety import clean_name
 
 # The supporter has this long to accept an invitation.
 INVITATION_DAYS = 14
@@ -78,12 +77,15 @@ def stop_url(supporter: Supporter | None) -> str | None:
 
 
 def end(supporter: Supporter, reason: SupporterEnd, now: datetime) -> bool:
-    """End a supporter's place at once: their address goes, every consent given to them ends, and every email
-    to them not sent yet is cancelled. False when it had already ended."""
+    """End a supporter's place at once: their address goes, every consent given to them ends with the alert rules
+    that named them, and every email to them not sent yet is cancelled. False when it had already ended."""
     if supporter.ended_at is not None:
         return False
     supporter.ended_at, supporter.end_reason, supporter.email = now, reason, None
     consent.revoke(supporter.user_id, Recipient.supporter(supporter.id), ALERT_SCOPES, now, EndReason.SUPPORTER_ENDED)
+    # The member's rules for them go too (the consents above stay as the record of what was allowed).
+    db.session.execute(delete(AlertRule).where(AlertRule.supporter_id == supporter.id)
+                       .execution_options(synchronize_session="fetch"))
     db.session.execute(
         update(Notification)
         .where(Notification.supporter_id == supporter.id, Notification.status == NotificationStatus.PENDING,
@@ -118,7 +120,6 @@ MAX_STANDING = 5
 # ask for it).
 RESEND_EVERY = timedelta(days=1)
 NAME_MAX = 60
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 RELATION_LABELS: dict[Relation, str] = {
     Relation.SPONSOR: "Sponsor",
@@ -179,21 +180,14 @@ def own_supporter(user: User, supporter_id: int) -> Supporter | None:
     return supporter if supporter is not None and supporter.user_id == user.id else None
 
 
-def clean_name(raw: str) -> str:
+def clean_supporter_name(raw: str) -> str:
     """What the member calls the supporter, tidied, or DomainError."""
-    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
-    if not name or _CONTROL.search(name):
-        raise DomainError("Enter a name for them.", field="name")
-    if has_invisible(name):
-        raise DomainError("Remove the invisible or direction-changing characters from the name.", field="name")
-    if len(name) > NAME_MAX:
-        raise DomainError(f"Keep the name to {NAME_MAX} characters.", field="name")
-    return name
+    return clean_name(raw, limit=NAME_MAX, empty="Enter a name for them.")
 
 
 def invite(user: User, name: str, email: str, relation: Relation, now: datetime) -> Supporter:
     """Name a supporter by email and queue their invitation (accept or decline through signed links)."""
-    name = clean_name(name)
+    name = clean_supporter_name(name)
     address = accounts.normalize_email(email or "")
     if not isinstance(relation, Relation):
         raise DomainError("Choose who they are to you.", field="relation")
@@ -206,11 +200,11 @@ def invite(user: User, name: str, email: str, relation: Relation, now: datetime)
     standing = standing_of(user)
     if len(standing) >= MAX_STANDING:
         raise DomainError(f"You can have up to {MAX_STANDING} supporters. Remove one to ask someone else.")
-    # Addresses are encrypted (a different ciphertext each time), so they are compared decrypted, here.
-    if any(address_of(s) == address for s in standing):
+    digest = address_digest(address)
+    # Addresses are encrypted (a different ciphertext each time): rows are compared by the keyed hash.
+    if any(s.address_digest == digest for s in standing):
         raise DomainError("You have already asked this address. Send the invitation again from your list instead.",
                           field="email")
-    digest = address_digest(address)
     earlier = db.session.execute(select(Supporter.end_reason, Supporter.invited_at).where(
         Supporter.user_id == user.id, Supporter.address_digest == digest)).all()
     if any(reason == SupporterEnd.STOPPED for reason, _ in earlier):

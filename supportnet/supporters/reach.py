@@ -16,6 +16,7 @@ from supportnet.extensions import db
 from supportnet.models import Channel, Notification, NotificationKind, SafetyPlan, Supporter, User
 from supportnet.notifications import outbox
 from supportnet.supporters import people
+from supportnet.supporters.plan import plan_of
 from supportnet.textsafety import has_invisible
 
 # Ready phrasings to pick from; the member may write their own instead.
@@ -32,19 +33,15 @@ MAX_LENGTH = 200
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def _plan(user: User) -> SafetyPlan | None:
-    return db.session.get(SafetyPlan, user.id)
-
-
 def message_of(user: User) -> str:
     """The message "reach out" sends for this member (the default until they choose their own)."""
-    plan = _plan(user)
+    plan = plan_of(user)
     return plan.reach_out_message if plan is not None and plan.reach_out_message else DEFAULT_MESSAGE
 
 
 def has_chosen(user: User) -> bool:
     """Whether the member chose their message (else the default goes)."""
-    plan = _plan(user)
+    plan = plan_of(user)
     return plan is not None and bool(plan.reach_out_message)
 
 
@@ -63,7 +60,7 @@ def clean_message(text: str | None) -> str:
 def set_message(user: User, text: str | None, now: datetime) -> str:
     """Choose the message "reach out" sends (kept encrypted with the member's safety plan)."""
     message = clean_message(text)
-    plan = _plan(user)
+    plan = plan_of(user)
     if plan is None:
         # Only the message is set here: the plan's own parts stay empty until the member writes them.
         plan = SafetyPlan(user_id=user.id, updated_at=now)
