@@ -6,7 +6,8 @@ removal and a declined request start a later return from "share nothing".
 
 A place in a group gives a member more than its pages: seats and waitlist places, "I come every week", the
 reminders and notices written for them, in-app items that carry the group's venue, online link or facilitator
-notes, check-in sharing with the group's facilitators, and the group's meetings in their private calendar feed.
+notes, check-in sharing with the group's facilitators, the group's meetings in their private calendar feed,
+and one-to-one sessions with the coaches of the group's program.
 When the place ends (leaving, removal, a declined request, the group going private for people who are not
 members, the group being archived, the account being deleted) all of that must end in the same transaction, or
 it keeps pointing at someone who may no longer see the group.
@@ -29,6 +30,9 @@ from supportnet import consent, rsvps
 from supportnet.extensions import db
 from supportnet.models import (
     Channel,
+    Coach,
+    CoachingSession,
+    CoachVisibility,
     Group,
     MeetingSeries,
     Membership,
@@ -39,8 +43,10 @@ from supportnet.models import (
     Occurrence,
     Rsvp,
     RsvpStatus,
+    SessionStatus,
     StandingRsvp,
 )
+from supportnet.notifications import hooks
 
 # In-app items that show nothing of the group beyond its name: the answer to a request to join.
 _HARMLESS_KINDS = frozenset({NotificationKind.JOIN_ANSWER})
@@ -149,15 +155,12 @@ def stop_greeting(scope: Scope) -> None:
     )
 
 
-def end_program_sharing_for(
-    program_id: int, user_ids: Iterable[int], now: datetime, *, leaving_group_id: int | None = None
-) -> int:
-    """End what these members shared with a program's coordinators (their measures) when none of them is an
-    active member of another of the program's groups that is not archived: the program sees members of its
-    groups only. `leaving_group_id` is the group whose place ends now (not counted, whatever its row says yet)."""
+def _gone_from_program(program_id: int, user_ids: Iterable[int], leaving_group_id: int | None) -> list[int]:
+    """Those of these members who are no longer active in any of the program's groups that is not archived
+    (`leaving_group_id`: the group whose place ends now, not counted whatever its row says yet)."""
     ids = list(user_ids)
     if not ids:
-        return 0
+        return []
     still_in = select(Membership.user_id).join(Group, Group.id == Membership.group_id).where(
         Group.program_id == program_id, Group.archived_at.is_(None), Membership.status == MemberStatus.ACTIVE,
         Membership.user_id.in_(ids),
@@ -165,13 +168,41 @@ def end_program_sharing_for(
     if leaving_group_id is not None:
         still_in = still_in.where(Group.id != leaving_group_id)
     remaining = set(db.session.scalars(still_in))
-    gone = [uid for uid in ids if uid not in remaining]
+    return [uid for uid in ids if uid not in remaining]
+
+
+def cancel_sessions(sessions: Iterable[CoachingSession], now: datetime, *, by_user_id: int | None = None) -> int:
+    """Cancel these booked one-to-one sessions; both sides are told, except the one who cancelled (`by_user_id`;
+    None when nobody did: a role, a place or an account ended). Returns how many."""
+    count = 0
+    for session in sessions:
+        session.status, session.cancelled_at, session.cancelled_by_id = SessionStatus.CANCELLED, now, by_user_id
+        db.session.flush()
+        hooks.session_changed(session, "cancelled", now)
+        count += 1
+    return count
+
+
+def end_program_sharing_for(
+    program_id: int, user_ids: Iterable[int], now: datetime, *, leaving_group_id: int | None = None
+) -> int:
+    """End what these members shared with a program's coordinators (their measures), and their booked sessions
+    ahead with the program's own coaches, when none of them is an active member of another of the program's
+    groups: the program serves members of its groups only."""
+    gone = _gone_from_program(program_id, user_ids, leaving_group_id)
+    if not gone:
+        return 0
+    cancel_sessions(db.session.scalars(
+        select(CoachingSession).join(Coach, Coach.id == CoachingSession.coach_id).where(
+            Coach.program_id == program_id, Coach.visibility == CoachVisibility.PROGRAM,
+            CoachingSession.member_id.in_(gone), CoachingSession.status == SessionStatus.BOOKED,
+            CoachingSession.starts_at > now).order_by(CoachingSession.id)).all(), now)
     return consent.end_for_program(program_id, gone, now)
 
 
 def end_program_sharing(scope: Scope) -> None:
-    """What the members shared with the coordinators of the group's program ends, unless they are still active
-    in another of its groups."""
+    """What the members shared with the coordinators of the group's program ends, and their sessions ahead with
+    its program-only coaches are cancelled, unless they are still active in another of its groups."""
     program_id = db.session.scalar(select(Group.program_id).where(Group.id == scope.group_id))
     if program_id is not None:
         end_program_sharing_for(program_id, scope.user_ids, scope.now, leaving_group_id=scope.group_id)
@@ -190,8 +221,8 @@ DEPENDENTS: tuple[tuple[str, Callable[[Scope], None]], ...] = (
     ("in-app items carrying the group's private details", withdraw_inbox_items),
     ("consents given to the group's facilitators and greeters (check-in sharing)", reset_sharing),
     ("the group's meetings in the private calendar feed", private_feed),
-    ("measures shared with the coordinators of the group's program (unless still in another of its groups)",
-     end_program_sharing),
+    ("measures shared with the coordinators of the group's program, and booked sessions ahead with its "
+     "program-only coaches (unless still in another of its groups)", end_program_sharing),
     ("greeting newcomers (being told that one is coming)", stop_greeting),
 )
 

@@ -286,6 +286,11 @@ MATRIX: dict[str, tuple] = {
     "GET /sessions/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     "POST /sessions/cant-make-it/<token>": ANYONE_BAD_TOKEN,
     # --- coaching: a coach's sessions, notes ---
+    # None of the personas is a coach; who reaches whose session is in tests/test_coaching_sessions.py.
+    "GET /coach/sessions": (L, 404, 404, 404, 404, 404),
+    "GET /coach/sessions/<int:session_id>": (L, 404, 404, 404, 404, 404),
+    "POST /coach/sessions/<int:session_id>/follow-up": (L, 404, 404, 404, 404, 404),
+    "POST /coach/sessions/<int:session_id>/cancel": (L, 404, 404, 404, 404, 404),
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

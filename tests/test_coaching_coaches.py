@@ -231,7 +231,7 @@ def test_a_coach_edits_weekly_windows_exceptions_and_time_off(app, world):
 
 def _slot_days(response) -> dict[str, list[str]]:
     days = {}
-    for heading, body in re.findall(r"<h3>(.*?)</h3>\s*<ul class=\"slots\">(.*?)</ul>", html(response), re.S):
+    for heading, body in re.findall(r"<legend>(.*?)</legend>\s*<div class=\"slots\">(.*?)</div>", html(response), re.S):
         days[heading] = re.findall(r'<span class="slot-time">(.*?)</span>', body)
     return days
 

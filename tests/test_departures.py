@@ -4,8 +4,9 @@ Each transition (remove, leave, reject, archive, make private, delete the accoun
 Mia is going to next Tuesday's meeting (with a standing RSVP, so Wendy waits behind her), waits for a seat on
 Thursday, has reminders pending, an announcement with a door code in her inbox and its email pending, shares her
 check-ins with the group (one asks for support), greets newcomers, has a private calendar feed with the meetings,
-and attended a meeting last week. After the transition every piece must be gone, the waitlist promoted, and the
-scheduler must send her nothing; the attended meeting stays (it is her history).
+a session booked with a coach of the group's program (and one with a public coach), and attended a meeting last
+week. After the transition every piece must be gone, the waitlist promoted, and the scheduler must send her nothing
+but the news that the program's session is cancelled; the attended meeting and the public coach's session stay.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from supportnet.models import (
     Audience,
     Channel,
     CheckinSharing,
+    Coach,
+    CoachingSession,
+    CoachVisibility,
     Consent,
     EndReason,
     Group,
@@ -43,6 +47,7 @@ from supportnet.models import (
     Rsvp,
     RsvpStatus,
     Scope,
+    SessionStatus,
     StandingRsvp,
 )
 from supportnet.notifications import announcements as notif_announcements
@@ -68,6 +73,9 @@ class Scene:
     thursday: int  # Ben has the only seat, Mia waits
     past: int  # Mia attended
     feed_token: str
+    program_session: int  # with a coach only the program's members may book
+    public_session: int  # with a coach anyone may book: not the group's to end
+    cole: Persona  # the program's coach
 
     def membership_id(self, persona: Persona) -> int:
         return db.session.scalar(select(Membership.id).where(
@@ -85,6 +93,7 @@ def _first(series_id: int, after: datetime | None = None) -> Occurrence:
 def scene(app, facilitator, member) -> Scene:
     mia = member
     wendy, ben = make_persona(app, "Wendy W."), make_persona(app, "Ben B.")
+    cole, rosa = make_persona(app, "Cole C."), make_persona(app, "Rosa R.")
     earlier = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
     with clock.frozen(earlier):
         world = make_world(app, facilitator, capacity=1)
@@ -128,8 +137,22 @@ def scene(app, facilitator, member) -> Scene:
         checkins_sharing.set_measure_sharing(user, Recipient.program_coordinators(program.id).key, "scores", now)
         checkins_records.record(user, CheckInSpec(mood=1, craving=8, wants_support=True), now)
         token = calendars.regenerate_token(user)
+        # She booked a session with the program's own coach and one with a coach open to everyone.
+        sessions = []
+        for coach_persona, program_id in ((cole, program.id), (rosa, None)):
+            coach = Coach(user_id=coach_persona.id, display_name=coach_persona.display_name, timezone="UTC",
+                          visibility=CoachVisibility.PROGRAM if program_id else CoachVisibility.PUBLIC,
+                          program_id=program_id)
+            db.session.add(coach)
+            db.session.flush()
+            session = CoachingSession(coach_id=coach.id, member_id=user.id, starts_at=now + timedelta(days=3),
+                                      ends_at=now + timedelta(days=3, hours=1), status=SessionStatus.BOOKED)
+            db.session.add(session)
+            db.session.flush()
+            sessions.append(session.id)
         db.session.commit()
-        s = Scene(world.slug, world.group_id, mia, wendy, ben, tuesday.id, thursday.id, past.id, token)
+        s = Scene(world.slug, world.group_id, mia, wendy, ben, tuesday.id, thursday.id, past.id, token, *sessions,
+                  cole=cole)
     _assert_starting_point(app, s, facilitator)
     return s
 
@@ -139,7 +162,9 @@ def _feed_events(client, s: Scene) -> int | None:
     if response.status_code == 404:
         return None
     assert response.status_code == 200
-    return response.get_data(as_text=True).count("BEGIN:VEVENT")
+    body = response.get_data(as_text=True)
+    # The group's meetings only: a session with a public coach is hers whatever happens to her place.
+    return body.count("BEGIN:VEVENT") - body.count("UID:session-")
 
 
 def _assert_starting_point(app, s: Scene, facilitator: Persona) -> None:
@@ -173,8 +198,17 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
                                                      Rsvp.status.in_(rsvps.ACTIVE))
         assert db.session.scalars(future).all() == [], "future RSVPs were kept"
         assert db.session.scalars(select(StandingRsvp).where(StandingRsvp.user_id == s.mia.id)).all() == []
-        # The transition's own notice may go out: the series ended (archiving), the request's answer (rejecting).
+        # The transition's own notice may go out: the series ended (archiving), the request's answer (rejecting);
+        # and the news that the program's session is cancelled.
         kept = [NotificationKind.CHANGE] if archived else [NotificationKind.JOIN_ANSWER] if answered else []
+        kept.append(NotificationKind.SESSION_CHANGED)
+        program_session = db.session.get(CoachingSession, s.program_session)
+        public_session = db.session.get(CoachingSession, s.public_session)
+        if account_gone:
+            assert program_session is None and public_session is None, "her sessions outlived her account"
+        else:
+            assert program_session.status == SessionStatus.CANCELLED, "the program's coach still expects her"
+            assert public_session.status == SessionStatus.BOOKED, "a public coach's session is not the group's"
         pending = db.session.scalars(select(Notification).where(
             Notification.user_id == s.mia.id, Notification.status == NotificationStatus.PENDING,
             Notification.kind.not_in(kept))).all()
@@ -224,6 +258,12 @@ def _assert_everything_ended(app, s: Scene, facilitator: Persona, mailbox, *, ac
     run(app, TUESDAY_EVENING)
     subjects = [m["Subject"] for m in mailbox.to(s.mia.email)]
     allowed = ("Schedule update",) if archived else ("About your request",) if answered else ()
+    if not account_gone:
+        # She and the program's coach are told the session is cancelled (a neutral subject); only that.
+        allowed += ("Your session on",)
+        assert [x for x in subjects if x.startswith("Your session on")] == [
+            m["Subject"] for m in mailbox.to(s.cole.email)], subjects
+        assert any(x.endswith("is cancelled") for x in subjects), subjects
     assert [x for x in subjects if not x.startswith(allowed or ("\0",))] == [], subjects
     if not archived:
         assert any(m["Subject"].startswith("You have a seat") for m in mailbox.to(s.wendy.email))
@@ -244,7 +284,7 @@ def _facilitator_posts(app, facilitator: Persona, url: str, data: dict | None = 
 
 def test_the_list_of_what_hangs_on_a_membership_names_each_piece():
     names = " ".join(name for name, _ in DEPENDENTS)
-    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed", "greeting", "program"):
+    for piece in ("RSVPs", "standing", "reminders", "in-app", "sharing", "feed", "greeting", "program", "sessions"):
         assert piece in names
 
 
@@ -373,9 +413,11 @@ def test_a_notice_written_before_the_removal_is_not_sent_or_shown_after_it(app, 
             Notification.user_id == scene.mia.id, Notification.channel == Channel.EMAIL,
             Notification.dedupe_key.startswith("replayed:"))).all()
         assert emailed and all(n.status == NotificationStatus.CANCELLED for n in emailed)
-        assert notif_inbox.unread_count(scene.mia.user()) == 0
+        # Her only unread notice is the news that the program's session is cancelled.
+        assert notif_inbox.unread_count(scene.mia.user()) == 1
         # Her home page, which lists unread notices, applies the same rule.
-        assert home.unread_notices(scene.mia.user()) == ([], 0)
+        shown, count = home.unread_notices(scene.mia.user())
+        assert count == 1 and [n.kind for n in shown] == [NotificationKind.SESSION_CHANGED]
 
 
 # --- only people who may take part answer, check in and get a proof ---

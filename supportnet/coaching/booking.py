@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from supportnet.coaching import coaches
 from supportnet.errors import DomainError, Forbidden, NotFound
@@ -138,5 +139,20 @@ def session_for(member: User, session_id: int) -> CoachingSession:
     """The member's own session; anyone else's is NotFound."""
     session = db.session.get(CoachingSession, session_id)
     if session is None or session.member_id != member.id:
+        raise NotFound("That session does not exist.")
+    return session
+
+
+def sessions_with(coach: Coach) -> list[CoachingSession]:
+    """The coach's sessions (booked and cancelled), soonest first, with their members loaded."""
+    return list(db.session.scalars(select(CoachingSession).where(CoachingSession.coach_id == coach.id)
+                                   .options(selectinload(CoachingSession.member))
+                                   .order_by(CoachingSession.starts_at, CoachingSession.id)))
+
+
+def session_of_coach(coach_user: User, session_id: int) -> CoachingSession:
+    """A session of the coach's own; anyone else's (another coach's, or a member's own) is NotFound."""
+    session = db.session.get(CoachingSession, session_id)
+    if session is None or session.coach.user_id != coach_user.id:
         raise NotFound("That session does not exist.")
     return session

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
-from supportnet import accounts, audit, slots, textsafety, visibility
+from supportnet import accounts, audit, derived_access, slots, textsafety, visibility
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import (
@@ -118,14 +118,24 @@ def grant(email: str, *, by: User, now: datetime, visibility_: CoachVisibility =
     return coach
 
 
+def sessions_ahead(coach: Coach, now: datetime) -> list[CoachingSession]:
+    """The coach's booked sessions that have not started, soonest first."""
+    return list(db.session.scalars(select(CoachingSession).where(
+        CoachingSession.coach_id == coach.id, CoachingSession.status == SessionStatus.BOOKED,
+        CoachingSession.starts_at > now).order_by(CoachingSession.starts_at, CoachingSession.id)))
+
+
 def end(coach: Coach, *, by: User, now: datetime) -> None:
-    """End someone's coach role: they drop out of every list and offer no more slots."""
+    """End someone's coach role: they drop out of every list, offer no more slots, and their sessions ahead are
+    cancelled (each member is told)."""
     if not _may_grant(by, coach.visibility, coach.program_id):
         raise Forbidden("Only site admins, or a program's coordinators for their own program, end coaches.")
     if coach.ended_at is not None:
         raise DomainError(f"{coach.display_name} is no longer a coach.")
     coach.ended_at = now
     db.session.flush()
+    # Sessions ahead end with the role: their members are told, and nobody waits for a coach who is gone.
+    derived_access.cancel_sessions(sessions_ahead(coach, now), now)
     audit.record(AuditAction.COACH_ENDED, actor=by, now=now, subject=coach.user,
                  **_program_detail(coach.program_id))
 

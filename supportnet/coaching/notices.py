@@ -15,6 +15,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 
 from supportnet import audit, mail
+from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
@@ -30,6 +31,7 @@ from supportnet.notifications.outbox import LOOKAHEAD, MAX_OFFSET
 from supportnet.notifications.preferences import preferences_for
 
 Kind = NotificationKind
+FOLLOW_UP_MAX = 4000
 SESSION_KINDS = frozenset({Kind.SESSION_BOOKED, Kind.SESSION_REMINDER, Kind.SESSION_CHANGED})
 
 
@@ -127,13 +129,15 @@ def wording(n: Notification, tz: ZoneInfo, now: datetime, descriptive: bool, ema
     session = db.session.get(CoachingSession, payload.get("session_id") or 0)
     other = payload.get("other_name") or ("your coach" if as_member else "a member")
     if kind == Kind.SESSION_CHANGED:
+        # The note the other side had to write for a late change is what the change says to this side.
+        said = [f"Their note: {session.cancel_note}"] if session is not None and session.cancel_note else []
         moved_to = payload.get("moved_to")
         if moved_to:
             new = datetime.fromisoformat(moved_to)
             text = f"Your session on {_long(starts, None, tz)} has moved to {_long(new, None, tz)}."
-            return Wording(f"Your session on {short} has moved", [text])
+            return Wording(f"Your session on {short} has moved", [text, *said])
         text = f"Your session on {_long(starts, None, tz)} is cancelled."
-        return Wording(f"Your session on {short} is cancelled", [text])
+        return Wording(f"Your session on {short} is cancelled", [text, *said])
     if session is None:
         return Wording(f"Your session on {short}", ["This session no longer exists."])
     subject = f"Your session with {other}, {short}" if descriptive else f"Your session on {short}"
@@ -174,6 +178,8 @@ def write_coach_note(session: CoachingSession, by_coach: User, text: str, shared
     """The coach's follow-up note: theirs alone unless they share it with the member."""
     if session.coach.user_id != by_coach.id:
         raise PermissionError("only the session's coach writes its follow-up note")
+    if len(text.strip()) > FOLLOW_UP_MAX:
+        raise DomainError(f"The follow-up note can be at most {FOLLOW_UP_MAX} characters.", "coach_note")
     session.coach_note = text.strip() or None
     session.coach_note_shared = bool(shared and session.coach_note)
     db.session.flush()

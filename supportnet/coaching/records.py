@@ -11,6 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 
+from supportnet import derived_access
+from supportnet.coaching import coaches
 from supportnet.extensions import db
 from supportnet.models import (
     AvailabilityChange,
@@ -18,11 +20,9 @@ from supportnet.models import (
     Coach,
     CoachingSession,
     Notification,
-    SessionStatus,
     TimeOff,
     User,
 )
-from supportnet.notifications import hooks
 
 SESSION_FIELDS = ("starts_at", "ends_at", "status", "coach", "your_note", "coach_note", "cancelled_at")
 
@@ -92,13 +92,7 @@ def erase(user: User, now: datetime) -> None:
     and sessions (members with a booked session ahead are told it is cancelled first)."""
     coach = db.session.scalar(select(Coach).where(Coach.user_id == user.id))
     if coach is not None:
-        ahead = db.session.scalars(select(CoachingSession).where(
-            CoachingSession.coach_id == coach.id, CoachingSession.status == SessionStatus.BOOKED,
-            CoachingSession.starts_at > now)).all()
-        for session in ahead:
-            session.status, session.cancelled_at, session.cancelled_by_id = SessionStatus.CANCELLED, now, user.id
-            db.session.flush()
-            hooks.session_changed(session, "cancelled", now)
+        derived_access.cancel_sessions(coaches.sessions_ahead(coach, now), now, by_user_id=user.id)
     own = list(db.session.scalars(select(CoachingSession.id).where(CoachingSession.member_id == user.id)))
     for chunk_start in range(0, len(own), 200):
         db.session.execute(delete(Notification).where(_session_notices(own[chunk_start:chunk_start + 200]))

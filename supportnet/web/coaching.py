@@ -16,7 +16,7 @@ from wtforms.validators import Optional
 
 from supportnet.checkins.records import member_zone
 from supportnet.clock import now_utc
-from supportnet.coaching import booking, coaches
+from supportnet.coaching import booking, coaches, notices
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
 from supportnet.models import Coach, CoachingSession, CoachVisibility, Program, SessionStatus
@@ -273,15 +273,24 @@ def _visible_coach(coach_id: int) -> Coach:
     return coach
 
 
+def _slot_days(spans, zone: ZoneInfo) -> list[tuple[date, list]]:
+    """Free slots grouped by local day in `zone`: [(day, [(local start, span), ...]), ...]."""
+    local = [(span.starts.astimezone(zone), span) for span in spans]
+    return [(day, list(items)) for day, items in groupby(local, key=lambda pair: pair[0].date())]
+
+
+def _coach_page(coach: Coach, *, error: str | None = None, note: str = "", chosen: str | None = None) -> str:
+    zone = member_zone(viewer())
+    days = _slot_days(coaches.free_slots(coach, now_utc()), zone)
+    return render_template("coaching/coach.html", coach=coach, days=days, zone=zone,
+                           coach_zone=ZoneInfo(coach.timezone), may_book=booking.may_book(viewer(), coach),
+                           note_max=booking.NOTE_MAX, error=error, note=note, chosen=chosen)
+
+
 @bp.get("/coaches/<int:coach_id>")
 @login_required
 def coach_page(coach_id: int):
-    coach = _visible_coach(coach_id)
-    zone = ZoneInfo(viewer().timezone)
-    local = [(span.starts.astimezone(zone), span) for span in coaches.free_slots(coach, now_utc())]
-    days = [(day, list(items)) for day, items in groupby(local, key=lambda pair: pair[0].date())]
-    return render_template("coaching/coach.html", coach=coach, days=days, zone=zone,
-                           coach_zone=ZoneInfo(coach.timezone), timedelta=timedelta)
+    return _coach_page(_visible_coach(coach_id))
 
 # --- booking, a member's sessions ---
 
@@ -311,15 +320,14 @@ def book(coach_id: int):
     starts_at = _instant(request.form.get("starts_at"))
     note = request.form.get("note", "")
     if starts_at is None:
-        return render_template("coaching/booking_refused.html", coach=coach, error="Please choose a time.",
-                               note=note), 400
+        return _coach_page(coach, error="Please choose a time.", note=note), 400
     try:
         session = booking.book(current_user, coach, starts_at, note, now_utc())
     except DomainError as error:
         db.session.rollback()
-        # The member's note comes back on the page: nothing they wrote is lost.
+        # The free times come back with the member's note and choice: nothing they wrote is lost.
         status = 409 if error.field == "starts_at" else 400
-        return render_template("coaching/booking_refused.html", coach=coach, error=str(error), note=note), status
+        return _coach_page(coach, error=str(error), note=note, chosen=request.form.get("starts_at")), status
     db.session.commit()
     flash("Your session is booked.", "success")
     return redirect(url_for("coaching.my_session", session_id=session.id))
@@ -329,7 +337,8 @@ def book(coach_id: int):
 @login_required
 def my_sessions():
     return render_template("coaching/booking_sessions.html", sessions=booking.sessions_of(current_user),
-                           zone=member_zone(current_user), now=now_utc())
+                           zone=member_zone(current_user), now=now_utc(),
+                           is_coach=coaches.coach_of(current_user) is not None)
 
 
 @bp.get("/me/sessions/<int:session_id>")
@@ -337,10 +346,14 @@ def my_sessions():
 def my_session(session_id: int):
     session = _my_session(session_id)
     now = now_utc()
+    zone = member_zone(current_user)
+    upcoming = session.status == SessionStatus.BOOKED and session.starts_at > now
     # The coach's room is shown to the member only while the session is booked and has not ended.
     room = session.coach.online_url if session.status == SessionStatus.BOOKED and session.ends_at > now else None
-    return render_template("coaching/booking_session.html", session=session, zone=member_zone(current_user),
-                           room=room, now=now, cant_make_it=links.session_cant_make_it_token(session))
+    move_days = _slot_days(coaches.free_slots(session.coach, now), zone) if upcoming else []
+    return render_template("coaching/booking_session.html", session=session, zone=zone, room=room, now=now,
+                           upcoming=upcoming, move_days=move_days, follow_up=notices.coach_note_for_member(session),
+                           cant_make_it=links.session_cant_make_it_token(session))
 
 
 def _change(session_id: int, moving: bool):
@@ -417,3 +430,81 @@ def session_cant_make_it(token: str):
                                error=None, done=True)
     return render_template("coaching/booking_cant_make_it.html", session=session, zone=zone, booked=booked,
                            error=None, done=request.method == "POST")
+
+
+# --- a coach's sessions ---
+
+
+def _coach_session(session_id: int) -> CoachingSession:
+    _own_coach()
+    try:
+        return booking.session_of_coach(current_user, session_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/coach/sessions")
+@login_required
+def coach_sessions():
+    coach = _own_coach()
+    now = now_utc()
+    sessions = booking.sessions_with(coach)
+    ahead = [s for s in sessions if s.status == SessionStatus.BOOKED and s.ends_at > now]
+    earlier = [s for s in reversed(sessions) if s not in ahead]
+    return render_template("coaching/coach_sessions.html", coach=coach, ahead=ahead, earlier=earlier,
+                           zone=ZoneInfo(coach.timezone), now=now)
+
+
+def _coach_session_page(session: CoachingSession, *, error: str | None = None, status: int = 200,
+                        follow_up: str | None = None, shared: bool | None = None, cancel_note: str = ""):
+    now = now_utc()
+    # Reading the member's note is audited: the page shows it, so showing the page is the read.
+    note = notices.read_note(session, current_user, now)
+    db.session.commit()
+    return render_template(
+        "coaching/coach_session.html", session=session, zone=ZoneInfo(session.coach.timezone), now=now,
+        member_note=note, error=error, cancel_note=cancel_note,
+        follow_up=session.coach_note if follow_up is None else follow_up,
+        shared=session.coach_note_shared if shared is None else shared,
+        follow_up_max=notices.FOLLOW_UP_MAX, late=session.starts_at - now < timedelta(
+            hours=session.coach.late_change_hours),
+    ), status
+
+
+@bp.get("/coach/sessions/<int:session_id>")
+@login_required
+def coach_session(session_id: int):
+    return _coach_session_page(_coach_session(session_id))
+
+
+@bp.post("/coach/sessions/<int:session_id>/follow-up")
+@login_required
+def coach_follow_up(session_id: int):
+    session = _coach_session(session_id)
+    text, shared = request.form.get("coach_note", ""), request.form.get("shared") == "1"
+    try:
+        notices.write_coach_note(session, current_user, text, shared)
+    except DomainError as error:
+        db.session.rollback()
+        # What the coach wrote comes back on the page: nothing is lost.
+        return _coach_session_page(session, error=str(error), status=400, follow_up=text, shared=shared)
+    db.session.commit()
+    flash("Your follow-up note is saved" + (" and shared with them." if session.coach_note_shared else
+                                            ". Only you can read it."), "success")
+    return redirect(url_for("coaching.coach_session", session_id=session.id))
+
+
+@bp.post("/coach/sessions/<int:session_id>/cancel")
+@login_required
+def coach_cancel(session_id: int):
+    session = _coach_session(session_id)
+    note = request.form.get("note", "")
+    try:
+        booking.cancel(session, current_user, note, now_utc())
+    except DomainError as error:
+        db.session.rollback()
+        return _coach_session_page(session, error=str(error), status=409 if error.field is None else 400,
+                                   cancel_note=note)
+    db.session.commit()
+    flash("The session is cancelled. Your member is told.", "success")
+    return redirect(url_for("coaching.coach_session", session_id=session.id))
