@@ -1,21 +1,24 @@
 """axe-core (vendored under static/vendor, injected by the test only) finds no violation on the pages a member
 and a facilitator use every day: home, meetings by time, the directory, a group, a meeting (on and cancelled),
-the roster and the inbox, at desktop width and at 390 px."""
+the roster and the inbox, measures, my people, one-to-one sessions on both sides, at desktop width and at 390 px."""
 
 from __future__ import annotations
 
 import json
+from datetime import time
 
 import pytest
 
 from supportnet import clock, scheduling
 from supportnet.checkins import scores
+from supportnet.coaching import booking, coaches
 from supportnet.extensions import db
 from supportnet.measures import instruments
-from supportnet.models import Occurrence, Relation, User
+from supportnet.models import Occurrence, Relation, SiteRole, User
 from supportnet.supporters import alerts, people
 from supportnet.supporters import plan as safety_plan
 from tests.browser.support import DESKTOP, PHONE, sign_in
+from tests.conftest import make_persona
 from tests.worlds.browser_home import build_home_world
 
 try:
@@ -103,6 +106,22 @@ def test_no_violations_on_the_everyday_pages(new_page, live_server, world, viewp
     fay_pages = ["/", f"/meetings/{occ}/roster", f"/groups/{slug}", f"/groups/{slug}/measures",
                  f"/groups/{slug}/measures/suggestions"]
     problems |= {f"fay {k}": v for k, v in scan(fay, base, fay_pages).items()}
+
+    # --- one-to-one sessions: Fay coaches too; Mia booked her first free time with a note ---
+    admin = make_persona(live_server.app, "Ada A.", role=SiteRole.ADMIN)
+    with live_server.app.app_context():
+        now = clock.now_utc()
+        coach = coaches.grant(world["fay"].email, by=db.session.get(User, admin.id), now=now)
+        for weekday in range(7):
+            coaches.add_window(coach, weekday, time(8), time(20))
+        first = coaches.free_slots(coach, now)[0].starts
+        session = booking.book(db.session.get(User, world["mia"].id), coach, first, "Mornings are hard.", now)
+        db.session.commit()
+        coach_id, session_id = coach.id, session.id
+    problems |= {f"mia {k}": v for k, v in scan(member, base, [
+        "/coaches", f"/coaches/{coach_id}", "/me/sessions", f"/me/sessions/{session_id}"]).items()}
+    problems |= {f"fay {k}": v for k, v in scan(fay, base, [
+        "/coach/sessions", f"/coach/sessions/{session_id}", "/coach/profile", "/coach/availability"]).items()}
 
     # A cancelled meeting, as the member who was going sees it.
     with live_server.app.app_context():
