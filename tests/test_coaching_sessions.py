@@ -26,6 +26,7 @@ from supportnet.models import (
     AuditAction,
     Coach,
     CoachingSession,
+    CoachVisibility,
     Group,
     MemberRole,
     Membership,
@@ -271,3 +272,18 @@ def test_a_member_still_in_another_of_the_programs_groups_keeps_her_session(app,
         first = db.session.scalar(select(Group.slug).where(Group.id == world.programs.group_a))
     assert post(mia, f"/groups/{first}/leave").status_code == 302
     assert status_of(app, sid) == SessionStatus.BOOKED
+
+
+def test_a_program_only_coach_cannot_make_themselves_public(app, world):
+    # A coordinator may only name coaches for her own program's members; the coach's own profile form must not
+    # widen that to everyone signed in.
+    program_coach = make_coach(app, world, world.cole, program="a", weekly=EVERY_DAY)
+    cole = signed_in(app, world.cole)
+    assert "Only members of" in page_text(cole.get("/coach/profile"))
+    form = {"display_name": "Cole C.", "offers": "", "languages": "", "online": "y", "place": "",
+            "timezone": "America/New_York", "session_minutes": "50", "buffer_minutes": "10", "notice_hours": "12",
+            "horizon_days": "28", "late_change_hours": "12", "online_url": "", "public": "y"}
+    assert post(cole, "/coach/profile", form).status_code == 302
+    with app.app_context():
+        assert db.session.get(Coach, program_coach).visibility == CoachVisibility.PROGRAM
+    assert signed_in(app, world.otto).get(f"/coaches/{program_coach}").status_code == 404

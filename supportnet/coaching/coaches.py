@@ -205,7 +205,6 @@ class Profile:
     horizon_days: int
     late_change_hours: int
     online_url: str
-    public: bool | None = None  # None: keep; only admins make a program-only coach public
 
 
 _RANGES = {
@@ -251,8 +250,6 @@ def update_profile(coach: Coach, profile: Profile) -> None:
         setattr(coach, name, getattr(profile, name))
     coach.online, coach.in_person, coach.timezone = profile.online, profile.in_person, timezone
     coach.online_url = url or None
-    if profile.public is not None and coach.program_id is not None:
-        coach.visibility = CoachVisibility.PUBLIC if profile.public else CoachVisibility.PROGRAM
     db.session.flush()
 
 

@@ -134,7 +134,6 @@ class ProfileForm(FlaskForm):
     online = BooleanField("Online sessions")
     in_person = BooleanField("In-person sessions")
     place = StringField("Where (in person)")
-    public = BooleanField("Anyone signed in may find me (otherwise only my program's members)")
     timezone = TimezoneField("Your timezone", description="Your weekly windows are in this zone.")
     session_minutes = IntegerField("Session length (minutes)", validators=[Optional()])
     buffer_minutes = IntegerField("Buffer between sessions (minutes)", validators=[Optional()])
@@ -153,8 +152,6 @@ _NUMBERS = ("session_minutes", "buffer_minutes", "notice_hours", "horizon_days",
 def coach_profile():
     coach = _own_coach()
     form = ProfileForm(obj=coach) if request.method == "GET" else ProfileForm()
-    if request.method == "GET":
-        form.public.data = coach.visibility == CoachVisibility.PUBLIC
     if form.validate_on_submit():
         if any(getattr(form, n).data is None for n in _NUMBERS):
             form.form_errors.append("Fill in every number.")
@@ -163,8 +160,7 @@ def coach_profile():
                 **{n: getattr(form, n).data or "" for n in ("display_name", "offers", "languages", "place",
                                                              "timezone", "online_url")},
                 online=bool(form.online.data), in_person=bool(form.in_person.data),
-                **{n: getattr(form, n).data for n in _NUMBERS},
-                public=bool(form.public.data) if coach.program_id is not None else None)
+                **{n: getattr(form, n).data for n in _NUMBERS})
             try:
                 coaches.update_profile(coach, profile)
             except DomainError as exc:
@@ -175,7 +171,9 @@ def coach_profile():
                 flash("Your profile is saved.", "success")
                 return redirect(url_for("coaching.coach_profile"))
     status = 400 if request.method == "POST" else 200
-    return render_template("coaching/profile.html", form=form, coach=coach), status
+    program = db.session.get(Program, coach.program_id) if coach.program_id is not None else None
+    return render_template("coaching/profile.html", form=form, coach=coach,
+                           program_name=program.name if program is not None else None), status
 
 
 class AvailabilityForm(FlaskForm):
