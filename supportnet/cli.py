@@ -103,7 +103,7 @@ def seed_demo() -> None:
     click.echo("Demo logins (development only):")
     staff_need_2fa = current_app.config["REQUIRE_2FA_FOR_STAFF"]
     for role, email, password in logins:
-        staff = role in ("facilitator", "admin")
+        staff = role in ("facilitator", "admin", "coordinator", "coach")
         note = "  (asked to set up two-factor at first sign-in)" if staff and staff_need_2fa else ""
         click.echo(f"  {role:<12} {email:<28} {password}{note}")
     if not staff_need_2fa:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from supportnet import accounts, groups, memberships, programs, scheduling, visibility
+from supportnet.coaching import coaches
 from supportnet.extensions import db
 from supportnet.measures import instruments, scoring
 from supportnet.models import (
@@ -44,8 +45,10 @@ DEMO_USERS = [
     (SiteRole.MEMBER, "member2@example.org", "Alex R.", "Europe/London", "demo-member2-pass"),
     # Coordinates the demo program: makes referrals and prints their cards (Referrals in the navigation).
     (SiteRole.MEMBER, "coordinator@example.org", "Cory C.", "Europe/London", "demo-coordinator-pass"),
+    # A public coach members can book one-to-one sessions with (Sessions in the navigation, then Find a coach).
+    (SiteRole.MEMBER, "coach@example.org", "Jo M.", "America/Chicago", "demo-coach-pass"),
 ]
-ADMIN, FACILITATOR, MEMBER, MEMBER2, COORDINATOR = (user[1] for user in DEMO_USERS)
+ADMIN, FACILITATOR, MEMBER, MEMBER2, COORDINATOR, COACH = (user[1] for user in DEMO_USERS)
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
 
@@ -245,10 +248,11 @@ def seed(now: datetime) -> list[tuple[str, str, str]]:
         if user is None:
             user = accounts.create_user(email, password, name, now, timezone=tz, role=role)
         users[email] = user
-        logins.append(("coordinator" if email == COORDINATOR else role.value, email, password))
+        logins.append(({COORDINATOR: "coordinator", COACH: "coach"}.get(email, role.value), email, password))
     seeded = {demo.slug: _seed_group(demo, users, now) for demo in DEMO_GROUPS}
     _seed_program(users, seeded[CHANGED_GROUP], now)
     _seed_measures(users[MEMBER], now)
+    _seed_coach(users, now)
     return logins
 
 
@@ -285,6 +289,20 @@ def _seed_measures(member: User, now: datetime) -> None:
             attendance_offered=None,
         ))
     db.session.flush()
+
+
+def _seed_coach(users: dict[str, User], now: datetime) -> None:
+    """Make the demo coach a public coach with weekday afternoons free, unless they coach already."""
+    if coaches.coach_of(users[COACH]) is not None:
+        return
+    coach = coaches.grant(COACH, by=users[ADMIN], now=now)
+    coaches.update_profile(coach, coaches.Profile(
+        display_name="Jo M. (peer recovery coach)", offers="One-to-one peer recovery coaching: planning the first "
+        "weeks after treatment, finding meetings, and what to do on hard evenings.", languages="English, Spanish",
+        online=True, in_person=False, place="", timezone="America/Chicago", session_minutes=50, buffer_minutes=10,
+        notice_hours=12, horizon_days=21, late_change_hours=12, online_url="https://meet.example.org/jo-demo"))
+    for weekday in (MON, TUE, WED, THU, FRI):
+        coaches.add_window(coach, weekday, time(13), time(17))
 
 
 def _seed_program(users: dict[str, User], group: Group, now: datetime) -> Program:

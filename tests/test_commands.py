@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from supportnet.crypto import generate_key
 from supportnet.extensions import db
-from supportnet.models import SiteRole, User
+from supportnet.models import Coach, SiteRole, User
 from tests.conftest import database_uri, login, make_app, make_persona
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +48,12 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner, client):
     coordinator_line = next(line for line in first.output.splitlines() if "coordinator@example.org" in line)
     assert coordinator_line.split()[0] == "coordinator", "the login list says what the account is for"
     with app.app_context():
-        # The admin, the facilitator, two members and the demo program's coordinator; the second run adds no one.
-        assert db.session.scalar(select(func.count()).select_from(User)) == 5
+        # The admin, the facilitator, two members, the demo program's coordinator and a coach; the second run adds
+        # no one (and no second coach profile).
+        assert db.session.scalar(select(func.count()).select_from(User)) == 6
+        assert db.session.scalar(select(func.count()).select_from(Coach)) == 1
+    coach_line = next(line for line in first.output.splitlines() if "coach@example.org" in line)
+    assert coach_line.split()[0] == "coach"
     from supportnet.demo import DEMO_USERS
 
     _role, email, _name, _tz, password = DEMO_USERS[1]
