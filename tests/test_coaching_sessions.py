@@ -16,11 +16,12 @@ import html as html_lib
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import icalendar
 import pytest
 from sqlalchemy import select
 
 from supportnet import clock, programs
-from supportnet.coaching import coaches, records
+from supportnet.coaching import booking, coaches, records
 from supportnet.extensions import db
 from supportnet.models import (
     AuditAction,
@@ -287,3 +288,42 @@ def test_a_program_only_coach_cannot_make_themselves_public(app, world):
     with app.app_context():
         assert db.session.get(Coach, program_coach).visibility == CoachVisibility.PROGRAM
     assert signed_in(app, world.otto).get(f"/coaches/{program_coach}").status_code == 404
+
+
+def _calendar_of(message) -> icalendar.Event:
+    parts = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert len(parts) == 1, "one calendar file"
+    return icalendar.Calendar.from_ical(parts[0].get_content()).walk("VEVENT")[0]
+
+
+def test_calendar_files_move_and_cancel_the_one_event_the_confirmation_added(app, world, cole_id, mailbox):
+    mia = signed_in(app, world.mia)
+    sid = booked_id(book(mia, cole_id, FIRST))
+    run(app, clock.now_utc())
+    confirmed = _calendar_of(next(m for m in mailbox.to(world.mia.email) if "booked" in mailbox.text(m)))
+    uid = str(confirmed["uid"])
+    downloaded = icalendar.Calendar.from_ical(mia.get(f"/me/sessions/{sid}.ics").data).walk("VEVENT")[0]
+    assert str(downloaded["uid"]) == uid, "importing the download and the email would give two events"
+
+    # Cole moves it: Mia's email carries the same event at its new time, a newer SEQUENCE.
+    cole = signed_in(app, world.cole)
+    later = move_options(mia.get(f"/me/sessions/{sid}"))[2]
+    with app.app_context():
+        new_id = booking.move(db.session.get(CoachingSession, sid), datetime.fromisoformat(later),
+                              world.cole.user(), None, clock.now_utc()).id
+        db.session.commit()
+    mailbox.clear()
+    run(app, clock.now_utc())
+    moved = _calendar_of(next(m for m in mailbox.to(world.mia.email) if m["Subject"].endswith("has moved")))
+    assert str(moved["uid"]) == uid and int(moved["sequence"]) == 1
+    assert moved.decoded("dtstart") == datetime.fromisoformat(later)
+    assert str(moved["status"]) == "CONFIRMED"
+
+    # Then he cancels it: the same event, cancelled, newer again.
+    assert post(cole, f"/coach/sessions/{new_id}/cancel", {"note": ""}).status_code == 302
+    mailbox.clear()
+    run(app, clock.now_utc())
+    cancelled = _calendar_of(next(m for m in mailbox.to(world.mia.email) if m["Subject"].endswith("is cancelled")))
+    assert str(cancelled["uid"]) == uid and int(cancelled["sequence"]) == 2
+    assert str(cancelled["status"]) == "CANCELLED"
+    assert "Cole" not in str(cancelled["summary"])

@@ -116,6 +116,7 @@ def move(session: CoachingSession, new_starts_at: datetime, by_user: User, note:
     coach = coaches.lock_coach(session.coach_id)
     db.session.refresh(session)
     note = _check_change(session, by_user, note, now)
+    # The new row keeps the old one's nonce: calendars see the same event move (and old links name the old row).
     # The old slot is freed first, so moving by a few minutes within one's own slot is possible; a refused move
     # rolls back to the savepoint and leaves the old session booked.
     with db.session.begin_nested():
@@ -123,7 +124,7 @@ def move(session: CoachingSession, new_starts_at: datetime, by_user: User, note:
         ends_at = _check_offered(coach, new_starts_at, now)
         moved = CoachingSession(coach_id=coach.id, member_id=session.member_id, starts_at=new_starts_at,
                                 ends_at=ends_at, status=SessionStatus.BOOKED, note=session.note,
-                                created_at=now, moved_from_id=session.id)
+                                created_at=now, moved_from_id=session.id, nonce=session.nonce)
         _insert(moved)
     hooks.session_changed(session, "moved", now, moved_to=moved)
     return moved

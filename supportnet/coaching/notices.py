@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from supportnet import audit, mail
 from supportnet.errors import DomainError
@@ -102,8 +102,17 @@ def _long(start: datetime, end: datetime | None, tz: ZoneInfo) -> str:
     return f"{text} ({tz.key} time)"
 
 
+def _sequence(session: CoachingSession) -> int:
+    """How many times the session was moved before this row: a moved session keeps its nonce, so its calendar
+    event keeps its UID and a calendar app moves the event instead of adding another."""
+    return db.session.scalar(select(func.count()).select_from(CoachingSession).where(
+        CoachingSession.nonce == session.nonce, CoachingSession.id < session.id)) or 0
+
+
 def session_calendar(session: CoachingSession, summary: str, domain: str, stamp: datetime) -> bytes:
-    """A minimal iCalendar file with this one session; its UID is the session's nonce, never its id or names."""
+    """A minimal iCalendar file with this one session; its UID is the session's nonce, never its id or names. A
+    cancelled session's file says so with a higher SEQUENCE, so a calendar that imported it drops the event."""
+    cancelled = session.status == SessionStatus.CANCELLED
     cal = Calendar()
     cal.add("prodid", "-//SupportNet//Sessions//EN")
     cal.add("version", "2.0")
@@ -113,10 +122,18 @@ def session_calendar(session: CoachingSession, summary: str, domain: str, stamp:
     event.add("dtstamp", stamp)
     event.add("dtstart", session.starts_at)
     event.add("dtend", session.ends_at)
-    event.add("sequence", 0)
+    event.add("sequence", _sequence(session) + (1 if cancelled else 0))
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("summary", summary)
     cal.add_component(event)
     return cal.to_ical()
+
+
+def _moved_to(session: CoachingSession) -> CoachingSession | None:
+    """The booked session this one was moved to (it carries the same nonce)."""
+    return db.session.scalar(select(CoachingSession).where(
+        CoachingSession.nonce == session.nonce, CoachingSession.id > session.id,
+        CoachingSession.status == SessionStatus.BOOKED).order_by(CoachingSession.id.desc()).limit(1))
 
 
 def wording(n: Notification, tz: ZoneInfo, now: datetime, descriptive: bool, email: bool,
@@ -132,12 +149,16 @@ def wording(n: Notification, tz: ZoneInfo, now: datetime, descriptive: bool, ema
         # The note the other side had to write for a late change is what the change says to this side.
         said = [f"Their note: {session.cancel_note}"] if session is not None and session.cancel_note else []
         moved_to = payload.get("moved_to")
+        # The email's calendar file updates the event the confirmation's file put in their calendar.
+        summary = f"Session with {other}" if descriptive or not as_member else "Session"
+        row = (_moved_to(session) if moved_to else session) if session is not None and email else None
+        calendar = session_calendar(row, summary, mail.sender_domain(sender), now) if row is not None else None
         if moved_to:
             new = datetime.fromisoformat(moved_to)
             text = f"Your session on {_long(starts, None, tz)} has moved to {_long(new, None, tz)}."
-            return Wording(f"Your session on {short} has moved", [text, *said])
+            return Wording(f"Your session on {short} has moved", [text, *said], calendar)
         text = f"Your session on {_long(starts, None, tz)} is cancelled."
-        return Wording(f"Your session on {short} is cancelled", [text, *said])
+        return Wording(f"Your session on {short} is cancelled", [text, *said], calendar)
     if session is None:
         return Wording(f"Your session on {short}", ["This session no longer exists."])
     subject = f"Your session with {other}, {short}" if descriptive else f"Your session on {short}"

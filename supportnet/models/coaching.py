@@ -151,7 +151,8 @@ class CoachingSession(Base):
     cancel_note: Mapped[str | None] = mapped_column(EncryptedText())
     # The session this one replaced when the member or coach moved it.
     moved_from_id: Mapped[int | None] = mapped_column(ForeignKey("coaching_session.id", ondelete="SET NULL"))
-    # Carried by the "can't make it" link and the session's calendar UID: they name this row only.
+    # Carried by the "can't make it" link (with the id: it names this row only) and the calendar UID, which a
+    # moved session keeps so calendar apps move the event.
     nonce: Mapped[str] = mapped_column(String(32), default=new_row_nonce)
 
     coach: Mapped[Coach] = relationship()

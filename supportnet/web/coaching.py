@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-import icalendar
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Optional
 
+from supportnet import mail
 from supportnet.checkins.records import member_zone
 from supportnet.clock import now_utc
 from supportnet.coaching import booking, coaches, notices
@@ -390,19 +390,11 @@ def move_session(session_id: int):
 @login_required
 def session_ics(session_id: int):
     session = _my_session(session_id)
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//SupportNet//Sessions 1.0//EN")
-    cal.add("version", "2.0")
-    event = icalendar.Event()
-    # The UID names the row's random nonce, never the coach or member; the summary says nothing of recovery.
-    event.add("uid", f"session-{session.nonce}@supportnet")
-    event.add("summary", "Session")
-    event.add("dtstart", session.starts_at.astimezone(UTC))
-    event.add("dtend", session.ends_at.astimezone(UTC))
-    event.add("dtstamp", now_utc().astimezone(UTC))
-    event.add("status", "CANCELLED" if session.status == SessionStatus.CANCELLED else "CONFIRMED")
-    cal.add_component(event)
-    response = Response(cal.to_ical(), mimetype="text/calendar")
+    # The same file, UID and all, as the confirmation email's: importing both never gives two events. The summary
+    # says nothing of recovery.
+    body = notices.session_calendar(session, "Session", mail.sender_domain(current_app.config["MAIL_FROM"]),
+                                    now_utc())
+    response = Response(body, mimetype="text/calendar")
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Cache-Control"] = "private, no-store"
     return response
