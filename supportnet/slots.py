@@ -70,7 +70,15 @@ def _windows_on(day: date, availability: Availability) -> list[tuple[time, time]
         return []
     found = [(w.starts, w.ends) for w in availability.windows if w.weekday == day.weekday()]
     found += [(c.starts, c.ends) for c in changes if c.starts is not None and c.ends is not None]
-    return sorted(found)
+    # Windows that overlap or touch (an extra window over a weekly one) are one window: laid out apart, their
+    # slots would overlap, and a member would be offered a time that booking the other one takes away.
+    merged: list[tuple[time, time]] = []
+    for starts, ends in sorted(found):
+        if merged and starts <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], ends))
+        else:
+            merged.append((starts, ends))
+    return merged
 
 
 def free_slots(availability: Availability, booked: Iterable[Span], now: datetime) -> list[Span]:

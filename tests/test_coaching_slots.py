@@ -64,6 +64,15 @@ def test_a_day_off_removes_a_days_windows_and_an_extra_window_adds_one():
         "Thu 03 14:00 GMT"]
 
 
+def test_an_extra_window_over_a_weekly_one_offers_no_overlapping_slots():
+    # Tuesday 09:00-12:00 every week, and 11:30-14:00 added this Tuesday: one window, 09:00-14:00.
+    extra = [DayChange(TUESDAY, starts=time(11, 30), ends=time(14))]
+    slots = free_slots(tuesday_mornings(changes=extra), [], at(LONDON, MONDAY, 12))
+    assert local(LONDON, slots) == ["Tue 01 09:00 GMT", "Tue 01 10:00 GMT", "Tue 01 11:00 GMT", "Tue 01 12:00 GMT",
+                                    "Tue 01 13:00 GMT"]
+    assert not any(a.overlaps(b) for i, a in enumerate(slots) for b in slots[i + 1:])
+
+
 def test_time_off_removes_the_slots_it_overlaps():
     off = [Span(at(LONDON, TUESDAY, 10, 30), at(LONDON, TUESDAY, 23))]
     assert local(LONDON, free_slots(tuesday_mornings(time_off=off), [], at(LONDON, MONDAY, 12))) == [
