@@ -69,6 +69,7 @@ LABELS |= {
     AuditAction.RHYTHM_SUGGESTED: "suggested a measure to members",
     AuditAction.RHYTHM_SUGGESTION_WITHDRAWN: "withdrew a suggested measure",
     AuditAction.COACH_GRANTED: "made someone a coach",
+    AuditAction.COACH_ACCEPTED: "accepted the invitation to coach",
     AuditAction.COACH_ENDED: "ended someone's place as a coach",
     AuditAction.SESSION_NOTE_VIEWED: "read a member's note on a session",
 }

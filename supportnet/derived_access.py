@@ -192,6 +192,11 @@ def end_program_sharing_for(
     gone = _gone_from_program(program_id, user_ids, leaving_group_id)
     if not gone:
         return 0
+    # A booking with one of the program's coaches holds that coach's row lock until it commits: wait for it, so
+    # its session is seen and cancelled here (a booking that locks after this sees the place already gone).
+    db.session.execute(select(Coach.id).where(Coach.program_id == program_id,
+                                              Coach.visibility == CoachVisibility.PROGRAM)
+                       .order_by(Coach.id).with_for_update()).all()
     cancel_sessions(db.session.scalars(
         select(CoachingSession).join(Coach, Coach.id == CoachingSession.coach_id).where(
             Coach.program_id == program_id, Coach.visibility == CoachVisibility.PROGRAM,

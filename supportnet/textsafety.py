@@ -37,6 +37,12 @@ def has_invisible(text: str) -> bool:
     return False
 
 
+def has_hidden(text: str) -> bool:
+    """Whether free text (a note, a message) holds an invisible format character or a control character other
+    than line breaks and tabs: either would make it read differently from what was typed."""
+    return has_invisible(text) or any(ord(ch) < 32 and ch not in "\n\r\t" for ch in text) or "\x7f" in text
+
+
 def clean_name(raw: str | None, *, limit: int, empty: str, what: str = "name", field: str = "name") -> str:
     """A short name people read (a display name, a program, a supporter): NFC, whitespace collapsed, no control
     or invisible characters, at most `limit` characters; otherwise a DomainError a person can act on (`empty`

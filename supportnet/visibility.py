@@ -157,7 +157,7 @@ def coordinates_a_program(user: User) -> bool:
 def is_coach(user: User) -> bool:
     """Whether the member holds the coach role now (a profile that has not ended)."""
     return db.session.scalar(
-        select(Coach.id).where(Coach.user_id == user.id, Coach.ended_at.is_(None)).limit(1)
+        select(Coach.id).where(Coach.user_id == user.id, Coach.holds_role()).limit(1)
     ) is not None
 
 

@@ -291,6 +291,9 @@ MATRIX: dict[str, tuple] = {
     "GET /coach/sessions/<int:session_id>": (L, 404, 404, 404, 404, 404),
     "POST /coach/sessions/<int:session_id>/follow-up": (L, 404, 404, 404, 404, 404),
     "POST /coach/sessions/<int:session_id>/cancel": (L, 404, 404, 404, 404, 404),
+    # Nobody in the security world has an invitation to coach.
+    "POST /coach/invitations/<int:coach_id>/<any(accept, decline):answer>|accept": (L, 404, 404, 404, 404, 404),
+    "POST /coach/invitations/<int:coach_id>/<any(accept, decline):answer>|decline": (L, 404, 404, 404, 404, 404),
 }
 
 TRY_ORDER = ("member", "facilitator", "admin", "other_facilitator", "outsider", "anonymous")

@@ -83,7 +83,12 @@ def test_member_books_a_free_slot_and_sees_it_in_their_own_zone(app, coach_id):
     sid = session_id_of(response)
     page = text(client.get(f"/me/sessions/{sid}"))
     assert "Fri 27 Nov 2026, 04:00" in page  # 09:00 UTC is 04:00 in New York
-    assert "https://rooms.example.org/cora" in page  # the room, now that it is booked
+    # The room is one address for all the coach's sessions: it shows from 30 minutes before her own session only.
+    assert "https://rooms.example.org/cora" not in page and "30 minutes before" in page
+    with clock.frozen(FRIDAY_9 - timedelta(minutes=29)):
+        assert "https://rooms.example.org/cora" in text(client.get(f"/me/sessions/{sid}"))
+    with clock.frozen(FRIDAY_9 + timedelta(hours=1)):
+        assert "https://rooms.example.org/cora" not in text(client.get(f"/me/sessions/{sid}"))
     assert "Fri 27 Nov 2026, 04:00" in text(client.get("/me/sessions"))
     with app.app_context():
         session = db.session.get(CoachingSession, sid)

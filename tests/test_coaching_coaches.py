@@ -78,6 +78,13 @@ def test_a_coordinator_names_coaches_of_their_own_program_only(app, world):
     assert coach.visibility == CoachVisibility.PROGRAM and coach.program_id == program_a
     assert audit_rows(app, AuditAction.COACH_GRANTED) == [
         (world.programs.coordinator_a.id, world.cole.id, {"program_id": program_a})]
+    # It is an invitation: Cole coaches once he accepts it (under his sessions).
+    cole = browser(app, world.cole)
+    assert cole.get("/coach/profile").status_code == 404
+    assert "An invitation to coach" in page_text(cole.get("/me/sessions"))
+    assert post(cole, f"/coach/invitations/{coach.id}/accept").status_code == 302
+    assert cole.get("/coach/profile").status_code == 200
+    assert audit_rows(app, AuditAction.COACH_ACCEPTED) == [(world.cole.id, world.cole.id, {"program_id": program_a})]
     # Another program's page, and the admin page, do not exist for her.
     assert cora.get(f"/programs/{program_b}/coaches").status_code == 404
     assert post(cora, f"/programs/{program_b}/coaches", {"email": world.rosa.email}).status_code == 404

@@ -204,7 +204,7 @@ def test_a_too_long_follow_up_is_refused_and_comes_back_on_the_page(app, world, 
         assert (row.coach_note, row.coach_note_shared) == ("Kept.", False)
 
 
-def test_the_coach_cancels_late_only_with_a_note_and_the_member_reads_it(app, world, cole_id, mailbox):
+def test_the_coach_cancels_late_only_with_a_note_the_member_reads_on_the_session_page(app, world, cole_id, mailbox):
     sid = booked_id(book(signed_in(app, world.mia), cole_id, FIRST))
     cole = signed_in(app, world.cole)
     late = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)  # three hours before
@@ -217,7 +217,9 @@ def test_the_coach_cancels_late_only_with_a_note_and_the_member_reads_it(app, wo
     mailbox.clear()
     run(app, late + timedelta(minutes=1))
     told = [m for m in mailbox.to(world.mia.email) if m["Subject"].endswith("is cancelled")]
-    assert len(told) == 1 and "I am ill, so sorry." in mailbox.text(told[0])
+    # The email says a note is waiting on the session's page; what people write never travels by email.
+    assert len(told) == 1 and "left a note about it on the session's page" in mailbox.text(told[0])
+    assert "I am ill" not in told[0].as_string() and f"/me/sessions/{sid}" in mailbox.text(told[0])
     assert "Cole" not in told[0]["Subject"], "the subject names the coach"
     assert not [m for m in mailbox.to(world.cole.email) if m["Subject"].endswith("is cancelled")], \
         "the coach was told of his own change"
@@ -327,3 +329,26 @@ def test_calendar_files_move_and_cancel_the_one_event_the_confirmation_added(app
     assert str(cancelled["uid"]) == uid and int(cancelled["sequence"]) == 2
     assert str(cancelled["status"]) == "CANCELLED"
     assert "Cole" not in str(cancelled["summary"])
+
+
+def test_a_coordinators_invitation_says_the_same_whatever_the_address_and_waits_for_an_answer(app, world):
+    coordinator = signed_in(app, world.programs.coordinator_a)
+    url = f"/programs/{world.programs.program_a}/coaches"
+    answers = [post(coordinator, url, {"email": email}, follow_redirects=True)
+               for email in (world.otto.email, "nobody-here@example.org", world.otto.email)]
+    said = [re.sub(r"\S+@example\.org", "ADDRESS", page_text(a)) for a in answers]
+    assert {a.status_code for a in answers} == {200} and said[0] == said[1] == said[2], "the answers differ"
+    assert world.otto.display_name not in said[0]
+    # Otto is asked; until he answers he is no coach, nobody can book him, and the program does not list him.
+    otto = signed_in(app, world.otto)
+    with app.app_context():
+        invited = db.session.scalar(select(Coach).where(Coach.user_id == world.otto.id))
+        invited_id = invited.id
+    assert signed_in(app, world.mia).get(f"/coaches/{invited_id}").status_code == 404
+    assert otto.get("/coach/sessions").status_code == 404
+    # Someone else cannot answer his invitation; he declines it and nobody is told.
+    assert post(signed_in(app, world.mia), f"/coach/invitations/{invited_id}/accept").status_code == 404
+    assert post(otto, f"/coach/invitations/{invited_id}/decline").status_code == 302
+    assert "An invitation to coach" not in page_text(otto.get("/me/sessions"))
+    assert post(otto, f"/coach/invitations/{invited_id}/accept").status_code == 404, "a declined one came back"
+    assert "Otto" not in page_text(coordinator.get(url))

@@ -142,7 +142,7 @@ def scene(app, facilitator, member) -> Scene:
         for coach_persona, program_id in ((cole, program.id), (rosa, None)):
             coach = Coach(user_id=coach_persona.id, display_name=coach_persona.display_name, timezone="UTC",
                           visibility=CoachVisibility.PROGRAM if program_id else CoachVisibility.PUBLIC,
-                          program_id=program_id)
+                          program_id=program_id, accepted_at=now)
             db.session.add(coach)
             db.session.flush()
             session = CoachingSession(coach_id=coach.id, member_id=user.id, starts_at=now + timedelta(days=3),

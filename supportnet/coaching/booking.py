@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from supportnet import textsafety
 from supportnet.coaching import coaches
 from supportnet.errors import DomainError, Forbidden, NotFound
 from supportnet.extensions import db
@@ -32,10 +33,14 @@ def may_book(member: User, coach: Coach) -> bool:
     return coach.user_id != member.id and coaches.may_see(member, coach)
 
 
-def _clean_note(note: str | None, field: str = "note") -> str | None:
+def clean_note(note: str | None, field: str = "note", limit: int = NOTE_MAX) -> str | None:
+    """A note for the other side: trimmed, within its length, and without invisible or control characters (a
+    right-to-left override would make it read differently from what was typed)."""
     note = (note or "").strip()
-    if len(note) > NOTE_MAX:
-        raise DomainError(f"The note can be at most {NOTE_MAX} characters.", field)
+    if len(note) > limit:
+        raise DomainError(f"The note can be at most {limit} characters.", field)
+    if textsafety.has_hidden(note):
+        raise DomainError("Remove the invisible characters from the note.", field)
     return note or None
 
 
@@ -64,7 +69,7 @@ def book(member: User, coach: Coach, starts_at: datetime, note: str | None, now:
     coach = coaches.lock_coach(coach.id)
     if not may_book(member, coach):
         raise NotFound("That coach is not taking bookings.")
-    note = _clean_note(note)
+    note = clean_note(note)
     held = db.session.scalar(select(func.count()).select_from(CoachingSession).where(
         CoachingSession.coach_id == coach.id, CoachingSession.member_id == member.id,
         CoachingSession.status == SessionStatus.BOOKED, CoachingSession.starts_at > now))
@@ -86,7 +91,7 @@ def _check_change(session: CoachingSession, by_user: User, note: str | None, now
         raise DomainError("That session is already cancelled.")
     if session.starts_at <= now:
         raise Forbidden("A session that has started cannot be cancelled or moved.")
-    note = _clean_note(note, "cancel_note")
+    note = clean_note(note, "cancel_note")
     if session.starts_at - now < timedelta(hours=session.coach.late_change_hours) and not note:
         raise DomainError(f"Less than {session.coach.late_change_hours} hours before the session, please add a "
                           "short note for the other side.", "cancel_note")
@@ -145,15 +150,18 @@ def session_for(member: User, session_id: int) -> CoachingSession:
 
 
 def sessions_with(coach: Coach) -> list[CoachingSession]:
-    """The coach's sessions (booked and cancelled), soonest first, with their members loaded."""
-    return list(db.session.scalars(select(CoachingSession).where(CoachingSession.coach_id == coach.id)
-                                   .options(selectinload(CoachingSession.member))
-                                   .order_by(CoachingSession.starts_at, CoachingSession.id)))
+    """The coach's sessions (booked and cancelled) of the role they hold now, soonest first, members loaded. A
+    coach named again after their role ended does not see what members booked with the role that ended."""
+    return list(db.session.scalars(select(CoachingSession).where(
+        CoachingSession.coach_id == coach.id, CoachingSession.created_at >= coach.granted_at)
+        .options(selectinload(CoachingSession.member)).order_by(CoachingSession.starts_at, CoachingSession.id)))
 
 
 def session_of_coach(coach_user: User, session_id: int) -> CoachingSession:
-    """A session of the coach's own; anyone else's (another coach's, or a member's own) is NotFound."""
+    """A session of the coach's own current role; anyone else's (another coach's, a member's own, one booked
+    with a role of theirs that ended) is NotFound."""
     session = db.session.get(CoachingSession, session_id)
-    if session is None or session.coach.user_id != coach_user.id:
+    if (session is None or session.coach.user_id != coach_user.id or not session.coach.current
+            or session.created_at < session.coach.granted_at):
         raise NotFound("That session does not exist.")
     return session

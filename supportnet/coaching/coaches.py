@@ -27,7 +27,7 @@ from supportnet.models import (
     TimeOff,
     User,
 )
-from supportnet.textsafety import has_invisible
+from supportnet.textsafety import has_hidden
 
 
 def lock_coach(coach_id: int) -> Coach:
@@ -72,7 +72,7 @@ def booked_spans(coach: Coach, now: datetime) -> list[slots.Span]:
 
 def free_slots(coach: Coach, now: datetime) -> list[slots.Span]:
     """The coach's bookable slots now, as aware UTC spans (pages show them in the member's zone)."""
-    if coach.ended_at is not None:
+    if not coach.current:
         return []
     return slots.free_slots(availability_of(coach), booked_spans(coach, now), now)
 
@@ -88,21 +88,36 @@ def _may_grant(by: User, visibility_: CoachVisibility, program_id: int | None) -
             and visibility.coordinates(by, program_id))
 
 
+INVITATION_DAYS = 30  # a coordinator's invitation to coach that nobody answered lapses after this
+
+
 def grant(email: str, *, by: User, now: datetime, visibility_: CoachVisibility = CoachVisibility.PUBLIC,
-          program: Program | None = None) -> Coach:
-    """Make the confirmed account with this address a coach (public, or for one program's members only)."""
+          program: Program | None = None) -> Coach | None:
+    """Make the confirmed account with this address a coach (public, or for one program's members only).
+
+    A site admin's grant starts the role at once (admins see every account anyway). A program coordinator's is an
+    invitation the person accepts or declines under their sessions; it returns None, and says nothing to the
+    coordinator, whether an account uses the address or not, or whether that person coaches already: a
+    coordinator must not learn who uses SupportNet by trying addresses."""
     program_id = program.id if program is not None else None
     if visibility_ == CoachVisibility.PROGRAM and program_id is None:
         raise DomainError("Choose the program whose members may book this coach.", field="program_id")
     if not _may_grant(by, visibility_, program_id):
         raise Forbidden("Only site admins, or a program's coordinators for their own program, name coaches.")
+    invite = not by.is_admin
     address = accounts.normalize_email(email or "")
+    if invite and not address:
+        raise DomainError("Enter the address of their account.", field="email")
     user = db.session.scalar(select(User).where(User.email == address, User.email_confirmed_at.is_not(None)))
     if user is None:
+        if invite:
+            return None
         raise DomainError("No confirmed account uses this address. Ask them to create an account first.",
                           field="email")
     coach = db.session.scalar(select(Coach).where(Coach.user_id == user.id))
-    if coach is not None and coach.ended_at is None:
+    if coach is not None and coach.ended_at is None and (coach.accepted_at is not None or invite):
+        if invite:
+            return None  # a coach already, or invited already: nothing changes, nothing is said
         raise DomainError(f"{user.display_name} is a coach already.", field="email")
     if coach is None:
         coach = Coach(user_id=user.id, display_name=user.display_name[:60], timezone=user.timezone)
@@ -112,10 +127,42 @@ def grant(email: str, *, by: User, now: datetime, visibility_: CoachVisibility =
     coach.program_id = program_id
     coach.granted_by_id = by.id
     coach.granted_at = now
+    coach.accepted_at = None if invite else now
     coach.ended_at = None
     db.session.flush()
     audit.record(AuditAction.COACH_GRANTED, actor=by, now=now, subject=user, **_program_detail(program_id))
+    return None if invite else coach
+
+
+def invitations_for(user: User, now: datetime) -> list[tuple[Coach, str]]:
+    """The invitations to coach this person has not answered, with the name of the program each is for."""
+    return [tuple(row) for row in db.session.execute(
+        select(Coach, Program.name).join(Program, Program.id == Coach.program_id).where(
+            Coach.user_id == user.id, Coach.accepted_at.is_(None), Coach.ended_at.is_(None),
+            Coach.granted_at > now - timedelta(days=INVITATION_DAYS)))]
+
+
+def _invitation(user: User, coach_id: int, now: datetime) -> Coach:
+    for coach, _program in invitations_for(user, now):
+        if coach.id == coach_id:
+            return coach
+    raise NotFound("That invitation does not exist.")
+
+
+def accept(user: User, coach_id: int, now: datetime) -> Coach:
+    """Accept an invitation to coach: the role starts now."""
+    coach = _invitation(user, coach_id, now)
+    coach.accepted_at = now
+    db.session.flush()
+    audit.record(AuditAction.COACH_ACCEPTED, actor=user, now=now, subject=user, **_program_detail(coach.program_id))
     return coach
+
+
+def decline(user: User, coach_id: int, now: datetime) -> None:
+    """Decline an invitation to coach: it ends, and nobody is told."""
+    coach = _invitation(user, coach_id, now)
+    coach.ended_at = now
+    db.session.flush()
 
 
 def sessions_ahead(coach: Coach, now: datetime) -> list[CoachingSession]:
@@ -130,7 +177,7 @@ def end(coach: Coach, *, by: User, now: datetime) -> None:
     cancelled (each member is told)."""
     if not _may_grant(by, coach.visibility, coach.program_id):
         raise Forbidden("Only site admins, or a program's coordinators for their own program, end coaches.")
-    if coach.ended_at is not None:
+    if not coach.current:
         raise DomainError(f"{coach.display_name} is no longer a coach.")
     coach.ended_at = now
     db.session.flush()
@@ -146,7 +193,7 @@ def _program_detail(program_id: int | None) -> dict:
 
 def coaches_granted_by_scope(program: Program | None) -> list[Coach]:
     """Current coaches an admin (no program: all of them) or a program's coordinators manage."""
-    query = select(Coach).where(Coach.ended_at.is_(None)).options(selectinload(Coach.user))
+    query = select(Coach).where(Coach.holds_role()).options(selectinload(Coach.user))
     if program is not None:
         query = query.where(Coach.program_id == program.id, Coach.visibility == CoachVisibility.PROGRAM)
     return list(db.session.scalars(query.order_by(Coach.display_name, Coach.id)))
@@ -154,7 +201,7 @@ def coaches_granted_by_scope(program: Program | None) -> list[Coach]:
 
 def coach_of(user: User) -> Coach | None:
     """The member's own current coach profile, if they hold the role."""
-    return db.session.scalar(select(Coach).where(Coach.user_id == user.id, Coach.ended_at.is_(None)))
+    return db.session.scalar(select(Coach).where(Coach.user_id == user.id, Coach.holds_role()))
 
 
 # --- who may see a coach ---
@@ -169,7 +216,7 @@ def _member_program_ids(user: User) -> Select:
 def visible_to(user: User) -> list[Coach]:
     """Coaches the member may find: public ones, and program-only coaches of programs whose groups they are in."""
     return list(db.session.scalars(
-        select(Coach).where(Coach.ended_at.is_(None), or_(
+        select(Coach).where(Coach.holds_role(), or_(
             Coach.visibility == CoachVisibility.PUBLIC,
             Coach.program_id.in_(_member_program_ids(user)),
         )).order_by(Coach.display_name, Coach.id)))
@@ -177,7 +224,7 @@ def visible_to(user: User) -> list[Coach]:
 
 def may_see(user: User, coach: Coach) -> bool:
     """Whether the member may see (and so book) this coach."""
-    if coach.ended_at is not None:
+    if not coach.current:
         return False
     if coach.visibility == CoachVisibility.PUBLIC or coach.user_id == user.id:
         return True
@@ -223,7 +270,7 @@ def _clean_text(value: str, name: str, *, required: bool = False) -> str:
         raise DomainError("Enter the name members will see.", field=name)
     if len(text_) > _LENGTHS[name]:
         raise DomainError(f"Keep this under {_LENGTHS[name]} characters.", field=name)
-    if has_invisible(text_) or any(ord(ch) < 32 and ch not in "\n\r\t" for ch in text_):
+    if has_hidden(text_):
         raise DomainError("Remove the invisible characters.", field=name)
     return text_
 
@@ -309,10 +356,16 @@ def add_change(coach: Coach, day: date, *, off: bool, starts: time | None = None
     return change
 
 
+# Years a coach's time off may name: any real plan, and far from the ends of Python's calendar.
+_FIRST_YEAR, _LAST_YEAR = 2000, 2200
+
+
 def add_time_off(coach: Coach, starts: datetime, ends: datetime) -> TimeOff:
     """Add time off between two local times in the coach's zone (taken as given, DST-resolved)."""
     lock_coach(coach.id)  # never while someone books against the old availability
     zone = ZoneInfo(coach.timezone)
+    if not all(_FIRST_YEAR <= when.year <= _LAST_YEAR for when in (starts, ends)):
+        raise DomainError(f"Time off must fall between {_FIRST_YEAR} and {_LAST_YEAR}.", field="off_starts")
     starts_at = starts.replace(tzinfo=zone).astimezone(UTC)
     ends_at = ends.replace(tzinfo=zone).astimezone(UTC)
     if ends_at <= starts_at:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlalchemy import func, select
 
-from supportnet import audit, mail
+from supportnet import audit, mail, textsafety
 from supportnet.errors import DomainError
 from supportnet.extensions import db
 from supportnet.models import (
@@ -32,6 +32,8 @@ from supportnet.notifications.preferences import preferences_for
 
 Kind = NotificationKind
 FOLLOW_UP_MAX = 4000
+# The coach's online room shows on the member's session page from this long before the session.
+ROOM_OPENS_MINUTES = 30
 SESSION_KINDS = frozenset({Kind.SESSION_BOOKED, Kind.SESSION_REMINDER, Kind.SESSION_CHANGED})
 
 
@@ -87,6 +89,8 @@ class Wording:
     subject: str
     paragraphs: list[str]
     calendar: bytes | None = None
+    session: CoachingSession | None = None  # the row whose page the notice links to
+    as_member: bool = True
 
 
 def _short(instant: datetime, tz: ZoneInfo) -> str:
@@ -138,61 +142,88 @@ def _moved_to(session: CoachingSession) -> CoachingSession | None:
 
 def wording(n: Notification, tz: ZoneInfo, now: datetime, descriptive: bool, email: bool,
             sender: str) -> Wording:
-    """What one session notice says to its recipient, in their zone; discreet subjects unless they chose names."""
+    """What one session notice says to its recipient, in their zone; discreet subjects unless they chose names.
+
+    Nothing written by a person travels in a notice (the member's note, a late change's note) and neither does the
+    coach's online room: they are on the session's page, behind sign-in, where the coach's reads are audited and
+    the room shows only close to the session."""
     payload = n.payload or {}
     starts = datetime.fromisoformat(payload["starts_at"])
     short, kind = _short(starts, tz), n.kind
     as_member = payload.get("role") != "coach"
     session = db.session.get(CoachingSession, payload.get("session_id") or 0)
     other = payload.get("other_name") or ("your coach" if as_member else "a member")
+    summary = f"Session with {other}" if descriptive or not as_member else "Session"
     if kind == Kind.SESSION_CHANGED:
-        # The note the other side had to write for a late change is what the change says to this side.
-        said = [f"Their note: {session.cancel_note}"] if session is not None and session.cancel_note else []
         moved_to = payload.get("moved_to")
+        row = (_moved_to(session) if moved_to else session) if session is not None else None
         # The email's calendar file updates the event the confirmation's file put in their calendar.
-        summary = f"Session with {other}" if descriptive or not as_member else "Session"
-        row = (_moved_to(session) if moved_to else session) if session is not None and email else None
-        calendar = session_calendar(row, summary, mail.sender_domain(sender), now) if row is not None else None
+        calendar = session_calendar(row, summary, mail.sender_domain(sender), now) if row and email else None
+        said = [f"{other[0].upper()}{other[1:]} left a note about it on the session's page."] if (
+            session is not None and session.cancel_note) else []
         if moved_to:
             new = datetime.fromisoformat(moved_to)
             text = f"Your session on {_long(starts, None, tz)} has moved to {_long(new, None, tz)}."
-            return Wording(f"Your session on {short} has moved", [text, *said], calendar)
+            return Wording(f"Your session on {short} has moved", [text, *said], calendar, row, as_member)
         text = f"Your session on {_long(starts, None, tz)} is cancelled."
-        return Wording(f"Your session on {short} is cancelled", [text, *said], calendar)
+        return Wording(f"Your session on {short} is cancelled", [text, *said], calendar, row, as_member)
     if session is None:
         return Wording(f"Your session on {short}", ["This session no longer exists."])
     subject = f"Your session with {other}, {short}" if descriptive else f"Your session on {short}"
     when = _long(session.starts_at, session.ends_at, tz)
     if kind == Kind.SESSION_REMINDER:
-        return Wording(f"Reminder: {subject[0].lower()}{subject[1:]}", [f"A reminder of your session on {when}."])
+        paragraphs = [f"A reminder of your session on {when}."]
+        if session.coach.online:
+            paragraphs.append(f"The online room's link is on the session's page from {ROOM_OPENS_MINUTES} minutes "
+                              "before it starts.")
+        return Wording(f"Reminder: {subject[0].lower()}{subject[1:]}", paragraphs, None, session, as_member)
     if as_member:
         paragraphs = [f"Your session with {other} is booked for {when}."]
-        url = session.coach.online_url
-        # The online link goes to the member of a booked session only, and only by email (never the inbox list).
-        if email and url and session.coach.online:
-            paragraphs.append(f"Online link: {url}")
+        if session.coach.online:
+            paragraphs.append(f"The online room's link will be on the session's page from {ROOM_OPENS_MINUTES} "
+                              "minutes before it starts.")
         elif session.coach.in_person and session.coach.place and descriptive:
             paragraphs.append(f"Where: {session.coach.place}")
     else:
         paragraphs = [f"{other} booked a session with you for {when}."]
-    calendar = None
-    if email:
-        summary = f"Session with {other}" if descriptive or not as_member else "Session"
-        calendar = session_calendar(session, summary, mail.sender_domain(sender), now)
-    return Wording(subject, paragraphs, calendar)
+    calendar = session_calendar(session, summary, mail.sender_domain(sender), now) if email else None
+    return Wording(subject, paragraphs, calendar, session, as_member)
+
+
+def room_for(session: CoachingSession, now: datetime) -> str | None:
+    """The coach's online room, for the session's member: only while it is booked, from shortly before it starts
+    until it ends, and only if the coach meets online. The room is one address for all of a coach's sessions,
+    so whoever holds it early could walk into someone else's."""
+    if session.status != SessionStatus.BOOKED or not session.coach.online:
+        return None
+    if not session.starts_at - timedelta(minutes=ROOM_OPENS_MINUTES) <= now < session.ends_at:
+        return None
+    return session.coach.online_url
 
 
 # --- notes ---
 
 
-def read_note(session: CoachingSession, by_coach: User, now: datetime) -> str | None:
-    """The member's note on a session, for its coach; each read is in the audit log (ids only)."""
+@dataclass(frozen=True)
+class MemberNotes:
+    """What the member wrote that the session's coach may read."""
+
+    booking: str | None  # the note with the booking: only while the session stands (it ends with a cancellation)
+    change: str | None  # the note the member wrote when cancelling or moving it
+
+
+def read_notes(session: CoachingSession, by_coach: User, now: datetime) -> MemberNotes:
+    """The member's notes on a session, for its coach; a read that shows any is in the audit log (ids only)."""
     if session.coach.user_id != by_coach.id:
-        raise PermissionError("only the session's coach reads its note")
-    if session.note:
+        raise PermissionError("only the session's coach reads its notes")
+    notes = MemberNotes(
+        booking=session.note if session.status == SessionStatus.BOOKED else None,
+        change=session.cancel_note if session.cancelled_by_id == session.member_id else None,
+    )
+    if notes.booking or notes.change:
         audit.record(AuditAction.SESSION_NOTE_VIEWED, actor=by_coach, now=now,
                      subject=db.session.get(User, session.member_id), session_id=session.id)
-    return session.note
+    return notes
 
 
 def write_coach_note(session: CoachingSession, by_coach: User, text: str, shared: bool) -> None:
@@ -201,6 +232,8 @@ def write_coach_note(session: CoachingSession, by_coach: User, text: str, shared
         raise PermissionError("only the session's coach writes its follow-up note")
     if len(text.strip()) > FOLLOW_UP_MAX:
         raise DomainError(f"The follow-up note can be at most {FOLLOW_UP_MAX} characters.", "coach_note")
+    if textsafety.has_hidden(text):
+        raise DomainError("Remove the invisible characters from the note.", "coach_note")
     session.coach_note = text.strip() or None
     session.coach_note_shared = bool(shared and session.coach_note)
     db.session.flush()

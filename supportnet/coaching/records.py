@@ -24,11 +24,20 @@ from supportnet.models import (
     User,
 )
 
-SESSION_FIELDS = ("starts_at", "ends_at", "status", "coach", "your_note", "coach_note", "cancelled_at")
+SESSION_FIELDS = ("starts_at", "ends_at", "status", "coach", "your_note", "coach_note", "cancelled_at",
+                  "cancelled_by", "cancel_note")
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _who_cancelled(session: CoachingSession) -> str | None:
+    if session.cancelled_at is None:
+        return None
+    if session.cancelled_by_id is None:
+        return "nobody (an account or a place ended)"
+    return "you" if session.cancelled_by_id == session.member_id else "the coach"
 
 
 def member_sessions(user: User) -> list[dict]:
@@ -40,7 +49,9 @@ def member_sessions(user: User) -> list[dict]:
     return [
         {"starts_at": _iso(s.starts_at), "ends_at": _iso(s.ends_at), "status": s.status.value, "coach": name,
          "your_note": s.note, "coach_note": s.coach_note if s.coach_note_shared else None,
-         "cancelled_at": _iso(s.cancelled_at)}
+         "cancelled_at": _iso(s.cancelled_at), "cancelled_by": _who_cancelled(s),
+         # The note of a change: the member's own, or the one the coach wrote to them.
+         "cancel_note": s.cancel_note}
         for s, name in rows
     ]
 

@@ -38,6 +38,7 @@ class AuditAction(enum.StrEnum):
     RHYTHM_SUGGESTED = "rhythm_suggested"  # a group or program suggested a measure at a rhythm
     RHYTHM_SUGGESTION_WITHDRAWN = "rhythm_suggestion_withdrawn"
     COACH_GRANTED = "coach_granted"  # an admin or a program's coordinator made someone a coach
+    COACH_ACCEPTED = "coach_accepted"  # someone accepted a program coordinator's invitation to coach
     COACH_ENDED = "coach_ended"
     SESSION_NOTE_VIEWED = "session_note_viewed"  # a coach read a member's note on a session
 

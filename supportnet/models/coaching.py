@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, time
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Time, text
+from sqlalchemy import Boolean, CheckConstraint, ColumnElement, Date, ForeignKey, Index, String, Time, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportnet.clock import now_utc
@@ -62,9 +62,22 @@ class Coach(Base):
     online_url: Mapped[str | None] = mapped_column(EncryptedText())
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now_utc)
+    # None: a program coordinator's invitation the person has not accepted; the role starts when they do (a site
+    # admin's grant starts it at once).
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    @classmethod
+    def holds_role(cls) -> ColumnElement[bool]:
+        """SQL: the role holds now (accepted and not ended)."""
+        return and_(cls.accepted_at.is_not(None), cls.ended_at.is_(None))
+
+    @property
+    def current(self) -> bool:
+        """Whether the role holds now (accepted and not ended)."""
+        return self.accepted_at is not None and self.ended_at is None
 
     def __repr__(self) -> str:
         return f"<Coach {self.id} user={self.user_id}>"

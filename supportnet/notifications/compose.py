@@ -24,8 +24,23 @@ from supportnet.checkins import support as checkins_support
 from supportnet.clock import timezone_names
 from supportnet.coaching import notices as coaching_notices
 from supportnet.extensions import db
-from supportnet.models import Group, Notification, NotificationKind, Occurrence, Referral, Scope, Supporter
-from supportnet.notifications.links import cant_make_it_token, link, path, stop_token
+from supportnet.models import (
+    Group,
+    Notification,
+    NotificationKind,
+    Occurrence,
+    Referral,
+    Scope,
+    SessionStatus,
+    Supporter,
+)
+from supportnet.notifications.links import (
+    cant_make_it_token,
+    link,
+    path,
+    session_cant_make_it_token,
+    stop_token,
+)
 from supportnet.notifications.preferences import ALWAYS_SENT, Preferences
 from supportnet.supporters import alerts as supporter_alerts
 from supportnet.supporters import people as supporter_people
@@ -582,8 +597,18 @@ _COMPOSERS[Kind.SUPPORTER_INVITE] = _supporter_event
 def _session(ctx: _Ctx) -> Notice:
     said = coaching_notices.wording(ctx.n, ctx.tz, ctx.now, ctx.descriptive, ctx.email,
                                     current_app.config["MAIL_FROM"])
-    return Notice(said.subject, said.paragraphs, [("See my notifications", ctx.url("notifications.inbox"))],
-                  said.calendar)
+    session = said.session
+    if session is None:
+        return Notice(said.subject, said.paragraphs, [("See my notifications", ctx.url("notifications.inbox"))])
+    if not said.as_member:
+        return Notice(said.subject, said.paragraphs,
+                      [("See the session", ctx.url("coaching.coach_session", session_id=session.id))], said.calendar)
+    actions = [("See your session", ctx.url("coaching.my_session", session_id=session.id))]
+    if ctx.email and ctx.n.kind != Kind.SESSION_CHANGED and session.status == SessionStatus.BOOKED:
+        # Works without signing in, like the "can't make it" link of a meeting's reminder.
+        actions.append(("Can't make it?", link("coaching.session_cant_make_it",
+                                               token=session_cant_make_it_token(session))))
+    return Notice(said.subject, said.paragraphs, actions, said.calendar)
 
 
 for _kind in coaching_notices.SESSION_KINDS:

@@ -62,8 +62,8 @@ def _grant(program):
     if form.validate_on_submit():
         target = program
         if program is None and form.visibility.data == "program":
-            raw = form.program_id.data or ""
-            target = db.session.get(Program, int(raw)) if raw.isdigit() else None
+            raw_id = _number(form.program_id.data)
+            target = db.session.get(Program, raw_id) if raw_id is not None else None
         try:
             coach = coaches.grant(form.email.data or "", by=viewer(), now=now_utc(),
                                   visibility_=CoachVisibility(form.visibility.data or "public"), program=target)
@@ -72,7 +72,13 @@ def _grant(program):
             put_error(form, exc, "email")
         else:
             db.session.commit()
-            flash(f"{coach.display_name} is a coach now. They set up their profile at /coach/profile.", "success")
+            if coach is None:  # a coordinator's invitation: the same words whatever the address
+                flash(f"If a confirmed SupportNet account uses {form.email.data.strip()}, its owner will find "
+                      f"your invitation to coach under Sessions, for {coaches.INVITATION_DAYS} days. They are "
+                      "listed here once they accept.", "success")
+            else:
+                flash(f"{coach.display_name} is a coach now. They set up their profile at /coach/profile.",
+                      "success")
             return redirect(request.path)
     return _grant_page(form, program, 400 if request.method == "POST" else 200)
 
@@ -180,6 +186,12 @@ class AvailabilityForm(FlaskForm):
     """CSRF for every change on the availability page; the fields are read per action."""
 
 
+def _number(raw: str | None) -> int | None:
+    """A row id or small number from a form: ASCII digits that fit a database integer, else None."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+
+
 def _time(raw: str | None, field: str) -> time:
     try:
         return time.fromisoformat((raw or "").strip())
@@ -207,8 +219,8 @@ def _local(raw: str | None, field: str) -> datetime:
 def _change_availability(coach: Coach, form) -> str:
     action = form.get("action", "")
     if action == "add_window":
-        raw_day = form.get("weekday", "")
-        coaches.add_window(coach, int(raw_day) if raw_day.isdigit() else -1,
+        weekday = _number(form.get("weekday"))
+        coaches.add_window(coach, -1 if weekday is None else weekday,
                            _time(form.get("starts"), "starts"), _time(form.get("ends"), "ends"))
         return "Window added."
     if action == "add_change":
@@ -222,8 +234,7 @@ def _change_availability(coach: Coach, form) -> str:
                              _local(form.get("off_ends"), "off_ends"))
         return "Time off added."
     if action == "remove":
-        raw_id = form.get("row_id", "")
-        coaches.remove(coach, form.get("kind", ""), int(raw_id) if raw_id.isdigit() else 0)
+        coaches.remove(coach, form.get("kind", ""), _number(form.get("row_id")) or 0)
         return "Removed."
     raise DomainError("Choose what to change.")
 
@@ -297,9 +308,9 @@ def _instant(value: str | None) -> datetime | None:
     """An ISO UTC instant from a form, or None when it is not one."""
     try:
         parsed = datetime.fromisoformat((value or "").strip())
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not a time, or one whose UTC falls off the calendar
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _my_session(session_id: int) -> CoachingSession:
@@ -334,9 +345,28 @@ def book(coach_id: int):
 @bp.get("/me/sessions")
 @login_required
 def my_sessions():
+    now = now_utc()
     return render_template("coaching/booking_sessions.html", sessions=booking.sessions_of(current_user),
-                           zone=member_zone(current_user), now=now_utc(),
-                           is_coach=coaches.coach_of(current_user) is not None)
+                           zone=member_zone(current_user), now=now, invitations=coaches.invitations_for(
+                               current_user, now), is_coach=coaches.coach_of(current_user) is not None)
+
+
+@bp.post("/coach/invitations/<int:coach_id>/<any(accept, decline):answer>")
+@login_required
+def answer_invitation(coach_id: int, answer: str):
+    try:
+        if answer == "accept":
+            coaches.accept(current_user, coach_id, now_utc())
+        else:
+            coaches.decline(current_user, coach_id, now_utc())
+    except NotFound:
+        abort(404)
+    db.session.commit()
+    if answer == "accept":
+        flash("You coach now. Set up your profile and your availability, then members can book you.", "success")
+        return redirect(url_for("coaching.coach_profile"))
+    flash("You declined the invitation. Nobody is told.", "success")
+    return redirect(url_for("coaching.my_sessions"))
 
 
 @bp.get("/me/sessions/<int:session_id>")
@@ -346,11 +376,11 @@ def my_session(session_id: int):
     now = now_utc()
     zone = member_zone(current_user)
     upcoming = session.status == SessionStatus.BOOKED and session.starts_at > now
-    # The coach's room is shown to the member only while the session is booked and has not ended.
-    room = session.coach.online_url if session.status == SessionStatus.BOOKED and session.ends_at > now else None
+    room = notices.room_for(session, now)
     move_days = _slot_days(coaches.free_slots(session.coach, now), zone) if upcoming else []
     return render_template("coaching/booking_session.html", session=session, zone=zone, room=room, now=now,
                            upcoming=upcoming, move_days=move_days, follow_up=notices.coach_note_for_member(session),
+                           room_opens=notices.ROOM_OPENS_MINUTES,
                            cant_make_it=links.session_cant_make_it_token(session))
 
 
@@ -448,12 +478,12 @@ def coach_sessions():
 def _coach_session_page(session: CoachingSession, *, error: str | None = None, status: int = 200,
                         follow_up: str | None = None, shared: bool | None = None, cancel_note: str = ""):
     now = now_utc()
-    # Reading the member's note is audited: the page shows it, so showing the page is the read.
-    note = notices.read_note(session, current_user, now)
+    # Reading the member's notes is audited: the page shows them, so showing the page is the read.
+    notes = notices.read_notes(session, current_user, now)
     db.session.commit()
     return render_template(
         "coaching/coach_session.html", session=session, zone=ZoneInfo(session.coach.timezone), now=now,
-        member_note=note, error=error, cancel_note=cancel_note,
+        notes=notes, error=error, cancel_note=cancel_note,
         follow_up=session.coach_note if follow_up is None else follow_up,
         shared=session.coach_note_shared if shared is None else shared,
         follow_up_max=notices.FOLLOW_UP_MAX, late=session.starts_at - now < timedelta(

@@ -26,7 +26,7 @@ def make_coach(name: str = "Cora C.", *, zone: str = "UTC", every_day: tuple[tim
     email = f"{name.lower().replace(' ', '').replace('.', '')}@example.org"
     user = accounts.create_user(email, PASSWORD, name, clock.now_utc(), timezone=zone)
     coach = Coach(user_id=user.id, display_name=name, visibility=CoachVisibility.PUBLIC, timezone=zone,
-                  online_url="https://rooms.example.org/cora", **rules)
+                  online_url="https://rooms.example.org/cora", accepted_at=clock.now_utc(), **rules)
     db.session.add(coach)
     db.session.flush()
     if every_day is not None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 
+from supportnet import clock
 from supportnet.extensions import db
 from supportnet.models import Coach, CoachingSession, CoachVisibility, SessionStatus
 from tests.conftest import Persona, make_persona
@@ -29,7 +30,8 @@ def build_coaching_world(app: Flask) -> CoachingWorld:
     otto = make_persona(app, "Otto O.")
     with app.app_context():
         coach = Coach(user_id=cora.id, display_name="Cora (peer coach)", offers="Integration after ketamine therapy",
-                      visibility=CoachVisibility.PUBLIC, timezone="Europe/London", online=True, online_url=ROOM)
+                      visibility=CoachVisibility.PUBLIC, timezone="Europe/London", online=True, online_url=ROOM,
+                      accepted_at=clock.now_utc())
         db.session.add(coach)
         db.session.commit()
         return CoachingWorld(cora=cora, mia=mia, otto=otto, coach_id=coach.id)
