@@ -460,7 +460,8 @@ def expand(
     rule = _dateutil_rule(rec, _fast_forward(rec, dtstart, lo_local))
     instants = []
     for local in rule.between(lo_local, hi_local, inc=True):
-        instant = resolve_local(local, tz).astimezone(UTC)
+        # resolve_local's instant, without its round trip back to local time.
+        instant = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
         # UNTIL is compared as an instant, as RFC 5545 does (it is inclusive).
         if start <= instant < end and (parsed.until_utc is None or instant <= parsed.until_utc):
             instants.append(instant)
