@@ -248,7 +248,8 @@ def _driver_instant(dialect: str):
     SQLite stores the text SQLAlchemy's DateTime writes (compared as text, so it must be the very same),
     PostgreSQL a naive UTC timestamp. The instants must already be in UTC (expand gives them so)."""
     if dialect == "sqlite":
-        return lambda instant: instant.replace(tzinfo=None).isoformat(" ", "microseconds")
+        # "YYYY-MM-DD HH:MM:SS.ffffff" and the "+00:00" of UTC cut off.
+        return lambda instant: instant.isoformat(" ", "microseconds")[:26]
     return lambda instant: instant.replace(tzinfo=None)
 
 
