@@ -326,7 +326,8 @@ def extend_horizons(now: datetime) -> int:
             .execution_options(synchronize_session=False)
         )
         _forget_loaded(set(ids))
-        # RSVP hook: standing RSVPs answer for the new meetings (the series row is locked first, as above).
+        # RSVP hook: standing RSVPs answer for the new meetings. The UPDATE above locked the series rows first, so
+        # the lock order is series, then meetings, as when a capacity changes.
         for series_id in sorted({row[0] for row in rows} & with_standing):
             rsvps.apply_standing(db.session.get_one(MeetingSeries, series_id), now)
     return created
