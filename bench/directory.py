@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import event, func, insert, select  # noqa: E402
+from sqlalchemy import delete, event, func, insert, select, text, update  # noqa: E402
 
 from supportnet import accounts, clock, create_app, scheduling  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
@@ -71,12 +71,12 @@ KINDS = ("Aftercare Circle", "Sober Coffee", "Peer Support", "Recovery Walk", "M
 # --- set-up (not measured) ---
 
 
-def make_app(workdir: Path) -> Flask:
+def make_app(workdir: Path, url: str | None = None) -> Flask:
     return create_app(
         {
             "ENV": "testing",
             "SECRET_KEY": "bench-secret-key-" + "x" * 32,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.db'}",
+            "SQLALCHEMY_DATABASE_URI": url or f"sqlite:///{workdir / 'bench.db'}",
             "BASE_URL": "http://supportnet.bench",
             "DEV_MAILBOX_DIR": str(workdir / "mailbox"),
             "LOG_LEVEL": "WARNING",
@@ -208,62 +208,124 @@ class StatementLog:
             event.remove(self.engine, "after_cursor_execute", self._after)
 
 
-def bench_materialize(app: Flask) -> dict:
+SCRATCH_COLUMNS = ("series_id", "original_start", "starts_at", "ends_at", "status", "note", "capacity",
+                   "going_count", "waitlist_count", "superseded", "sequence", "updated_at")
+
+
+def _scratch_table(kind: str) -> list[str]:
+    """A table with the occurrence table's columns, unique key and indexes (no foreign key, no CHECKs)."""
+    key = "id INTEGER PRIMARY KEY" if kind == "sqlite" else "id SERIAL PRIMARY KEY"
+    stamp = "DATETIME" if kind == "sqlite" else "TIMESTAMP WITHOUT TIME ZONE"
+    return [
+        "DROP TABLE IF EXISTS scratch_occurrence",
+        f"CREATE TABLE scratch_occurrence ({key}, series_id INTEGER NOT NULL, "
+        f"original_start {stamp} NOT NULL, starts_at {stamp} NOT NULL, ends_at {stamp} NOT NULL, "
+        "status VARCHAR(32) NOT NULL, note TEXT NOT NULL, capacity INTEGER, going_count INTEGER NOT NULL, "
+        "waitlist_count INTEGER NOT NULL, superseded BOOLEAN NOT NULL, sequence INTEGER NOT NULL, "
+        f"updated_at {stamp} NOT NULL, UNIQUE (series_id, original_start))",
+        "CREATE INDEX ix_scratch_starts_at ON scratch_occurrence (starts_at)",
+        "CREATE INDEX ix_scratch_series_starts_at ON scratch_occurrence (series_id, starts_at)",
+    ]
+
+
+def _baseline_params(kind: str) -> list[tuple]:
+    """The rows extend_horizons created, as the driver stores them (SQLite: text; PostgreSQL: naive UTC)."""
+    rows = db.session.execute(
+        select(*(getattr(Occurrence, name) for name in SCRATCH_COLUMNS)).order_by(Occurrence.id)
+    ).all()
+    when = _naive if kind == "sqlite" else _naive_datetime
+    return [(r[0], when(r[1]), when(r[2]), when(r[3]), r[4].value, *r[5:11], when(r[11])) for r in rows]
+
+
+def run_baseline(app: Flask, kind: str, params: list[tuple]) -> tuple[float, float]:
+    """A plain driver `executemany` of the same rows into a fresh scratch table, in one transaction."""
+    marks = ", ".join(["?" if kind == "sqlite" else "%s"] * len(SCRATCH_COLUMNS))
+    sql = f"INSERT INTO scratch_occurrence ({', '.join(SCRATCH_COLUMNS)}) VALUES ({marks})"  # noqa: S608
     with app.app_context():
+        raw = db.engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        if kind == "sqlite":
+            for statement in _scratch_table(kind):
+                driver.execute(statement)
+            start, cpu = time.perf_counter(), time.process_time()
+            driver.execute("BEGIN IMMEDIATE")
+            driver.executemany(sql, params)
+            driver.execute("COMMIT")
+        else:
+            driver.rollback()
+            with driver.cursor() as cursor:
+                for statement in _scratch_table(kind):
+                    cursor.execute(statement)
+            driver.commit()
+            start, cpu = time.perf_counter(), time.process_time()
+            with driver.cursor() as cursor:
+                cursor.executemany(sql, params)  # psycopg 3 sends the rows in pipeline mode
+            driver.commit()
+        return time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        raw.close()
+
+
+def run_materialize(app: Flask) -> tuple[int, float, float]:
+    with app.app_context():
+        db.session.rollback()
         start, cpu = time.perf_counter(), time.process_time()
         created = scheduling.extend_horizons(NOW)
         db.session.commit()
-        materialize_s, materialize_cpu = time.perf_counter() - start, time.process_time() - cpu
-        rows = db.session.execute(
-            select(
-                Occurrence.series_id, Occurrence.original_start, Occurrence.starts_at, Occurrence.ends_at,
-                Occurrence.status, Occurrence.note, Occurrence.capacity, Occurrence.going_count,
-                Occurrence.waitlist_count, Occurrence.superseded, Occurrence.sequence, Occurrence.updated_at,
-            )
-        ).all()
-        # The same values, in the form the driver stores them, for the baseline.
-        params = [
-            (r[0], _naive(r[1]), _naive(r[2]), _naive(r[3]), r[4].value, *r[5:11], _naive(r[11])) for r in rows
-        ]
-        # Outside a request the session begins transactions with BEGIN IMMEDIATE: end it to free the write lock.
-        db.session.rollback()
-        raw = db.engine.raw_connection()
-        try:
-            sqlite = raw.driver_connection
-            sqlite.execute(
-                "CREATE TABLE scratch_occurrence (id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, "
-                "original_start DATETIME NOT NULL, starts_at DATETIME NOT NULL, ends_at DATETIME NOT NULL, "
-                "status VARCHAR(32) NOT NULL, note TEXT NOT NULL, capacity INTEGER, going_count INTEGER NOT NULL, "
-                "waitlist_count INTEGER NOT NULL, superseded BOOLEAN NOT NULL, sequence INTEGER NOT NULL, "
-                "updated_at DATETIME NOT NULL, UNIQUE (series_id, original_start))"
-            )
-            sqlite.execute("CREATE INDEX ix_scratch_starts_at ON scratch_occurrence (starts_at)")
-            sqlite.execute("CREATE INDEX ix_scratch_series_starts_at ON scratch_occurrence (series_id, starts_at)")
-            start, cpu = time.perf_counter(), time.process_time()
-            sqlite.execute("BEGIN IMMEDIATE")
-            sqlite.executemany(
-                "INSERT INTO scratch_occurrence (series_id, original_start, starts_at, ends_at, status, note, "
-                "capacity, going_count, waitlist_count, superseded, sequence, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
-            sqlite.execute("COMMIT")
-            baseline_s, baseline_cpu = time.perf_counter() - start, time.process_time() - cpu
-        finally:
-            raw.close()
+        return created, time.perf_counter() - start, time.process_time() - cpu
+
+
+def forget_occurrences(app: Flask, kind: str) -> None:
+    """Back to a database with series and no meetings (set-up between rounds, not measured)."""
+    with app.app_context():
+        if kind == "sqlite":
+            db.session.execute(delete(Occurrence))
+        else:  # no dead rows left behind for the next round's unique checks to step over
+            db.session.execute(text("TRUNCATE occurrence CASCADE"))
+        db.session.execute(update(MeetingSeries).values(materialized_until=None))
+        db.session.commit()
+        if kind == "postgres":
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM ANALYZE occurrence")
+
+
+def bench_materialize(app: Flask, kind: str, rounds: int) -> dict:
+    """`rounds` rounds of extend_horizons and the baseline, alternating which goes first."""
+    runs, bases, params, created = [], [], None, set()
+    for r in range(rounds):
+        if r:
+            forget_occurrences(app, kind)
+        feature_first = params is None or r % 2 == 0
+        if not feature_first:
+            bases.append(run_baseline(app, kind, params))
+        n, wall, cpu = run_materialize(app)
+        runs.append((wall, cpu))
+        created.add(n)
+        if params is None:
+            with app.app_context():
+                params = _baseline_params(kind)
+                db.session.rollback()
+        if feature_first:
+            bases.append(run_baseline(app, kind, params))
+    assert created == {len(params)}, (created, len(params))
+    with app.app_context():
         # A second pass right away has nothing to do: that is what the scheduler runs every minute.
         start = time.perf_counter()
         again = scheduling.extend_horizons(NOW + timedelta(minutes=1))
         db.session.commit()
         idle_s = time.perf_counter() - start
         series = db.session.scalar(select(func.count()).select_from(MeetingSeries))
-    return {"series": series, "created": created, "rows": len(rows), "seconds": materialize_s,
-            "cpu": materialize_cpu, "baseline": baseline_s, "baseline_cpu": baseline_cpu,
+    return {"series": series, "created": len(params), "rows": len(params), "runs": runs, "bases": bases,
             "idle_created": again, "idle_seconds": idle_s}
 
 
 def _naive(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def _naive_datetime(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def time_requests(app: Flask, url: str, n: int, check: Callable[[str], None] | None = None) -> dict:
@@ -308,67 +370,111 @@ def expect_cards(minimum: int) -> Callable[[str], None]:
     return check
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=20270104)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def database(kind: str, tmp: Path) -> Iterator[tuple[str, str]]:
+    """A throwaway database of this kind: its URL and a description."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}", "SQLite file"
+        return
+    from tests import postgres
+
+    server = postgres.connect_or_start()
+    name = postgres.unique_name("supportnet_bench")
+    try:
+        url = server.create_database(name)
+        version = server._connection().info.server_version
+        yield url, f"PostgreSQL {version // 10000}.{version % 10000} on 127.0.0.1:{server.port}"
+    finally:
+        with contextlib.suppress(Exception):
+            server.drop_database(name)
+        server.stop()
+
+
+def print_materialize(m: dict) -> None:
+    print(f"1. Materializing 26 weeks (scheduling.extend_horizons, one transaction, commit included), "
+          f"{len(m['runs'])} rounds alternating with the baseline")
+    print(f"   {'what':<44} {'rows':>7} {'wall':>8} {'CPU':>8} {'rows/s':>8}   per round (wall/CPU)")
+    walls, cpus = [w for w, _c in m["runs"]], [c for _w, c in m["runs"]]
+    base_walls, base_cpus = [w for w, _c in m["bases"]], [c for _w, c in m["bases"]]
+    table = [
+        (f"extend_horizons for {m['series']} series", m["runs"]),
+        ("baseline: executemany INSERT, same rows", m["bases"]),
+    ]
+    for what, runs in table:
+        wall = statistics.median(w for w, _c in runs)
+        cpu = statistics.median(c for _w, c in runs)
+        each = " ".join(f"{w:.2f}/{c:.2f}" for w, c in runs)
+        print(f"   {what:<44} {m['rows']:>7} {wall:>7.2f}s {cpu:>7.2f}s {m['rows'] / wall:>8.0f}   {each}")
+    print(f"   {'second pass (nothing due)':<44} {m['idle_created']:>7} {m['idle_seconds']:>7.3f}s")
+    ratios = [c / max(b, 1e-9) for c, b in zip(cpus, base_cpus, strict=True)]
+    print(f"   ratio materialize / baseline (medians): "
+          f"{statistics.median(walls) / statistics.median(base_walls):.1f}x wall, "
+          f"{statistics.median(cpus) / max(statistics.median(base_cpus), 1e-9):.1f}x CPU; CPU ratio per round: "
+          f"{' '.join(f'{x:.1f}x' for x in ratios)} ({m['created'] / m['series']:.1f} meetings per series)\n")
+
+
+def run_on(kind: str, args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
-    clock.set_frozen(NOW)
-    total_start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="supportnet-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="supportnet-bench-") as tmp, database(kind, Path(tmp)) as (url, name):
         workdir = Path(tmp)
-        app = make_app(workdir)
+        app = make_app(workdir, url)
         with app.app_context(), contextlib.redirect_stderr(io.StringIO()):
             upgrade()  # alembic's INFO lines go to stderr; keep the output to the figures
             start = time.perf_counter()
-            n_groups, n_series = populate(args.groups, rng)
+            n_groups, _n_series = populate(args.groups, rng)
             setup_s = time.perf_counter() - start
-        print(f"SupportNet directory benchmark: SQLite file, {n_groups} public groups, {n_series} series, "
-              f"now = {NOW:%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}")
+        print(f"== {name}: {n_groups} public groups ==")
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"set-up (bulk insert of groups, tags, series): {setup_s:.2f} s; load average before: {load}\n")
 
-        m = bench_materialize(app)
-        assert m["created"] == m["rows"], m
-        print("1. Materializing 26 weeks (scheduling.extend_horizons, one transaction, commit included)")
-        print(f"   {'what':<44} {'rows':>7} {'wall':>8} {'CPU':>8} {'rows/s':>8}")
-        table = [
-            (f"extend_horizons for {m['series']} series", m["created"], m["seconds"], m["cpu"]),
-            ("baseline: executemany INSERT, same rows", m["rows"], m["baseline"], m["baseline_cpu"]),
-        ]
-        for what, rows, wall, cpu in table:
-            print(f"   {what:<44} {rows:>7} {wall:>7.2f}s {cpu:>7.2f}s {rows / wall:>8.0f}")
-        print(f"   {'second pass (nothing due)':<44} {m['idle_created']:>7} {m['idle_seconds']:>7.3f}s")
-        print(f"   ratio materialize / baseline: {m['seconds'] / m['baseline']:.1f}x wall, "
-              f"{m['cpu'] / max(m['baseline_cpu'], 1e-9):.1f}x CPU "
-              f"({m['created'] / m['series']:.1f} meetings per series)\n")
+        print_materialize(bench_materialize(app, kind, args.rounds))
 
         n = args.requests
-        health = time_requests(app, "/healthz", n)
-        pages = [
-            time_requests(app, "/groups", n, expect_cards(20)),
-            time_requests(app, "/groups?weekday=1&time=evening", n, expect_cards(1)),
-            time_requests(app, "/groups?tag=W&format=in_person", n, expect_cards(1)),
-            time_requests(app, f"/groups?page={max(1, args.groups // 40)}", n, expect_cards(20)),
-        ]
-        print(f"2. Directory page, anonymous, Flask test client, {n} requests each (server time)")
-        print(f"   {'request':<36} {'median':>8} {'p95':>8} {'CPU':>8} {'in SQL':>8} {'stmts':>5} {'SELECTs':>7} "
-              f"{'vs healthz':>10}")
-        for row in [health, *pages]:
-            ratio = row["median"] / health["median"]
-            print(f"   GET {row['url']:<32} {row['median'] * 1000:>6.1f}ms {row['p95'] * 1000:>6.1f}ms "
-                  f"{row['cpu'] * 1000:>6.1f}ms {row['sql'] * 1000:>6.1f}ms {row['statements']:>5} "
-                  f"{row['selects']:>7} {ratio:>9.1f}x")
-        print("   median/p95: wall time of the whole request through the test client; CPU: median CPU time of it;")
-        print("   in SQL: median time inside the driver; stmts: every statement incl. BEGIN (the same on every")
-        print("   request); SELECTs: the queries among them; vs healthz: median / median of GET /healthz")
+        if n:
+            health = time_requests(app, "/healthz", n)
+            pages = [
+                time_requests(app, "/groups", n, expect_cards(20)),
+                time_requests(app, "/groups?weekday=1&time=evening", n, expect_cards(1)),
+                time_requests(app, "/groups?tag=W&format=in_person", n, expect_cards(1)),
+                time_requests(app, f"/groups?page={max(1, args.groups // 40)}", n, expect_cards(20)),
+            ]
+            print(f"2. Directory page, anonymous, Flask test client, {n} requests each (server time)")
+            print(f"   {'request':<36} {'median':>8} {'p95':>8} {'CPU':>8} {'in SQL':>8} {'stmts':>5} "
+                  f"{'SELECTs':>7} {'vs healthz':>10}")
+            for row in [health, *pages]:
+                ratio = row["median"] / health["median"]
+                print(f"   GET {row['url']:<32} {row['median'] * 1000:>6.1f}ms {row['p95'] * 1000:>6.1f}ms "
+                      f"{row['cpu'] * 1000:>6.1f}ms {row['sql'] * 1000:>6.1f}ms {row['statements']:>5} "
+                      f"{row['selects']:>7} {ratio:>9.1f}x")
+            print("   median/p95: wall time of the whole request through the test client; CPU: median CPU time of "
+                  "it;")
+            print("   in SQL: median time inside the driver; stmts: every statement incl. BEGIN (the same on every")
+            print("   request); SELECTs: the queries among them; vs healthz: median / median of GET /healthz")
         with app.app_context():
             db.engine.dispose()
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=50, help="requests per page (0: skip the pages)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of materializing and its baseline")
+    parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--seed", type=int, default=20270104)
+    args = parser.parse_args()
+    kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
+    if not kinds or set(kinds) - {"sqlite", "postgres"} or not 1 <= args.rounds <= 20:
+        parser.error("--databases sqlite,postgres; --rounds 1..20")
+    clock.set_frozen(NOW)
+    total_start = time.perf_counter()
+    print(f"SupportNet directory benchmark: {args.groups} public groups, {args.groups * SERIES_PER_GROUP} series, "
+          f"now = {NOW:%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    for kind in kinds:
+        run_on(kind, args)
     clock.set_frozen(None)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\ntotal run time: {time.perf_counter() - total_start:.1f} s; load average (1, 5, 15 min): {load} "
+    print(f"total run time: {time.perf_counter() - total_start:.1f} s; load average (1, 5, 15 min): {load} "
           f"on {os.cpu_count()} CPUs")
 
 

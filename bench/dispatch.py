@@ -18,6 +18,9 @@ plan taken in the same run:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import itertools
 import os
 import random
 import smtplib
@@ -25,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from aiosmtpd.controller import Controller  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import func, insert, select, text, update  # noqa: E402
+from sqlalchemy import func, insert, select, update  # noqa: E402
 
 from supportnet import accounts, clock, create_app, groups, scheduling  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
@@ -81,11 +85,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def make_app(workdir: Path, port: int) -> Flask:
+def make_app(workdir: Path, port: int, url: str | None = None) -> Flask:
     return create_app({
         "ENV": "testing",
         "SECRET_KEY": "bench-secret-key-" + "x" * 32,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.db'}",
+        "SQLALCHEMY_DATABASE_URI": url or f"sqlite:///{workdir / 'bench.db'}",
         "BASE_URL": "http://supportnet.bench",
         "MAIL_URL": f"smtp://127.0.0.1:{port}",
         "DEV_MAILBOX_DIR": str(workdir / "mailbox"),
@@ -138,33 +142,57 @@ def populate(members: int) -> list[int]:
     return occurrence_ids
 
 
-def add_idle_rows(app: Flask, count: int, rng: random.Random) -> float:
-    """Bulk-insert `count` pending reminder rows due 1 to 30 days from NOW (set-up; returns seconds)."""
+IDLE_SQL = ("INSERT INTO notification (user_id, kind, channel, dedupe_key, due_at, status, attempts, payload, "
+            "created_at) VALUES ({marks})")
+
+
+def idle_rows(user_id: int, count: int, rng: random.Random, start: int = 0) -> Iterator[tuple]:
+    """Pending reminder rows due 1 to 30 days from NOW (naive UTC, as the database stores them)."""
+    stamp = NOW.replace(tzinfo=None)
+    for i in range(start, start + count):
+        due = (NOW + timedelta(seconds=rng.randrange(86400, 30 * 86400))).replace(tzinfo=None)
+        yield (user_id, "reminder", "email", f"idle:{i}", due, "pending", 0, "{}", stamp)
+
+
+def finished_rows(user_id: int, count: int, rng: random.Random) -> Iterator[tuple]:
+    """Reminders sent over the last day (a finished row's due_at is when it finished): a busy day's traffic."""
+    stamp = NOW.replace(tzinfo=None)
+    for i in range(count):
+        done = (NOW - timedelta(seconds=rng.randrange(60, 86400))).replace(tzinfo=None)
+        yield (user_id, "reminder", "email", f"sent:{i}", done, "sent", 1, "{}", stamp)
+
+
+def add_idle_rows(app: Flask, kind: str, count: int, rng: random.Random, finished: int = 0) -> float:
+    """Bulk-insert `count` pending rows due 1 to 30 days from NOW, and `finished` sent rows (set-up; returns
+    seconds), then ANALYZE."""
     started = time.perf_counter()
     with app.app_context():
         user_id = db.session.scalar(select(func.min(User.id)))
         db.session.commit()
         raw = db.engine.raw_connection()
     try:
-        cursor = raw.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
-        batch = []
-        stamp = NOW.replace(tzinfo=None).isoformat(sep=" ")
-        for i in range(count):
-            due = (NOW + timedelta(seconds=rng.randrange(86400, 30 * 86400))).replace(tzinfo=None)
-            batch.append((user_id, "reminder", "email", f"idle:{i}", due.isoformat(sep=" "), "pending", 0, "{}",
-                          stamp))
-            if len(batch) == 50_000:
-                cursor.executemany(
-                    "INSERT INTO notification (user_id, kind, channel, dedupe_key, due_at, status, attempts, "
-                    "payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
-                batch.clear()
-        if batch:
-            cursor.executemany(
-                "INSERT INTO notification (user_id, kind, channel, dedupe_key, due_at, status, attempts, payload, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
-        cursor.execute("COMMIT")
-        cursor.execute("ANALYZE")
+        driver = raw.driver_connection
+        rows = itertools.chain(finished_rows(user_id, finished, rng), idle_rows(user_id, count, rng))
+        if kind == "sqlite":
+            sql = IDLE_SQL.format(marks=", ".join(["?"] * 9))
+            driver.execute("BEGIN IMMEDIATE")
+            while batch := [(*r[:4], r[4].isoformat(" ", "microseconds"), *r[5:8], r[8].isoformat(" ", "microseconds"))
+                            for r in itertools.islice(rows, 50_000)]:
+                driver.executemany(sql, batch)
+            driver.execute("COMMIT")
+            driver.execute("ANALYZE")
+        else:
+            driver.rollback()
+            with driver.cursor() as cursor, cursor.copy(
+                "COPY notification (user_id, kind, channel, dedupe_key, due_at, status, attempts, payload, "
+                "created_at) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            driver.commit()
+            driver.autocommit = True
+            driver.execute("VACUUM ANALYZE notification")
+            driver.autocommit = False
     finally:
         raw.close()
     return time.perf_counter() - started
@@ -224,25 +252,35 @@ def bench_delivery(app: Flask, handler: CountingHandler, port: int, members: int
           "(*CPU of this process, which also runs the SMTP server's thread)")
 
 
-def bench_idle(app: Flask, rows: int, ticks: int, rng: random.Random) -> None:
-    seconds = add_idle_rows(app, rows, rng)
+def plans(app: Flask, kind: str) -> dict[str, list[str]]:
+    """The database's plan of each statement of an idle tick, with the values the tick binds."""
+    lease_end = NOW + timedelta(seconds=app.config["NOTIFY_LEASE_SECONDS"])
     with app.app_context():
-        total = db.session.scalar(select(func.count()).select_from(Notification))
-        pending = db.session.scalar(select(func.count()).select_from(Notification)
-                                    .where(Notification.status == NotificationStatus.PENDING))
-        statement = notif_dispatch.due_query(NOW, app.config["NOTIFY_BATCH_SIZE"]).compile(
-            db.engine, compile_kwargs={"literal_binds": True})
-        plan = [row[-1] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {statement}"))]
-        lease = [row[-1] for row in db.session.execute(text(
-            "EXPLAIN QUERY PLAN UPDATE notification SET status = 'pending' "
-            "WHERE status = 'sending' AND due_at <= '2027-01-07 12:00:00'"))]
-        db.session.commit()
-    print(f"   set-up: {rows:,} pending rows due in 1 to 30 days inserted in {seconds:.1f} s "
-          f"({total:,} rows in the table, {pending:,} pending)")
-    print("   due query:  " + " ".join(str(statement).split()))
-    print("   its plan:   " + " | ".join(plan))
-    print("   lease reset plan: " + " | ".join(lease))
-    assert any("ix_notification_status_due" in line for line in plan), plan
+        engine = db.engine
+        due = notif_dispatch.due_query(NOW, app.config["NOTIFY_BATCH_SIZE"])
+        if kind == "postgres":
+            due = due.with_for_update(skip_locked=True)
+        table = Notification.__table__
+        statements = {
+            "lease reset": update(table).where(table.c.status == "sending", table.c.due_at <= NOW)
+            .values(status="pending", claimed_until=None),
+            "claim": update(table).where(table.c.id.in_(due.scalar_subquery()))
+            .values(status="sending", claimed_until=lease_end, due_at=lease_end, attempts=table.c.attempts + 1)
+            .returning(table.c.id),
+        }
+        if hasattr(notif_dispatch, "scrub_query"):  # (older code built it inside scrub_account_links)
+            statements["scrub"] = notif_dispatch.scrub_query(NOW)
+        found = {}
+        with engine.connect() as connection:
+            for name, statement in statements.items():
+                sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+                prefix = "EXPLAIN QUERY PLAN " if kind == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
+                found[name] = [str(row[-1]) for row in connection.exec_driver_sql(prefix + sql)]
+            connection.rollback()  # EXPLAIN ANALYZE runs the UPDATEs (they change nothing here): undo anyway
+    return found
+
+
+def time_ticks(app: Flask, ticks: int) -> tuple[list[float], list[float]]:
     times, cpus = [], []
     with clock.frozen(NOW), app.app_context():
         for _ in range(3):
@@ -253,23 +291,111 @@ def bench_idle(app: Flask, rows: int, ticks: int, rng: random.Random) -> None:
             times.append(time.perf_counter() - wall0)
             cpus.append(cpu() - cpu0)
             assert result.claimed == 0
-    times.sort()
-    p95 = times[int(len(times) * 0.95) - 1]
-    print(f"   idle tick over {rows:,} future rows, {ticks} ticks: median {statistics.median(times) * 1000:.2f} ms, "
-          f"p95 {p95 * 1000:.2f} ms, CPU {statistics.median(cpus) * 1000:.2f} ms (each tick: one write "
-          "transaction with the lease reset and the claim, both finding nothing)")
+    return times, cpus
+
+
+@contextlib.contextmanager
+def idle_databases(kind: str, tmp: Path, names: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """Throwaway databases of this kind, one per name: their URLs and a description."""
+    if kind == "sqlite":
+        yield [f"sqlite:///{tmp / f'{name}.db'}" for name in names], "SQLite file"
+        return
+    from tests import postgres
+
+    server = postgres.connect_or_start()
+    made = []
+    try:
+        urls = []
+        for name in names:
+            made.append(postgres.unique_name(f"supportnet_bench_{name}"))
+            urls.append(server.create_database(made[-1]))
+        version = server._connection().info.server_version
+        yield urls, f"PostgreSQL {version // 10000}.{version % 10000} (throwaway server on 127.0.0.1)"
+    finally:
+        for name in made:
+            with contextlib.suppress(Exception):
+                server.drop_database(name)
+        server.stop()
+
+
+def bench_idle(kind: str, sizes: Sequence[int], finished: int, ticks: int, rounds: int, port: int) -> dict:
+    """Idle ticks over `sizes` pending rows (one database each), alternating between them, `rounds` times."""
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory(prefix="supportnet-bench-idle-") as tmpdir, \
+            idle_databases(kind, Path(tmpdir), [f"idle{size}" for size in sizes]) as (urls, described):
+        apps = []
+        print(f"   {described}")
+        for size, url in zip(sizes, urls, strict=True):
+            app = make_app(Path(tmpdir), port, url)
+            with app.app_context(), contextlib.redirect_stderr(io.StringIO()):
+                upgrade()
+                accounts.create_user(f"idle{size}@example.org", "a long and quiet river", "Ida I.", NOW)
+                db.session.commit()
+            seconds = add_idle_rows(app, kind, size, rng, finished)
+            with app.app_context():
+                pending = db.session.scalar(select(func.count()).select_from(Notification)
+                                            .where(Notification.status == NotificationStatus.PENDING))
+                total = db.session.scalar(select(func.count()).select_from(Notification))
+                db.session.commit()
+            print(f"   set-up: {pending:,} pending rows due in 1 to 30 days and {finished:,} sent in the last day "
+                  f"({total:,} rows) inserted in {seconds:.1f} s")
+            apps.append(app)
+        results: dict[int, list] = {size: [[], []] for size in sizes}
+        for r in range(rounds):
+            order = list(zip(sizes, apps, strict=True))
+            for size, app in order if r % 2 == 0 else order[::-1]:
+                times, cpus = time_ticks(app, ticks)
+                results[size][0].append(statistics.median(times))
+                results[size][1].append(statistics.median(cpus))
+        found = plans(apps[-1], kind)
+        for app in apps:
+            with app.app_context():
+                db.engine.dispose()
+    return {"results": results, "plans": found}
+
+
+def print_idle(kind: str, idle: dict, ticks: int) -> bool:
+    results = idle["results"]
+    sizes = sorted(results)
+    print(f"   {'pending rows':>14} {'wall':>9} {'CPU':>9}   per round: median wall / CPU of {ticks} ticks")
+    for size in sizes:
+        walls, cpus = results[size]
+        each = " ".join(f"{w * 1000:.2f}/{c * 1000:.2f}" for w, c in zip(walls, cpus, strict=True))
+        print(f"   {size:>14,} {statistics.median(walls) * 1000:>7.2f}ms {statistics.median(cpus) * 1000:>7.2f}ms   "
+              f"{each}")
+    small, big = results[sizes[0]], results[sizes[-1]]
+    wall_ratio = statistics.median(big[0]) / statistics.median(small[0])
+    cpu_ratio = statistics.median(big[1]) / statistics.median(small[1])
+    print(f"   ratio {sizes[-1]:,} / {sizes[0]:,} rows: {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU (medians of the "
+          "rounds; each tick: the lease reset and the claim in one write transaction, then the scrub of finished "
+          "account links)")
+    how = "EXPLAIN QUERY PLAN" if kind == "sqlite" else "EXPLAIN ANALYZE"
+    print(f"   plans over {sizes[-1]:,} pending rows ({how}):")
+    for name, lines in idle["plans"].items():
+        print(f"     {name}:")
+        for line in lines:
+            print(f"       {line}")
+    if kind == "sqlite":
+        assert any("ix_notification_status_due" in line for line in idle["plans"]["claim"]), idle["plans"]
+    return True
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reminders", type=int, default=10_000, help="due reminders to send (default 10,000)")
-    parser.add_argument("--idle-rows", type=int, default=1_000_000, help="future rows for the idle tick")
-    parser.add_argument("--ticks", type=int, default=200, help="idle ticks to time")
+    parser.add_argument("--reminders", type=int, default=10_000, help="due reminders to send (0: skip part 1)")
+    parser.add_argument("--idle-rows", type=int, default=1_000_000, help="future rows for the big idle database")
+    parser.add_argument("--idle-small", type=int, default=1_000, help="future rows for the small idle database")
+    parser.add_argument("--idle-finished", type=int, default=10_000, help="rows sent in the last day, in both")
+    parser.add_argument("--ticks", type=int, default=200, help="idle ticks per round and database")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of idle ticks, alternating the databases")
+    parser.add_argument("--databases", default="sqlite,postgres", help="idle tick on: comma-separated sqlite, postgres")
     args = parser.parse_args()
+    kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
+    if set(kinds) - {"sqlite", "postgres"} or not 1 <= args.rounds <= 20 or args.idle_small >= args.idle_rows:
+        parser.error("--databases sqlite,postgres; --rounds 1..20; --idle-small below --idle-rows")
     members = max(1, args.reminders // (MEETINGS * 2))
-    rng = random.Random(6)
     begun = time.perf_counter()
-    print(f"SupportNet dispatch benchmark: SQLite file, aiosmtpd on localhost, python {sys.version.split()[0]}, "
+    print(f"SupportNet dispatch benchmark: aiosmtpd on localhost, python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}, {os.getloadavg()[1]:.2f}, "
           f"{os.getloadavg()[2]:.2f}")
     handler = CountingHandler()
@@ -277,18 +403,23 @@ def main() -> None:
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        with tempfile.TemporaryDirectory(prefix="supportnet-bench-") as tmp:
-            app = make_app(Path(tmp), port)
-            with app.app_context():
-                upgrade()
-                with clock.frozen(NOW - timedelta(days=2)):
-                    populate(members)
-            print(f"\n1. Delivering {members * MEETINGS * 2:,} due reminders")
-            bench_delivery(app, handler, port, members)
-            print(f"\n2. The idle tick over {args.idle_rows:,} future pending rows")
-            bench_idle(app, args.idle_rows, args.ticks, rng)
-            with app.app_context():
-                db.engine.dispose()
+        if args.reminders:
+            with tempfile.TemporaryDirectory(prefix="supportnet-bench-") as tmp:
+                app = make_app(Path(tmp), port)
+                with app.app_context():
+                    upgrade()
+                    with clock.frozen(NOW - timedelta(days=2)):
+                        populate(members)
+                print(f"\n1. Delivering {members * MEETINGS * 2:,} due reminders (SQLite file)")
+                bench_delivery(app, handler, port, members)
+                with app.app_context():
+                    db.engine.dispose()
+        for kind in kinds:
+            print(f"\n2. The idle tick over {args.idle_small:,} and {args.idle_rows:,} future pending rows, "
+                  f"{args.rounds} rounds alternating between the two databases")
+            idle = bench_idle(kind, (args.idle_small, args.idle_rows), args.idle_finished, args.ticks, args.rounds,
+                              port)
+            print_idle(kind, idle, args.ticks)
     finally:
         controller.stop()
     load = os.getloadavg()

@@ -21,6 +21,7 @@ No Flask and no database in here: everything is a pure function.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -308,6 +309,9 @@ def _weekday(text: str, kind: str, *, ordinal: bool) -> vWeekday:
     return day
 
 
+# Parsed rules are immutable and few distinct texts are stored (the same weekly rule serves many series), so
+# materializing thousands of series reads each text once.
+@functools.lru_cache(maxsize=1024)
 def _parse(text: str | None, tz: tzinfo) -> _Parsed:
     """Parse an RRULE value as written by to_rrule (tolerating order, case and an 'RRULE:' prefix)."""
     if text is None or not text.strip():
@@ -460,7 +464,8 @@ def expand(
     rule = _dateutil_rule(rec, _fast_forward(rec, dtstart, lo_local))
     instants = []
     for local in rule.between(lo_local, hi_local, inc=True):
-        instant = resolve_local(local, tz).astimezone(UTC)
+        # resolve_local's instant, without its round trip back to local time.
+        instant = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
         # UNTIL is compared as an instant, as RFC 5545 does (it is inclusive).
         if start <= instant < end and (parsed.until_utc is None or instant <= parsed.until_utc):
             instants.append(instant)

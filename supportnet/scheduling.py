@@ -22,13 +22,11 @@ reminders point at them. Editing a schedule therefore never rewrites the past:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import or_, select, update
 
 from supportnet import audit, rsvps
 from supportnet.errors import DomainError
@@ -67,7 +65,8 @@ LOOKBACK = timedelta(days=1)
 SCHEDULE_CHANGED_NOTE = "The schedule changed."
 SERIES_ENDED_NOTE = "This meeting series has ended."
 MAX_NOTE = 500
-_INSERT_BATCH = 200  # rows per INSERT, well under SQLite's limit on bound parameters
+# Series per round of extend_horizons: a bound parameter each in two IN lists (far below every database's limit).
+_CHUNK = 500
 
 
 # --- small helpers on stored series ---
@@ -167,7 +166,29 @@ def create_series(group: Group, spec: SeriesSpec, now: datetime) -> MeetingSerie
     return series
 
 
-def materialize(series: MeetingSeries, until: datetime, now: datetime, *, has_standing: bool | None = None) -> int:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rule:
+    """What materializing needs of a series: its rule, length and seats (a loaded row or a Core row)."""
+
+    id: int
+    rrule: str | None
+    dtstart_local: datetime
+    timezone: str
+    duration_minutes: int
+    capacity: int | None
+
+
+_RULE_COLUMNS = (
+    MeetingSeries.id,
+    MeetingSeries.rrule,
+    MeetingSeries.dtstart_local,
+    MeetingSeries.timezone,
+    MeetingSeries.duration_minutes,
+    MeetingSeries.capacity,
+)
+
+
+def materialize(series: MeetingSeries, until: datetime, now: datetime) -> int:
     """Create the occurrence rows the series' rule gives before `until` that don't exist yet; return how many.
 
     Existing rows are never touched, so one-off changes and RSVPs survive any number of runs.
@@ -176,39 +197,9 @@ def materialize(series: MeetingSeries, until: datetime, now: datetime, *, has_st
         return 0
     if series.id is None:
         db.session.flush()
-    lo = now - LOOKBACK
-    created = 0
-    if until > lo:
-        instants = expand(series.rrule, series.dtstart_local, series.tz, lo, until)
-        existing = set(
-            db.session.scalars(
-                select(Occurrence.original_start).where(
-                    Occurrence.series_id == series.id,
-                    Occurrence.original_start >= lo,
-                    Occurrence.original_start < until,
-                )
-            )
-        )
-        duration = series.duration
-        rows = [
-            {
-                "series_id": series.id,
-                "original_start": instant,
-                "starts_at": instant,
-                "ends_at": instant + duration,
-                "status": OccurrenceStatus.SCHEDULED,
-                "note": "",
-                "capacity": series.capacity,
-                "going_count": 0,
-                "waitlist_count": 0,
-                "superseded": False,
-                "sequence": 0,
-                "updated_at": now,
-            }
-            for instant in instants
-            if instant not in existing
-        ]
-        created = _insert_occurrences(rows)
+    rule = _Rule(series.id, series.rrule, series.dtstart_local, series.timezone, series.duration_minutes,
+                 series.capacity)
+    created = _insert_occurrences(_missing_rows([rule], until, now), now) if until > now - LOOKBACK else 0
     if series.materialized_until is None or series.materialized_until < until:
         series.materialized_until = until
     db.session.flush()
@@ -216,47 +207,94 @@ def materialize(series: MeetingSeries, until: datetime, now: datetime, *, has_st
         # The rows were inserted without the ORM; a loaded `occurrences` list would not know about them.
         db.session.expire(series, ["occurrences"])
         # RSVP hook: standing RSVPs ("I come every week") answer for the new meetings.
-        if has_standing is None or has_standing:
-            rsvps.apply_standing(series, now)
+        rsvps.apply_standing(series, now)
     return created
 
 
-def _insert_occurrences(rows: list[dict]) -> int:
-    """Insert occurrence rows, skipping any that another transaction created meanwhile; return how many."""
+def _missing_rows(rules: Sequence[_Rule], until: datetime, now: datetime) -> list[tuple]:
+    """The occurrence rows (in _INSERT_COLUMNS order, instants as aware UTC) that these series' rules give from
+    LOOKBACK before now until `until` and that don't exist yet. One query for the rows that exist."""
+    lo = now - LOOKBACK
+    existing: dict[int, set[datetime]] = {}
+    found = db.session.execute(
+        select(Occurrence.series_id, Occurrence.original_start).where(
+            Occurrence.series_id.in_([rule.id for rule in rules]),
+            Occurrence.original_start >= lo,
+            Occurrence.original_start < until,
+        )
+    )
+    for series_id, original_start in found:
+        existing.setdefault(series_id, set()).add(original_start)
+    rows = []
+    for rule in rules:
+        duration = timedelta(minutes=rule.duration_minutes)
+        skip = existing.get(rule.id, ())
+        for instant in expand(rule.rrule, rule.dtstart_local, ZoneInfo(rule.timezone), lo, until):
+            if instant not in skip:
+                rows.append((rule.id, instant, instant + duration, rule.capacity))
+    return rows
+
+
+# The columns of a new meeting, in the order of the INSERT below; the ones not listed take their defaults.
+_INSERT_SQL = (
+    "INSERT INTO occurrence (series_id, original_start, starts_at, ends_at, status, note, capacity, going_count, "
+    "waitlist_count, superseded, sequence, updated_at) VALUES ({marks}) "
+    "ON CONFLICT (series_id, original_start) DO NOTHING"
+)
+
+
+def _driver_instant(dialect: str):
+    """How a UTC instant goes to the driver for a UTCDateTime column, without SQLAlchemy's per-value processing:
+    SQLite stores the text SQLAlchemy's DateTime writes (compared as text, so it must be the very same),
+    PostgreSQL a naive UTC timestamp. The instants must already be in UTC (expand gives them so)."""
+    if dialect == "sqlite":
+        # "YYYY-MM-DD HH:MM:SS.ffffff" and the "+00:00" of UTC cut off.
+        return lambda instant: instant.isoformat(" ", "microseconds")[:26]
+    return lambda instant: instant.replace(tzinfo=None)
+
+
+def _insert_occurrences(rows: list[tuple], now: datetime) -> int:
+    """Insert new meetings (from _missing_rows), skipping any that another transaction created meanwhile; return
+    how many were inserted."""
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
+    connection = db.session.connection()
+    dialect = connection.dialect.name
     if dialect not in ("sqlite", "postgresql"):
-        db.session.add_all(Occurrence(**row) for row in rows)
+        db.session.add_all(
+            Occurrence(series_id=series_id, original_start=start, starts_at=start, ends_at=end, capacity=capacity,
+                       status=OccurrenceStatus.SCHEDULED, note="", going_count=0, waitlist_count=0,
+                       superseded=False, sequence=0, updated_at=now)
+            for series_id, start, end, capacity in rows
+        )
         db.session.flush()
         return len(rows)
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    created = 0
+    # Tens of thousands of rows on a first start: SQLAlchemy's per-value type processing cost more than the
+    # database's own work, so the values go to the driver's executemany as the column types would write them.
     # Two scheduler processes (or a scheduler and an edit) may materialize the same series at once on
-    # PostgreSQL: ON CONFLICT makes the unique key settle it without failing either transaction.
-    # One statement executed with a list of parameter sets: SQLAlchemy caches its compiled form (a multi-row
-    # VALUES clause of varying length is compiled afresh every time, which cost half of extend_horizons), and
-    # RETURNING tells exactly which rows were new on every driver.
-    statement = (
-        insert(Occurrence.__table__)
-        .on_conflict_do_nothing(index_elements=["series_id", "original_start"])
-        .returning(Occurrence.__table__.c.id)
-    )
-    connection = db.session.connection()
-    for start in range(0, len(rows), _INSERT_BATCH):
-        created += len(connection.execute(statement, rows[start : start + _INSERT_BATCH]).all())
-    return created
+    # PostgreSQL: ON CONFLICT makes the unique key settle it without failing either transaction, and the
+    # driver's row count (summed over the rows on both drivers) says how many were new.
+    instant = _driver_instant(dialect)
+    scheduled, stamp = OccurrenceStatus.SCHEDULED.value, instant(now.astimezone(UTC))
+    params = [
+        (series_id, first := instant(start), first, instant(end), scheduled, "", capacity, 0, 0, False, 0, stamp)
+        for series_id, start, end, capacity in rows
+    ]
+    sql = _INSERT_SQL.format(marks=", ".join(["?" if dialect == "sqlite" else "%s"] * 12))
+    return connection.exec_driver_sql(sql, params).rowcount
 
 
 def extend_horizons(now: datetime) -> int:
     """Create the next meetings of every running series up to HORIZON ahead.
 
     The scheduler calls this on every pass; a series is only touched once its horizon is a day short,
-    so an idle pass is one indexed query.
+    so an idle pass is one indexed query. Due series are handled in chunks, a few statements per chunk
+    rather than per series: their rules are read as plain rows, the existing meetings in one query, the new
+    ones in one INSERT and the horizons moved in one UPDATE.
     """
     target = now + HORIZON
-    due = db.session.scalars(
-        select(MeetingSeries)
+    due = db.session.execute(
+        select(*_RULE_COLUMNS)
         .join(MeetingSeries.group)
         .where(
             MeetingSeries.ended_at.is_(None),
@@ -272,7 +310,34 @@ def extend_horizons(now: datetime) -> int:
         return 0
     # RSVP hook: only series with regulars ("I come every week") need apply_standing.
     with_standing = set(db.session.scalars(select(StandingRsvp.series_id).distinct()))
-    return sum(materialize(series, target, now, has_standing=series.id in with_standing) for series in due)
+    created = 0
+    for start in range(0, len(due), _CHUNK):
+        rules = [_Rule(*row) for row in due[start : start + _CHUNK]]
+        rows = _missing_rows(rules, target, now)
+        created += _insert_occurrences(rows, now)
+        ids = [rule.id for rule in rules]
+        db.session.execute(
+            update(MeetingSeries)
+            .where(
+                MeetingSeries.id.in_(ids),
+                or_(MeetingSeries.materialized_until.is_(None), MeetingSeries.materialized_until < target),
+            )
+            .values(materialized_until=target)
+            .execution_options(synchronize_session=False)
+        )
+        _forget_loaded(set(ids))
+        # RSVP hook: standing RSVPs answer for the new meetings. The UPDATE above locked the series rows first, so
+        # the lock order is series, then meetings, as when a capacity changes.
+        for series_id in sorted({row[0] for row in rows} & with_standing):
+            rsvps.apply_standing(db.session.get_one(MeetingSeries, series_id), now)
+    return created
+
+
+def _forget_loaded(series_ids: set[int]) -> None:
+    """Expire what a bulk change made stale in the series of these ids that the session has loaded."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, MeetingSeries) and obj.id in series_ids:
+            db.session.expire(obj, ["materialized_until", "occurrences"])
 
 
 # --- one-off changes ---

@@ -309,6 +309,16 @@ def test_the_due_query_reads_the_status_due_index_without_sorting(app):
     assert "TEMP B-TREE" not in plan, plan
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plan")
+def test_the_idle_scrub_of_links_reads_only_account_and_referral_rows(app):
+    # Every tick looks for finished sign-up and referral emails whose link must go; through (status, due_at) it
+    # would read every reminder sent in the last three days, on every tick.
+    with app.app_context():
+        statement = notif_dispatch.scrub_query(NOW).compile(db.engine, compile_kwargs={"literal_binds": True})
+        plan = " ".join(row[-1] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {statement}")))
+    assert "USING INDEX ix_notification_links_due" in plan, plan
+
+
 @pytest.mark.postgres_only
 def test_postgres_claims_skip_rows_another_claimer_holds(app, facilitator):
     announce_to(app, facilitator, 6)

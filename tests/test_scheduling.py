@@ -413,6 +413,81 @@ def test_the_horizon_moves_forward_as_time_passes_and_extending_twice_adds_nothi
         assert len(occurrences(series)) == 27
 
 
+def statements_of(action) -> list[str]:
+    """Every statement the engine runs while `action()` runs (BEGIN aside: it depends on what ran before)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_extending_many_horizons_takes_the_same_few_statements_as_extending_one(app, facilitator):
+    now = clock.now_utc()
+    with app.app_context():
+        few = make_group(facilitator.user(), name="One meeting a week")
+        scheduling.create_series(few, weekly(), now)
+        db.session.commit()
+    later = now + timedelta(weeks=1)
+    with app.app_context():
+        one = statements_of(lambda: scheduling.extend_horizons(later))
+        db.session.commit()
+        many = make_group(facilitator.user(), name="Many meetings a week")
+        for day in range(7):
+            scheduling.create_series(many, weekly(day, title=f"Day {day}"), now)
+            scheduling.create_series(many, weekly(day, title=f"Late {day}", start_time=time(21, 0)), now)
+        db.session.commit()
+    with app.app_context():
+        before = count_rows(Occurrence)
+        created: list[int] = []
+        fourteen = statements_of(lambda: created.append(scheduling.extend_horizons(later)))
+        db.session.commit()
+        # Every series got its next week: 14 new meetings, in as many statements as one series needed.
+        assert created == [14] and count_rows(Occurrence) == before + 14
+    assert len(fourteen) == len(one) == 5, fourteen
+
+
+def test_a_meeting_made_by_extending_the_horizon_is_found_by_its_instant(app, group_id):
+    with app.app_context():
+        series = scheduling.create_series(db.session.get(Group, group_id), weekly(), clock.now_utc())
+        db.session.commit()
+        series_id = series.id
+    later = clock.now_utc() + timedelta(weeks=1)
+    with app.app_context():
+        series = db.session.get(MeetingSeries, series_id)
+        assert len(series.occurrences) == 26
+        assert scheduling.extend_horizons(later) == 1
+        # The series the session had loaded shows the new horizon and the new meeting.
+        assert series.materialized_until == later + HORIZON
+        assert len(series.occurrences) == 27
+        db.session.commit()
+    with app.app_context():
+        newest = london(2027, 6, 1, 19, 0)  # the 27th Tuesday
+        # Written as every other instant is (SQLite compares the stored text), so equality queries find it.
+        found = db.session.scalars(
+            select(Occurrence).where(
+                Occurrence.series_id == series_id,
+                Occurrence.original_start == newest,
+                Occurrence.starts_at == newest,
+                Occurrence.ends_at == newest + timedelta(minutes=90),
+                Occurrence.updated_at == later,
+            )
+        ).one()
+        assert (found.status, found.note, found.capacity, found.going_count, found.superseded) == (
+            OccurrenceStatus.SCHEDULED, "", None, 0, False)
+        # Forgetting the horizon and extending again finds every meeting already there.
+        db.session.execute(update(MeetingSeries).values(materialized_until=None))
+        assert scheduling.extend_horizons(later) == 0
+        assert count_rows(Occurrence) == 27
+
+
 def test_extending_horizons_skips_ended_series_and_archived_groups(app, group_id, facilitator):
     with app.app_context():
         now = clock.now_utc()
