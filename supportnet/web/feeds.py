@@ -87,6 +87,11 @@ def feed_cache() -> FeedCache:
     return current_app.extensions.setdefault("supportnet_feed_cache", FeedCache())
 
 
+def block_cache() -> feeds.BlockCache:
+    """This app's serialized parts of group feeds, so that a rebuild after a change renders only what changed."""
+    return current_app.extensions.setdefault("supportnet_feed_blocks", feeds.BlockCache())
+
+
 def etag_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -135,7 +140,7 @@ def group_calendar(slug: str):
     links, host = WebLinks(), uid_host()
     key = feeds.fingerprint("group", current_app.config["BASE_URL"], host, span, group, entries)
     body, etag = feed_cache().get_or_build(
-        key, lambda: feeds.group_calendar(group, entries, links=links, host=host, span=span)
+        key, lambda: feeds.group_calendar(group, entries, links=links, host=host, span=span, blocks=block_cache())
     )
     return conditional(
         body,
