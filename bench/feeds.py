@@ -5,12 +5,14 @@ Run from the project root:  .venv/bin/python bench/feeds.py  [--series N] [--cha
 A throwaway SQLite file (migrated with `flask_migrate.upgrade()`) holds one public group with 20 weekly
 series in three time zones and 200 one-off changes made through the domain (cancelled, moved, and moved
 then cancelled weeks; a quarter of the group's meetings), with the clock pinned. Each figure has a baseline
-taken in the same run, so the ratios mean something on any machine:
+taken in the same run, interleaved with it, so the ratios mean something on any machine:
 
-* building the feed (loading the series and the changed meetings, building the events and the VTIMEZONEs,
-  serializing) vs. only serializing the same, already built icalendar components (`Calendar.to_ical()`);
-* GET /groups/<slug>/calendar.ics answered 304 (If-None-Match with the current ETag) vs. the full 200
-  answer and vs. GET /healthz, through the Flask test client (server time: no network, no WSGI server).
+* building the feed after one change (one meeting cancelled or moved through the domain and committed, then the
+  feed loaded and built, with the parts kept from the build before) vs. only serializing the same components,
+  built whole from scratch (`Calendar.to_ical()`); every build's bytes are checked equal to a build from scratch;
+* GET /groups/<slug>/calendar.ics answered 304 (If-None-Match with the current ETag) vs. a full build of that
+  feed with nothing kept (and vs. the 200 answers and GET /healthz), through the Flask test client (server time:
+  no network, no WSGI server); each round makes one change first, so the first poll after it is measured too.
 """
 
 from __future__ import annotations
@@ -139,22 +141,6 @@ def measure(fn: Callable[[], bytes], into: tuple[list[float], list[float]], keep
     return result
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and CPU seconds of each of `repeat` calls, after two warm-up calls.
-
-    CPU time is the steadier figure on a busy machine: wall time also counts waiting for a core.
-    """
-    for _ in range(2):
-        fn()
-    wall, cpu = [], []
-    for _ in range(repeat):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
-    return wall, cpu
-
-
 def p95(values: list[float]) -> float:
     return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
@@ -231,34 +217,49 @@ def main() -> None:
         first = client.get(url)
         assert first.status_code == 200 and first.data == body
         etag = first.headers["ETag"]
+        with app.app_context():
+            pending = next_changes(db.session.scalar(select(Group).where(Group.slug == slug)), args.requests + 2)
 
-        def conditional() -> None:
-            assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+        def poll(expect: int, tag: str | None = None) -> str:
+            response = client.get(url, headers={"If-None-Match": tag} if tag else {})
+            assert response.status_code == expect, response.status_code
+            return response.headers.get("ETag", "")
 
-        def conditional_cold() -> None:
-            app.extensions.pop("supportnet_feed_cache", None)  # as after any change: the feed is built again
-            conditional()
+        def from_scratch() -> str:
+            for name in ("supportnet_feed_cache", "supportnet_feed_blocks"):
+                app.extensions.pop(name, None)  # nothing kept: another process, or the first poll after a restart
+            return poll(200)
 
-        def unconditional() -> None:
-            assert client.get(url).status_code == 200
-
-        def health() -> None:
-            assert client.get("/healthz").status_code == 200
-
-        answers = {
-            "GET /healthz": timed(health, args.requests),
-            f"GET {url} (200)": timed(unconditional, args.requests),
-            f"GET {url} If-None-Match (304)": timed(conditional, args.requests),
-            "  the same, nothing in memory yet (after a change)": timed(conditional_cold, args.requests),
+        answers: dict[str, tuple[list[float], list[float]]] = {
+            "GET /healthz": ([], []),
+            f"GET {url} If-None-Match (304)": ([], []),
+            f"GET {url} (200, already built)": ([], []),
+            "  first poll after one change (200, rebuilt)": ([], []),
+            "  full build, nothing kept (200, from scratch)": ([], []),
         }
-        print(f"\n2. Conditional GET through the Flask test client, {args.requests} requests each (server time)")
-        print(f"   {'request':62} {'median':>10} {'p95':>10} {'CPU':>10} {'vs healthz':>10}")
+        labels = list(answers)
+        for run in range(args.requests + 2):  # each round: one change, then every request once (interleaved)
+            keep = run >= 2
+            with app.app_context():
+                change(pending[run], run + 1)
+            changed = measure(lambda: poll(200), answers[labels[3]], keep)
+            assert changed != etag
+            etag = changed
+            measure(lambda tag=etag: poll(304, tag), answers[labels[1]], keep)
+            measure(lambda: poll(200), answers[labels[2]], keep)
+            measure(lambda: client.get("/healthz"), answers[labels[0]], keep)
+            assert measure(from_scratch, answers[labels[4]], keep) == etag  # the same bytes, built whole
+
+        print(f"\n2. Polling the feed through the Flask test client, {args.requests} rounds of one change and each "
+              "request once (server time)")
+        print(f"   {'request':62} {'median':>10} {'p95':>10} {'CPU':>10} {'vs healthz':>10} {'vs full':>8}")
         reference = statistics.median(answers["GET /healthz"][1])
+        full = statistics.median(answers[labels[4]][1])
         for label, (wall, cpu) in answers.items():
             median_cpu = statistics.median(cpu)
             print(f"   {label:62} {ms(statistics.median(wall))} {ms(p95(wall))} {ms(median_cpu)} "
-                  f"{median_cpu / reference:9.1f}x")
-        print("   vs healthz: median CPU time / median CPU time of GET /healthz")
+                  f"{median_cpu / reference:9.1f}x {100 * median_cpu / full:7.1f}%")
+        print("   vs healthz: median CPU / median CPU of GET /healthz; vs full: / median CPU of the full build")
         with app.app_context():
             db.engine.dispose()
     print(f"\ntotal run time: {time.perf_counter() - started:.1f} s; load average: "
