@@ -146,7 +146,13 @@ def _statement_scopes(statement: Any, parameters: Any) -> set[tuple[str, int]]:
             return set()
         if not rows or getattr(statement, "select", None) is not None:
             return {ALL}
-        return set().union(*(_row_scopes(table, row) for row in rows))
+        scopes = set()
+        for column, kind in _OWNER[table]:  # one set per column: materializing inserts thousands of rows at once
+            values = {row.get(column) for row in rows}
+            if not all(isinstance(value, int) for value in values):
+                return {ALL}
+            scopes |= {(kind, value) for value in values}
+        return scopes
     if isinstance(statement, Update):
         columns = {str(getattr(key, "key", key)) for row in rows for key in row} or {"?"}
         if columns <= _UNSHOWN.get(table, frozenset()):
