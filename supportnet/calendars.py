@@ -58,7 +58,7 @@ def group_feed_available(group: Group) -> bool:
 
 def group_versions(group: Group) -> tuple[tuple[str, int, int], ...]:
     """The versions a group's feed depends on (one primary-key read): equal versions, the same feed."""
-    return tuple(tuple(row) for row in db.session.execute(feed_versions.group_key(group.id)))
+    return tuple(tuple(row) for row in db.session.execute(*feed_versions.group_key(group.id)))
 
 
 def group_entries(group: Group, span: Window) -> list[SeriesEntry]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -298,18 +298,24 @@ def install() -> None:
 # --- reading ------------------------------------------------------------------------------------------------
 
 
-def group_key(group_id: int) -> Any:
-    """A SELECT of the versions a group's feed depends on (its own and everything's), to run before its rows."""
-    return select(FeedVersion.kind, FeedVersion.ref_id, FeedVersion.version).where(
-        ((FeedVersion.kind == GROUP) & (FeedVersion.ref_id == group_id))
-        | ((FeedVersion.kind == EVERYTHING) & (FeedVersion.ref_id == 0))
-    )
+# Built once: a poll only binds its ids (building the SELECT each time cost a fifth of a 304).
+_VERSIONS = select(FeedVersion.kind, FeedVersion.ref_id, FeedVersion.version)
+_GROUP_KEY = _VERSIONS.where(
+    ((FeedVersion.kind == GROUP) & (FeedVersion.ref_id == bindparam("group_id")))
+    | ((FeedVersion.kind == EVERYTHING) & (FeedVersion.ref_id == 0))
+)
+
+
+def group_key(group_id: int) -> tuple[Any, dict[str, int]]:
+    """The SELECT of the versions a group's feed depends on (its own and everything's) and its parameters, to run
+    before any of its rows."""
+    return _GROUP_KEY, {"group_id": group_id}
 
 
 def member_key(user_id: int, group_ids: Any) -> Any:
     """A SELECT of the versions a member's private feed depends on: theirs, their groups' (`group_ids`: a
     subquery of the groups they are an active member of) and everything's."""
-    return select(FeedVersion.kind, FeedVersion.ref_id, FeedVersion.version).where(
+    return _VERSIONS.where(
         ((FeedVersion.kind == MEMBER) & (FeedVersion.ref_id == user_id))
         | ((FeedVersion.kind == GROUP) & FeedVersion.ref_id.in_(group_ids))
         | ((FeedVersion.kind == EVERYTHING) & (FeedVersion.ref_id == 0))
