@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -95,7 +95,7 @@ def _pending(connection: Connection) -> set[tuple[str, int]]:
 
 
 def _row_scopes(table: str, values: Mapping[str, Any]) -> set[tuple[str, int]]:
-    """The scopes of one row from its column values; everything when a value that says it is missing."""
+    """The scopes of one row from its column values; everything when a value that would say whose it is is missing."""
     scopes = set()
     for column, kind in _OWNER[table]:
         value = values.get(column)
@@ -121,7 +121,7 @@ def _object_scopes(obj: object, *, deleted: bool) -> set[tuple[str, int]]:
 
 
 def _changed(obj: object, key: str) -> bool:
-    state = obj._sa_instance_state  # type: ignore[attr-defined]
+    state = inspect(obj)
     return key in state.attrs and state.attrs[key].history.has_changes()
 
 
@@ -130,7 +130,7 @@ def _only_unshown(obj: object) -> bool:
     unshown = _UNSHOWN.get(getattr(obj, "__tablename__", ""))
     if not unshown:
         return False
-    state = obj._sa_instance_state  # type: ignore[attr-defined]
+    state = inspect(obj)
     changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
     return bool(changed) and changed <= unshown
 
