@@ -5,12 +5,14 @@ Run from the project root:  .venv/bin/python bench/feeds.py  [--series N] [--cha
 A throwaway SQLite file (migrated with `flask_migrate.upgrade()`) holds one public group with 20 weekly
 series in three time zones and 200 one-off changes made through the domain (cancelled, moved, and moved
 then cancelled weeks; a quarter of the group's meetings), with the clock pinned. Each figure has a baseline
-taken in the same run, so the ratios mean something on any machine:
+taken in the same run, interleaved with it, so the ratios mean something on any machine:
 
-* building the feed (loading the series and the changed meetings, building the events and the VTIMEZONEs,
-  serializing) vs. only serializing the same, already built icalendar components (`Calendar.to_ical()`);
-* GET /groups/<slug>/calendar.ics answered 304 (If-None-Match with the current ETag) vs. the full 200
-  answer and vs. GET /healthz, through the Flask test client (server time: no network, no WSGI server).
+* building the feed after one change (one meeting cancelled or moved through the domain and committed, then the
+  feed loaded and built, with the parts kept from the build before) vs. only serializing the same components,
+  built whole from scratch (`Calendar.to_ical()`); every build's bytes are checked equal to a build from scratch;
+* GET /groups/<slug>/calendar.ics answered 304 (If-None-Match with the current ETag) vs. a full build of that
+  feed with nothing kept (and vs. the 200 answers and GET /healthz), through the Flask test client (server time:
+  no network, no WSGI server); each round makes one change first, so the first poll after it is measured too.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import select  # noqa: E402
 
 from supportnet import accounts, calendars, clock, create_app, feeds, groups, scheduling  # noqa: E402
 from supportnet.extensions import db  # noqa: E402
-from supportnet.models import Group, GroupKind, Occurrence, OccurrenceStatus, SiteRole  # noqa: E402
+from supportnet.models import Group, GroupKind, MeetingSeries, Occurrence, OccurrenceStatus, SiteRole  # noqa: E402
 from supportnet.recurrence import Frequency, Recurrence  # noqa: E402
 from supportnet.series_spec import SeriesSpec  # noqa: E402
 from supportnet.web.feeds import WebLinks, uid_host  # noqa: E402
@@ -101,20 +103,42 @@ def populate(n_series: int, n_changes: int) -> str:
     return group.slug
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and CPU seconds of each of `repeat` calls, after two warm-up calls.
+def next_changes(group: Group, count: int) -> list[int]:
+    """Meetings still as their rule says, round-robin over the series: the subjects of the measured changes."""
+    rows = db.session.execute(
+        select(Occurrence.id, Occurrence.series_id)
+        .join(Occurrence.series)
+        .where(MeetingSeries.group_id == group.id, Occurrence.starts_at > NOW + timedelta(days=7),
+               Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.sequence == 0)
+        .order_by(Occurrence.starts_at)
+    ).all()
+    by_series: dict[int, list[int]] = {}
+    for occurrence_id, series_id in rows:
+        by_series.setdefault(series_id, []).append(occurrence_id)
+    queues = list(by_series.values())
+    picked = [queue[k] for k in range(max(map(len, queues))) for queue in queues if k < len(queue)]
+    return picked[:count]
 
-    CPU time is the steadier figure on a busy machine: wall time also counts waiting for a core.
-    """
-    for _ in range(2):
-        fn()
-    wall, cpu = [], []
-    for _ in range(repeat):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
-    return wall, cpu
+
+def change(occurrence_id: int, run: int) -> None:
+    """One change through the domain, committed: a cancelled week, or a week moved by an hour."""
+    occ = db.session.get(Occurrence, occurrence_id)
+    if run % 2:
+        scheduling.cancel_occurrence(occ, "No meeting this week.", NOW)
+    else:
+        local = occ.starts_at.astimezone(occ.series.tz).replace(tzinfo=None)
+        scheduling.move_occurrence(occ, new_start_local=local + timedelta(hours=1), now=NOW, note="An hour later.")
+    db.session.commit()
+
+
+def measure(fn: Callable[[], bytes], into: tuple[list[float], list[float]], keep: bool) -> bytes:
+    """Call fn once; when `keep`, add its wall-clock and CPU seconds to `into` (the first calls are warm-ups)."""
+    started, started_cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    if keep:
+        into[0].append(time.perf_counter() - started)
+        into[1].append(time.process_time() - started_cpu)
+    return result
 
 
 def p95(values: list[float]) -> float:
@@ -147,71 +171,95 @@ def main() -> None:
             group = db.session.scalar(select(Group).where(Group.slug == slug))
             span = feeds.window(NOW)
             links, host = WebLinks(), uid_host()
+            blocks = feeds.BlockCache()
+            # One future meeting per change, a different series each time (as a facilitator works through them).
+            pending = next_changes(group, args.requests + 2)
 
-            def build_from_database() -> bytes:
+            def build_after_change() -> bytes:
                 db.session.expire_all()  # every request loads afresh
                 entries = calendars.group_entries(group, span)
-                return feeds.group_calendar(group, entries, links=links, host=host, span=span)
+                return feeds.group_calendar(group, entries, links=links, host=host, span=span, blocks=blocks)
 
-            entries = calendars.group_entries(group, span)
+            def build_from_scratch() -> bytes:
+                db.session.expire_all()
+                entries = calendars.group_entries(group, span)
+                return feeds.group_calendar(group, entries, links=links, host=host, span=span,
+                                            blocks=feeds.BlockCache())
 
-            def build_loaded() -> bytes:
-                return feeds.group_calendar(group, entries, links=links, host=host, span=span)
-
-            component = feeds.group_calendar_component(group, entries, links=links, host=host, span=span)
-            body = component.to_ical()
-            assert build_loaded() == body == build_from_database()
+            build_after_change()  # the blocks of the feed as it is before the first change
+            after, scratch, baseline = ([], []), ([], []), ([], [])
+            for run in range(args.requests + 2):
+                change(pending[run], run)
+                body = measure(build_after_change, after, run >= 2)
+                assert measure(build_from_scratch, scratch, run >= 2) == body
+                # The baseline: icalendar serializing the very same components, built whole from scratch.
+                component = feeds.group_calendar_component(
+                    group, calendars.group_entries(group, span), links=links, host=host, span=span)
+                assert measure(component.to_ical, baseline, run >= 2) == body  # byte for byte the same feed
             events = len(component.walk("VEVENT"))
-            full = timed(build_from_database, args.requests)
-            loaded = timed(build_loaded, args.requests)
-            baseline = timed(component.to_ical, args.requests)
 
-        print(f"\n1. Building the feed ({len(body):,} bytes, {events} VEVENTs, "
-              f"{body.count(b'EXDATE')} EXDATEs), {args.requests} runs each")
-        print(f"   {'what':46} {'median':>10} {'p95':>10} {'CPU':>10} {'wall ratio':>10} {'CPU ratio':>10}")
+        print(f"\n1. Building the feed after one change ({len(body):,} bytes at the end, {events} VEVENTs, "
+              f"{body.count(b'EXDATE')} EXDATEs), {args.requests} changes, each followed by the three builds")
+        print(f"   {'what':52} {'median':>10} {'p95':>10} {'CPU':>10} {'wall ratio':>10} {'CPU ratio':>10}")
         base, base_cpu = statistics.median(baseline[0]), statistics.median(baseline[1])
         for label, (wall, cpu) in (
-            ("load from the database + build + serialize", full),
-            ("build + serialize (series already loaded)", loaded),
-            ("baseline: serialize the built components", baseline),
+            ("load + build + serialize, parts kept since last build", after),
+            ("load + build + serialize, from scratch", scratch),
+            ("baseline: serialize the same components (icalendar)", baseline),
         ):
             median, median_cpu = statistics.median(wall), statistics.median(cpu)
-            print(f"   {label:46} {ms(median)} {ms(p95(wall))} {ms(median_cpu)} {median / base:9.1f}x "
+            print(f"   {label:52} {ms(median)} {ms(p95(wall))} {ms(median_cpu)} {median / base:9.1f}x "
                   f"{median_cpu / base_cpu:9.1f}x")
+        print("   every build's bytes were checked equal to the from-scratch build and to the baseline's")
 
         client = app.test_client()
         url = f"/groups/{slug}/calendar.ics"
         first = client.get(url)
         assert first.status_code == 200 and first.data == body
         etag = first.headers["ETag"]
+        with app.app_context():
+            pending = next_changes(db.session.scalar(select(Group).where(Group.slug == slug)), args.requests + 2)
 
-        def conditional() -> None:
-            assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+        def poll(expect: int, tag: str | None = None) -> str:
+            response = client.get(url, headers={"If-None-Match": tag} if tag else {})
+            assert response.status_code == expect, response.status_code
+            return response.headers.get("ETag", "")
 
-        def conditional_cold() -> None:
-            app.extensions.pop("supportnet_feed_cache", None)  # as after any change: the feed is built again
-            conditional()
+        def from_scratch() -> str:
+            for name in ("supportnet_feed_cache", "supportnet_feed_blocks"):
+                app.extensions.pop(name, None)  # nothing kept: another process, or the first poll after a restart
+            return poll(200)
 
-        def unconditional() -> None:
-            assert client.get(url).status_code == 200
-
-        def health() -> None:
-            assert client.get("/healthz").status_code == 200
-
-        answers = {
-            "GET /healthz": timed(health, args.requests),
-            f"GET {url} (200)": timed(unconditional, args.requests),
-            f"GET {url} If-None-Match (304)": timed(conditional, args.requests),
-            "  the same, nothing in memory yet (after a change)": timed(conditional_cold, args.requests),
+        answers: dict[str, tuple[list[float], list[float]]] = {
+            "GET /healthz": ([], []),
+            f"GET {url} If-None-Match (304)": ([], []),
+            f"GET {url} (200, already built)": ([], []),
+            "  first poll after one change (200, rebuilt)": ([], []),
+            "  full build, nothing kept (200, from scratch)": ([], []),
         }
-        print(f"\n2. Conditional GET through the Flask test client, {args.requests} requests each (server time)")
-        print(f"   {'request':62} {'median':>10} {'p95':>10} {'CPU':>10} {'vs healthz':>10}")
+        labels = list(answers)
+        for run in range(args.requests + 2):  # each round: one change, then every request once (interleaved)
+            keep = run >= 2
+            with app.app_context():
+                change(pending[run], run + 1)
+            changed = measure(lambda: poll(200), answers[labels[3]], keep)
+            assert changed != etag
+            etag = changed
+            measure(lambda tag=etag: poll(304, tag), answers[labels[1]], keep)
+            measure(lambda: poll(200), answers[labels[2]], keep)
+            measure(lambda: client.get("/healthz"), answers[labels[0]], keep)
+            assert measure(from_scratch, answers[labels[4]], keep) == etag  # the same bytes, built whole
+
+        print(f"\n2. Polling the feed through the Flask test client, {args.requests} rounds of one change and each "
+              "request once (server time)")
+        print(f"   {'request':62} {'median':>10} {'p95':>10} {'CPU':>10} {'vs healthz':>10} {'vs full':>8}")
         reference = statistics.median(answers["GET /healthz"][1])
+        full = statistics.median(answers[labels[4]][1])
         for label, (wall, cpu) in answers.items():
             median_cpu = statistics.median(cpu)
             print(f"   {label:62} {ms(statistics.median(wall))} {ms(p95(wall))} {ms(median_cpu)} "
-                  f"{median_cpu / reference:9.1f}x")
-        print("   vs healthz: median CPU time / median CPU time of GET /healthz")
+                  f"{median_cpu / reference:9.1f}x {100 * median_cpu / full:7.1f}%")
+        print("   vs healthz: median CPU / median CPU of GET /healthz; vs full: / median CPU of the full build")
         with app.app_context():
             db.engine.dispose()
     print(f"\ntotal run time: {time.perf_counter() - started:.1f} s; load average: "

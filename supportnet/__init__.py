@@ -61,6 +61,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         use_cheap_hashing_for_tests()
 
     extensions.db.init_app(app)
+    from supportnet import feed_versions
+
+    feed_versions.install()  # every write to what a calendar feed shows moves its version, on every process
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)

@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 
-from supportnet import visibility
+from supportnet import feed_versions, visibility
 from supportnet.extensions import db
 from supportnet.feeds import MeetingEntry, SeriesEntry, SessionEntry, Window
 from supportnet.models import (
@@ -54,6 +54,11 @@ TOKEN_BYTES = 32  # 256 bits; at least 128 are required
 def group_feed_available(group: Group) -> bool:
     """Whether the group has a public calendar feed: public and unlisted groups that are not archived."""
     return group.visibility in (Visibility.PUBLIC, Visibility.UNLISTED) and group.archived_at is None
+
+
+def group_versions(group: Group) -> tuple[tuple[str, int, int], ...]:
+    """The versions a group's feed depends on (one primary-key read): equal versions, the same feed."""
+    return tuple(tuple(row) for row in db.session.execute(*feed_versions.group_key(group.id)))
 
 
 def group_entries(group: Group, span: Window) -> list[SeriesEntry]:
@@ -125,6 +130,13 @@ def user_for_token(token: str) -> User | None:
     if not token or len(token) > 200:
         return None
     return db.session.scalar(select(User).where(User.calendar_token_hash == _digest(token)))
+
+
+def private_versions(user: User) -> tuple[tuple[str, int, int], ...]:
+    """The versions a member's private feed depends on: theirs, their groups' and everything's (one query)."""
+    groups = select(Membership.group_id).where(Membership.user_id == user.id,
+                                               Membership.status == MemberStatus.ACTIVE)
+    return tuple(sorted(tuple(row) for row in db.session.execute(feed_versions.member_key(user.id, groups))))
 
 
 def _eager_occurrences():

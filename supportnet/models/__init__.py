@@ -15,6 +15,7 @@ from supportnet.models.coaching import (
     TimeOff,
 )
 from supportnet.models.consent import Audience, Consent, EndReason, Scope
+from supportnet.models.feed import FeedVersion
 from supportnet.models.group import (
     CheckinSharing,
     Group,
@@ -81,6 +82,7 @@ __all__ = [
     "CoachingSession",
     "Consent",
     "EndReason",
+    "FeedVersion",
     "Group",
     "GroupKind",
     "GroupTag",

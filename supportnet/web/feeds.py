@@ -6,10 +6,12 @@ from the body, and a matching If-None-Match gets 304. If-Modified-Since alone is
 a feed also changes when its window moves, which no timestamp in the data says, and a stale 304 would leave a
 cancelled meeting in someone's calendar. HEAD works like GET (Flask answers it from the GET view).
 
-Calendar apps poll every hour or so and nearly always get 304, so building a feed only to hash it again would
-waste most of the work: feeds already built are kept in memory (per process), keyed by a digest of every
-column of every row they are built from (feeds.fingerprint). Any change to those rows, however it was made,
-gives another digest and so a fresh build; the same rows give the same bytes.
+Calendar apps poll every hour or so and nearly always get 304, so a poll should not even read the rows: feeds
+already built are kept in memory (per process) with their ETag, keyed by the versions every write to what the feed
+shows moves in its own transaction (supportnet/feed_versions.py), the group's or member's own row, the window and
+the site's address. A poll reads the row and the versions (two indexed reads) and answers from memory; after a
+change, the versions differ and the feed is built again, re-rendering only the series that changed. The versions
+are read before the rows a build reads, so a feed is never kept under a newer version than its rows.
 """
 
 from __future__ import annotations
@@ -59,21 +61,23 @@ class WebLinks:
 
 
 class FeedCache:
-    """Feed bodies already built, with their ETags, by the digest of what they were built from (an LRU)."""
+    """Feed bodies already built, with their ETags and Last-Modified, by the key of what they show (an LRU)."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._items: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[bytes, str, datetime | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_build(self, key: str, build: Callable[[], bytes]) -> tuple[bytes, str]:
+    def get_or_build(
+        self, key: str, build: Callable[[], tuple[bytes, datetime | None]]
+    ) -> tuple[bytes, str, datetime | None]:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        body = build()  # outside the lock: two requests may build the same feed, and get the same bytes
-        item = (body, etag_of(body))
+        body, last_modified = build()  # outside the lock: two requests may build the same feed, and get the same bytes
+        item = (body, etag_of(body), last_modified)
         with self._lock:
             self._items[key] = item
             self._items.move_to_end(key)
@@ -85,6 +89,11 @@ class FeedCache:
 def feed_cache() -> FeedCache:
     """This app's cache of built feeds."""
     return current_app.extensions.setdefault("supportnet_feed_cache", FeedCache())
+
+
+def block_cache() -> feeds.BlockCache:
+    """This app's serialized parts of group feeds, so that a rebuild after a change renders only what changed."""
+    return current_app.extensions.setdefault("supportnet_feed_blocks", feeds.BlockCache())
 
 
 def etag_of(body: bytes) -> str:
@@ -130,19 +139,22 @@ def group_calendar(slug: str):
     group = db.session.scalar(select(Group).where(Group.slug == slug))
     if group is None or not calendars.group_feed_available(group):
         abort(404)
-    span = feeds.window(now_utc())
-    entries = calendars.group_entries(group, span)
-    links, host = WebLinks(), uid_host()
-    key = feeds.fingerprint("group", current_app.config["BASE_URL"], host, span, group, entries)
-    body, etag = feed_cache().get_or_build(
-        key, lambda: feeds.group_calendar(group, entries, links=links, host=host, span=span)
-    )
+    versions = calendars.group_versions(group)  # before any row the feed is built from
+    span, host = feeds.window(now_utc()), uid_host()
+    key = feeds.fingerprint("group", current_app.config["BASE_URL"], host, span, group, versions)
+
+    def build() -> tuple[bytes, datetime | None]:
+        entries = calendars.group_entries(group, span)
+        body = feeds.group_calendar(group, entries, links=WebLinks(), host=host, span=span, blocks=block_cache())
+        return body, feeds.last_modified(calendars.group_changed_at(group, entries))
+
+    body, etag, last_modified = feed_cache().get_or_build(key, build)
     return conditional(
         body,
         etag=etag,
         mimetype=CALENDAR_TYPE,
         cache_control=PUBLIC_CACHE,
-        last_modified=feeds.last_modified(calendars.group_changed_at(group, entries)),
+        last_modified=last_modified,
         headers={"Content-Disposition": f'inline; filename="{group.slug}.ics"'},
     )
 
@@ -152,27 +164,24 @@ def private_calendar(token: str):
     user = calendars.user_for_token(token)
     if user is None:
         abort(404)
-    span = feeds.window(now_utc())
-    entries, changed_at = calendars.private_entries(user, span)
-    sessions = calendars.session_entries(user, span)  # one-to-one sessions, as coach or member
-    changed_at = changed_at + [s.changed_at for s in sessions]
-    zone, host = _zone(user), uid_host()
-    rows = [(entry, entry.occurrence.series, entry.occurrence.series.group) for entry in entries]
-    key = feeds.fingerprint("private", current_app.config["BASE_URL"], host, user.calendar_discreet, zone, rows,
-                            sessions)
-    body, etag = feed_cache().get_or_build(
-        key,
-        lambda: feeds.private_calendar(
-            entries, discreet=user.calendar_discreet, viewer_zone=zone, links=WebLinks(), host=host,
-            sessions=sessions,
-        ),
-    )
+    versions = calendars.private_versions(user)  # before any row the feed is built from
+    span, zone, host = feeds.window(now_utc()), _zone(user), uid_host()
+    key = feeds.fingerprint("private", current_app.config["BASE_URL"], host, span, user, zone, versions)
+
+    def build() -> tuple[bytes, datetime | None]:
+        entries, changed_at = calendars.private_entries(user, span)
+        sessions = calendars.session_entries(user, span)  # one-to-one sessions, as coach or member
+        body = feeds.private_calendar(entries, discreet=user.calendar_discreet, viewer_zone=zone, links=WebLinks(),
+                                      host=host, sessions=sessions)
+        return body, feeds.last_modified(changed_at + [s.changed_at for s in sessions])
+
+    body, etag, last_modified = feed_cache().get_or_build(key, build)
     return conditional(
         body,
         etag=etag,
         mimetype=CALENDAR_TYPE,
         cache_control="private",
-        last_modified=feeds.last_modified(changed_at),
+        last_modified=last_modified,
         headers={
             "Content-Disposition": 'inline; filename="calendar.ics"',
             # The address is the secret: no search engine, no shared cache and no Referer may keep it.
