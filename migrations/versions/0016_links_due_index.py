@@ -1,7 +1,7 @@
 """notification links index: a partial index on the finished-email scrub's kinds
 
-Revision ID: 0016_bench_a
-Revises: 0014_coaching
+Revision ID: 0016_links_due_index
+Revises: 0015_feed_versions
 
 Reviewed (written by hand, checked against the models by the empty-database test). Every dispatch tick looks for
 finished account and referral emails whose link (and address) must be deleted; through (status, due_at) that meant
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0016_bench_a'
-down_revision = '0014_coaching'
+revision = '0016_links_due_index'
+down_revision = '0015_feed_versions'
 branch_labels = None
 depends_on = None
 
