@@ -23,6 +23,7 @@ from supportnet.coaching import coaches
 from supportnet.extensions import db
 from supportnet.measures import instruments, scoring
 from supportnet.models import (
+    Coach,
     Group,
     GroupKind,
     JoinPolicy,
@@ -293,8 +294,8 @@ def _seed_measures(member: User, now: datetime) -> None:
 
 def _seed_coach(users: dict[str, User], now: datetime) -> None:
     """Make the demo coach a public coach with weekday afternoons free, unless they coach already."""
-    if coaches.coach_of(users[COACH]) is not None:
-        return
+    if db.session.scalar(select(Coach.id).where(Coach.user_id == users[COACH].id)) is not None:
+        return  # (ids only: a coach row holds encrypted columns, and a demo rerun must not need them)
     coach = coaches.grant(COACH, by=users[ADMIN], now=now)
     coaches.update_profile(coach, coaches.Profile(
         display_name="Jo M. (peer recovery coach)", offers="One-to-one peer recovery coaching: planning the first "
