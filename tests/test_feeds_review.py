@@ -119,9 +119,9 @@ def _note_by_text(world: FeedWorld) -> None:
 
 
 def _note_by_driver_sql(world: FeedWorld) -> None:
-    marker = "?" if db.session.get_bind().dialect.name == "sqlite" else "%s"
-    db.session.connection().exec_driver_sql(f"UPDATE occurrence SET note = {marker} WHERE id = {marker}",
-                                            ("Written through the driver.", world.occurrences["moved"]))
+    sql = ("UPDATE occurrence SET note = ? WHERE id = ?" if db.session.get_bind().dialect.name == "sqlite"
+           else "UPDATE occurrence SET note = %s WHERE id = %s")
+    db.session.connection().exec_driver_sql(sql, ("Written through the driver.", world.occurrences["moved"]))
 
 
 @pytest.mark.parametrize("write", [_note_by_text, _note_by_driver_sql], ids=["text", "exec_driver_sql"])
