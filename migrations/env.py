@@ -134,11 +134,15 @@ def run_migrations_online():
         )
 
         raw = _defer_foreign_keys(connection)
+        # A migration's writes are not the app's: the feed versions (which may not exist yet) are not moved.
+        # (The pooled connection keeps its info, so the mark comes off again.)
+        connection.info["supportnet_migrating"] = True
         try:
             with context.begin_transaction():
                 context.run_migrations()
                 _check_foreign_keys(connection)
         finally:
+            connection.info.pop("supportnet_migrating", None)
             connection.close()  # back to the pool, which ends any transaction left open
             _enforce_foreign_keys(raw)
 

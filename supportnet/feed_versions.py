@@ -6,14 +6,21 @@ row, their memberships, their answers, their one-to-one sessions (as member or c
 name) and the meetings of the groups they are an active member of. Its key is therefore the member's version and
 the versions of those groups, plus the version of everything ("*").
 
-It cannot miss a write made through SQLAlchemy, however it is made:
+Every write made through SQLAlchemy is seen:
 
-* ORM changes are read from the session at every flush (`after_flush`: new, changed and deleted rows);
-* every other INSERT, UPDATE or DELETE on those tables is seen where it is executed (`before_execute` on every
+* ORM changes are read from the session at every flush (`after_flush`: new, changed and deleted rows; a new group,
+  user or coach is in no feed yet);
+* every other INSERT, UPDATE or DELETE statement on those tables is seen once it has run (`after_execute` on every
   connection, and `do_orm_execute` for the ORM's bulk statements), and traced to its group or member from its
-  parameters or a plain `WHERE id = ...`; one that cannot be traced moves "*", every feed's version;
+  parameters or a plain `WHERE id = ...` on its own table; one that cannot be traced, or that moves a row between
+  feeds (a member's name, a series' group), moves "*", every feed's version; one that matched no row moves nothing;
+* SQL text (`text(...)`, `exec_driver_sql`) that writes one of those tables moves "*", unless the code that runs
+  it says what it touched (`touch`, with the TRACED option: the bulk materializing insert);
 * rows a database cascade deletes with a parent (a user's or a coach's sessions, a group's series) are covered by
   the parent's deletion, which moves "*" or the group.
+
+Writes outside SQLAlchemy (psql, a driver cursor of one's own) are not seen: restart the app after one. A
+migration's writes move nothing (migrations/env.py marks its connection); processes restart after one anyway.
 
 The counters move at COMMIT (the connection's commit event), after every other write of the transaction, in a
 fixed order: a transaction never holds a version's row lock while it waits for another row, so the counters add
@@ -26,6 +33,7 @@ write commits is kept under the older version, never a newer one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -86,6 +94,16 @@ _DELETION_MOVES_ALL = frozenset({"group", "user", "coach"})
 # are not the app's writes.
 _TABLES = {model.__table__: model.__tablename__ for model in (Group, MeetingSeries, Occurrence, Membership, Rsvp,
                                                                User, CoachingSession, Coach)}
+# Columns whose change takes a row from one feed into another or shows in other people's feeds (a member's name
+# in their coach's feed): a plain UPDATE that sets one moves every version (the ORM path knows the old value).
+_MOVES_OTHERS = {
+    "user": frozenset({"display_name"}),
+    "meeting_series": frozenset({"group_id"}),
+    "occurrence": frozenset({"series_id"}),
+    "membership": frozenset({"user_id", "group_id"}),
+    "rsvp": frozenset({"user_id", "occurrence_id"}),
+    "coaching_session": frozenset({"member_id", "coach_id"}),
+}
 # A new row of these can be in no feed built before it existed (ids are never reused).
 _NEW_ROWS_CONCERN_NOBODY = frozenset({"group", "user", "coach"})
 
@@ -105,9 +123,9 @@ def _row_scopes(table: str, values: Mapping[str, Any]) -> set[tuple[str, int]]:
     return scopes
 
 
-def _object_scopes(obj: object, *, deleted: bool) -> set[tuple[str, int]]:
+def _object_scopes(obj: object, *, deleted: bool, new: bool = False) -> set[tuple[str, int]]:
     table = _TABLES.get(getattr(type(obj), "__table__", None))
-    if table is None:
+    if table is None or (new and table in _NEW_ROWS_CONCERN_NOBODY):
         return set()
     if deleted and table in _DELETION_MOVES_ALL:
         return {ALL}
@@ -157,6 +175,8 @@ def _statement_scopes(statement: Any, parameters: Any) -> set[tuple[str, int]]:
         columns = {str(getattr(key, "key", key)) for row in rows for key in row} or {"?"}
         if columns <= _UNSHOWN.get(table, frozenset()):
             return set()
+        if columns & _MOVES_OTHERS.get(table, frozenset()):
+            return {ALL}  # the row changes whose feed it is in, or shows in someone else's
     elif table in _DELETION_MOVES_ALL:
         return {ALL}
     traced = _traced(statement, table, rows)
@@ -187,20 +207,22 @@ def _traced(statement: Any, table: str, rows: list[Mapping[str, Any]]) -> set[tu
     kinds = dict(_OWNER[table])
     if table in _BY_ID:
         kinds["id"] = _BY_ID[table]
-    for column, values in _where_equals(statement.whereclause, rows):
+    for column, values in _where_equals(statement.whereclause, rows, statement.table):
         kind = kinds.get(column)
         if kind is not None and values and all(isinstance(v, int) for v in values):
             return {(kind, v) for v in values}
     return set()
 
 
-def _where_equals(clause: Any, rows: list[Mapping[str, Any]]) -> Iterable[tuple[str, list[Any]]]:
+def _where_equals(clause: Any, rows: list[Mapping[str, Any]], table: Any) -> Iterable[tuple[str, list[Any]]]:
     """The `column = value` and `column IN (values)` terms ANDed at the top of a WHERE clause."""
     terms = list(clause.clauses) if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_ \
         else [clause]
     for term in terms:
         if not isinstance(term, BinaryExpression) or not isinstance(term.left, ColumnClause):
             continue
+        if getattr(term.left, "table", None) is not table:
+            continue  # a condition on another table (a correlated subquery's, a join's) names none of these rows
         right = term.right
         if term.operator is operators.eq and isinstance(right, BindParameter):
             values = [row[right.key] for row in rows if right.key in row] or [right.value]
@@ -215,7 +237,7 @@ def _where_equals(clause: Any, rows: list[Mapping[str, Any]]) -> Iterable[tuple[
 def _after_flush(session: Session, _context) -> None:
     scopes: set[tuple[str, int]] = set()
     for obj in session.new:
-        scopes |= _object_scopes(obj, deleted=False)
+        scopes |= _object_scopes(obj, deleted=False, new=True)
     for obj in session.dirty:
         if session.is_modified(obj, include_collections=False) and not _only_unshown(obj):
             scopes |= _object_scopes(obj, deleted=False)
@@ -225,21 +247,63 @@ def _after_flush(session: Session, _context) -> None:
         _pending(session.connection()).update(scopes)
 
 
-def _do_orm_execute(state) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        scopes = _statement_scopes(state.statement, state.parameters)
-        if scopes:
-            _pending(state.session.connection()).update(scopes)
+def _nothing_written(statement: Any, result: Any) -> bool:
+    """An UPDATE or DELETE that matched no row (the plan pass's purges, most of the time) moves nothing."""
+    return isinstance(statement, (Update, Delete)) and getattr(result, "rowcount", -1) == 0
 
 
-def _before_execute(connection: Connection, clause, multiparams, params, execution_options) -> None:
-    if not isinstance(clause, (Insert, Update, Delete)):
+def _do_orm_execute(state) -> Any:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    scopes = _statement_scopes(state.statement, state.parameters)
+    if not scopes:
+        return None
+    result = state.invoke_statement()
+    if not _nothing_written(state.statement, result):
+        _pending(state.session.connection()).update(scopes)
+    return result
+
+
+def _after_execute(connection: Connection, clause, multiparams, params, execution_options, result) -> None:
+    # After the statement (and the transaction it began): a pending scope recorded before an automatic BEGIN
+    # would be cleared by it.
+    if not isinstance(clause, (Insert, Update, Delete)) or connection.info.get(MIGRATING):
         return
     if "compiled_cache" in execution_options:
         return  # the ORM's own statements: `_after_flush` sees its flushes, `_do_orm_execute` its bulk statements
+    if _nothing_written(clause, result):
+        return
     scopes = _statement_scopes(clause, multiparams if multiparams else params)
     if scopes:
         _pending(connection).update(scopes)
+
+
+# A write given as SQL text (`text(...)`, `exec_driver_sql`) on a table a feed reads: it cannot be traced to a
+# group or a member, so it moves every version. Code that writes such text on purpose says what it touched with
+# `touch` and runs it with the TRACED execution option (the bulk materializing insert does).
+_TEXT_WRITE = re.compile(r"^\s*(?:with\b.*?\)\s*)?(?:insert|update|delete|replace)\b", re.IGNORECASE | re.DOTALL)
+_FEED_TABLE = re.compile(r'(?<![\w.])"?(?:group|meeting_series|occurrence|membership|rsvp|user|coaching_session|coach)'
+                         r'"?(?![\w])', re.IGNORECASE)
+TRACED = "supportnet_feed_traced"
+MIGRATING = "supportnet_migrating"  # set by migrations/env.py: a migration's writes are not the app's
+
+
+def _before_cursor_execute(connection: Connection, _cursor, statement: str, _parameters, context, _many) -> None:
+    if context is None or connection.info.get(MIGRATING) or context.execution_options.get(TRACED):
+        return
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and isinstance(compiled.statement, (Insert, Update, Delete)):
+        return  # a statement object: traced from its table and values above
+    if _TEXT_WRITE.match(statement) and _FEED_TABLE.search(statement):
+        _pending(connection).add(ALL)
+
+
+def touch(connection: Connection, scopes: Iterable[tuple[str, int]]) -> None:
+    """Record what a write the listeners cannot trace concerns (series ids as ("series", id), groups, members)."""
+    _pending(connection).update(scopes)
+
+
+SERIES = _SERIES
 
 
 def _forget(connection: Connection, *_args) -> None:
@@ -248,7 +312,7 @@ def _forget(connection: Connection, *_args) -> None:
 
 def _on_commit(connection: Connection) -> None:
     scopes = connection.info.pop(_PENDING, None)
-    if scopes:
+    if scopes and not connection.info.get(MIGRATING):
         bump(connection, scopes)
 
 
@@ -286,7 +350,8 @@ def install() -> None:
     for target, name, listener in (
         (Session, "after_flush", _after_flush),
         (Session, "do_orm_execute", _do_orm_execute),
-        (Engine, "before_execute", _before_execute),
+        (Engine, "after_execute", _after_execute),
+        (Engine, "before_cursor_execute", _before_cursor_execute),
         (Engine, "begin", _forget),
         (Engine, "rollback", _forget),
         (Engine, "commit", _on_commit),
@@ -322,4 +387,17 @@ def member_key(user_id: int, group_ids: Any) -> Any:
     )
 
 
-__all__ = ["ALL", "EVERYTHING", "GROUP", "MEMBER", "bump", "group_key", "install", "member_key"]
+__all__ = [
+    "ALL",
+    "EVERYTHING",
+    "GROUP",
+    "MEMBER",
+    "MIGRATING",
+    "SERIES",
+    "TRACED",
+    "bump",
+    "group_key",
+    "install",
+    "member_key",
+    "touch",
+]
