@@ -4,6 +4,7 @@ without a request (the scheduler has none)."""
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -13,7 +14,14 @@ from supportnet.models import CoachingSession, NotificationKind, Occurrence, Use
 
 
 def _serializer(purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"supportnet.notifications.{purpose}")
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=32)
+def _serializer_for(secret: str, purpose: str) -> URLSafeSerializer:
+    # A tick signs two links per email: building the serializer (and its signer) once per key and purpose
+    # spares that work; the tokens are the same (these serializers carry no time).
+    return URLSafeSerializer(secret, salt=f"supportnet.notifications.{purpose}")
 
 
 def _link_user(data: dict) -> User | None:
