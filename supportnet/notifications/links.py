@@ -92,10 +92,17 @@ def read_session_cant_make_it_token(token: str) -> CoachingSession | None:
 
 def link(endpoint: str, **values) -> str:
     """An absolute link built from SUPPORTNET_BASE_URL; works without a request (the scheduler has none)."""
-    adapter = current_app.url_map.bind("localhost")
-    return current_app.config["BASE_URL"] + adapter.build(endpoint, values)
+    return current_app.config["BASE_URL"] + _adapter().build(endpoint, values)
 
 
 def path(endpoint: str, **values) -> str:
     """A site-relative link (for the in-app inbox); works without a request."""
-    return current_app.url_map.bind("localhost").build(endpoint, values)
+    return _adapter().build(endpoint, values)
+
+
+def _adapter():
+    # Bound once per app: an email carries several links, and the outbox builds thousands of emails in a row.
+    adapters = current_app.extensions.setdefault("supportnet.links", {})
+    if "adapter" not in adapters:
+        adapters["adapter"] = current_app.url_map.bind("localhost")
+    return adapters["adapter"]
