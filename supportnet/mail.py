@@ -76,8 +76,6 @@ def sender_domain(sender: str) -> str:
     return envelope_address(sender).rpartition("@")[2] or "localhost"
 
 
-
-
 class _SmtpPolicy(Compat32):
     """compat32 with CRLF line ends, that writes a plain one-line header as it is.
 
@@ -124,7 +122,7 @@ def envelope_address(value: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _parsed(value: str) -> tuple[str, str]:
-    # Named addresses are the sender's: the same few values over and over.
+    # Named addresses are mostly the sender's: the same few values over and over.
     return parseaddr(value)
 
 
