@@ -26,7 +26,9 @@ Above the domain (they may import domain modules; no domain module imports them)
 * `compose`: what each notice says (subjects, emails, the meeting's .ics, in-app entries). Imports `links`,
   `preferences` and the domain modules it reads (check-ins, RSVPs).
 * `dispatch`: the tick that claims, re-checks, sends, marks and retries; sends a request's own emails right
-  after its response. The only module here that commits. Imports `compose`, `outbox`, `preferences`.
+  after its response. The only module here that commits. Imports `compose`, `marks`, `outbox`, `preferences`.
+* `marks`: the dispatcher's connection for marking rows (commits that skip the fsync) and the claim check and
+  mark it runs after every message, straight on the driver. Used by `dispatch` only.
 * `inbox`: the member's in-app notices, re-checked against what they may still see.
 
 Everything but `dispatch` changes the session and flushes; its caller commits.

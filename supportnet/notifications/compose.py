@@ -636,6 +636,12 @@ STOP_LABELS: dict[NotificationKind, str] = {
 }
 
 
+def render_email(name: str, context: dict) -> str:
+    """An email template rendered with only what it is given: the outbox renders two per message, and Flask's
+    render_template adds the web pages' context processors and signals, which an email never uses."""
+    return current_app.jinja_env.get_template(name).render(context)
+
+
 def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now: datetime) -> mail.Mail:
     """The email of one notification row, in the member's timezone, discreet unless they opted in."""
     if n.kind == Kind.ACCOUNT:
@@ -658,8 +664,8 @@ def email_for(n: Notification, prefs: Preferences, groups: dict[int, Group], now
     message = mail.Mail(
         to=user.email,
         subject=notice.subject,
-        text=render_template("email/notice.txt", **context),
-        html=render_template("email/notice.html", **context),
+        text=render_email("email/notice.txt", context),
+        html=render_email("email/notice.html", context),
         # RFC 3834: an automatic message; out-of-office replies should not answer it.
         headers={"Auto-Submitted": "auto-generated"},
     )

@@ -36,13 +36,12 @@ import logging
 import random
 import threading
 import time as time_module
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, null, select, text, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import joinedload
 
 from supportnet import consent, followup, mail, visibility
@@ -67,7 +66,7 @@ from supportnet.models import (
     RsvpStatus,
 )
 from supportnet.models.notification import LINK_KINDS
-from supportnet.notifications import compose, outbox
+from supportnet.notifications import compose, marks, outbox
 from supportnet.notifications.preferences import (
     ALWAYS_SENT,
     SUPPORTER_KINDS,
@@ -273,7 +272,7 @@ class _Lease:
         # Never an earlier token than the current one, even if the clock stepped back.
         token = max(self.clock() + timedelta(seconds=self.seconds), self.token)
         table = Notification.__table__
-        held = _book(books, update(table).where(table.c.id.in_(ids), *self.holds())
+        held = marks.book(books, update(table).where(table.c.id.in_(ids), *self.holds())
                      .values(claimed_until=token, due_at=token).returning(table.c.id))
         self.token, self.renewed = token, started
         return set(held)
@@ -284,7 +283,7 @@ class _Outgoing:
     id: int
     attempts: int
     expires_at: datetime | None
-    message: object  # email.message.EmailMessage
+    message: object  # mail.RawMessage, or an email.message.Message where a header is not plain ASCII
 
 
 @dataclass
@@ -494,7 +493,7 @@ def _compose(n: Notification, ctx: _Context, now: datetime):
         composed = compose.email_for(n, ctx.prefs[n.user_id], ctx.groups, now)
     sender = current_app.config["MAIL_FROM"]
     composed.headers["Message-ID"] = message_id(n.dedupe_key, sender)
-    return mail.to_message(composed, sender)
+    return mail.to_raw(composed, sender)
 
 
 def message_id(dedupe_key: str, sender: str) -> str:
@@ -534,117 +533,9 @@ def _settle(items: list[tuple[int, str, str | None, datetime | None]], at: datet
         db.session.commit()
 
 
-@contextmanager
-def _bookkeeping() -> Iterator[Connection]:
-    """A database connection for marking rows, whose commits do not wait for the disk.
-
-    A mark is bookkeeping that can be redone: if it is lost, the message goes out again (at least once).
-    So each mark commits at once but without an fsync (SQLite: synchronous=NORMAL on this connection;
-    PostgreSQL: synchronous_commit off for this connection, and autocommit, so that a mark is one round trip
-    instead of four). A crash of the process loses no mark; a power cut may forget the last ones. Waiting for
-    the disk after every message would cost more than the SMTP exchange itself.
-    """
-    with db.engine.connect() as connection:
-        dialect = connection.dialect.name
-        driver = connection.connection.driver_connection if dialect == "sqlite" else None
-        previous = None
-        if driver is not None:
-            previous = driver.execute("PRAGMA synchronous").fetchone()[0]
-            driver.execute("PRAGMA synchronous = NORMAL")
-        elif dialect == "postgresql":
-            # Every bookkeeping statement is a single UPDATE or SELECT: it is its own transaction.
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.exec_driver_sql("SET synchronous_commit = off")
-            connection.commit()  # ends SQLAlchemy's own idea of a transaction (the driver is in autocommit)
-        try:
-            yield connection
-        finally:
-            if connection.in_transaction():
-                connection.rollback()
-            if driver is not None:
-                driver.execute(f"PRAGMA synchronous = {int(previous)}")
-            elif dialect == "postgresql" and not connection.invalidated:
-                connection.exec_driver_sql("RESET synchronous_commit")
-
-
-def _book(connection: Connection, statement) -> list:
-    """Run one bookkeeping statement in its own transaction; the rows it returned (if it returns any)."""
-    with write_intent(True), connection.begin():
-        result = connection.execute(statement)
-        return result.scalars().all() if result.returns_rows else [result.rowcount]
-
-
-class _Prepared:
-    """One statement compiled once per batch and run straight on the driver's connection."""
-
-    def __init__(self, books: Connection, statement) -> None:
-        dialect = books.dialect
-        compiled = statement.compile(dialect=dialect)
-        self.compiled = compiled
-        self.sql = compiled.string
-        self.order = compiled.positiontup  # None for drivers that take named parameters
-        self.processors = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
-        }
-
-    def params(self, values: dict):
-        values = self.compiled.construct_params(values)
-        for name, process in self.processors.items():
-            if process is not None:
-                values[name] = process(values[name])
-        return [values[name] for name in self.order] if self.order is not None else values
-
-
-class _Marker:
-    """Marks a row sent (and checks a claim), straight on the driver's connection, compiled once per batch.
-
-    The time between the server's acceptance of a message and the mark's commit is the window in which a crash
-    sends the message twice. Through SQLAlchemy's Connection a mark spends about 0.25 ms in Python; on the
-    driver it is one statement (SQLite: about 0.02 ms; PostgreSQL: one round trip, autocommit).
-    """
-
-    def __init__(self, books: Connection) -> None:
-        table = Notification.__table__
-        claimed = (table.c.id == bindparam("row_id"), table.c.status == bindparam("row_sending"),
-                   table.c.claimed_until == bindparam("row_token"))
-        self.mark_sql = _Prepared(books, update(table).where(*claimed).values(
-            status=bindparam("row_sent"), sent_at=bindparam("row_at"), due_at=bindparam("row_due"),
-            claimed_until=null(), last_error=null()))
-        self.check_sql = _Prepared(books, select(table.c.id).where(*claimed))
-        self.sqlite = books.dialect.name == "sqlite"
-        self.driver = books.connection.driver_connection
-
-    def holds(self, notification_id: int, token: datetime) -> bool:
-        """Whether the row still carries this claim's token (a read: no lock, no write)."""
-        params = self.check_sql.params({"row_id": notification_id, "row_sending": SENDING, "row_token": token})
-        if self.sqlite:
-            return self.driver.execute(self.check_sql.sql, params).fetchone() is not None
-        with self.driver.cursor() as cursor:  # PostgreSQL, autocommit (see _bookkeeping)
-            cursor.execute(self.check_sql.sql, params)
-            return cursor.fetchone() is not None
-
-    def mark(self, notification_id: int, at: datetime, token: datetime) -> bool:
-        """The row is sent, if it still carries `token`; committed before this returns."""
-        params = self.mark_sql.params({"row_id": notification_id, "row_sending": SENDING, "row_token": token,
-                                       "row_sent": SENT, "row_at": at, "row_due": at})
-        if not self.sqlite:
-            with self.driver.cursor() as cursor:
-                cursor.execute(self.mark_sql.sql, params)
-                return cursor.rowcount == 1
-        self.driver.execute("BEGIN IMMEDIATE")
-        try:
-            changed = self.driver.execute(self.mark_sql.sql, params).rowcount
-            self.driver.execute("COMMIT")
-        except BaseException:
-            if self.driver.in_transaction:
-                self.driver.execute("ROLLBACK")
-            raise
-        return changed == 1
-
-
 def _send_all(outgoing: list[_Outgoing], at: datetime, report: TickReport, lease: _Lease) -> None:
     """Send the batch over one connection; mark each row right after the server's answer."""
-    with _bookkeeping() as books:
+    with marks.bookkeeping() as books:
         _send_batch(books, outgoing, at, report, lease)
 
 
@@ -654,7 +545,7 @@ def _send_batch(books: Connection, outgoing: list[_Outgoing], at: datetime, repo
     transport = None
     down: mail.SendError | None = None
     lost: set[int] = set()
-    marker = _Marker(books)
+    marker = marks.Marker(books)
     try:
         for index, item in enumerate(outgoing):
             if _stop.is_set():
@@ -697,7 +588,7 @@ def _send_batch(books: Connection, outgoing: list[_Outgoing], at: datetime, repo
             transport.close()
 
 
-def _mark_sent(marker: _Marker, notification_id: int, at: datetime, lease: _Lease) -> bool:
+def _mark_sent(marker: marks.Marker, notification_id: int, at: datetime, lease: _Lease) -> bool:
     """The server accepted the message: the row is sent (committed before the next message goes)."""
     return marker.mark(notification_id, at, lease.token)
 
@@ -745,4 +636,4 @@ def _record_failure(books: Connection, item: _Outgoing, error: mail.SendError, a
             values.update(status=PENDING, due_at=next_try)
             report.retried += 1
     table = Notification.__table__
-    _book(books, update(table).where(table.c.id == item.id, *lease.holds()).values(**values))
+    marks.book(books, update(table).where(table.c.id == item.id, *lease.holds()).values(**values))

@@ -4,6 +4,7 @@ without a request (the scheduler has none)."""
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -13,7 +14,14 @@ from supportnet.models import CoachingSession, NotificationKind, Occurrence, Use
 
 
 def _serializer(purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"supportnet.notifications.{purpose}")
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=32)
+def _serializer_for(secret: str, purpose: str) -> URLSafeSerializer:
+    # A tick signs two links per email: building the serializer (and its signer) once per key and purpose
+    # spares that work; the tokens are the same (these serializers carry no time).
+    return URLSafeSerializer(secret, salt=f"supportnet.notifications.{purpose}")
 
 
 def _link_user(data: dict) -> User | None:
@@ -84,10 +92,17 @@ def read_session_cant_make_it_token(token: str) -> CoachingSession | None:
 
 def link(endpoint: str, **values) -> str:
     """An absolute link built from SUPPORTNET_BASE_URL; works without a request (the scheduler has none)."""
-    adapter = current_app.url_map.bind("localhost")
-    return current_app.config["BASE_URL"] + adapter.build(endpoint, values)
+    return current_app.config["BASE_URL"] + _adapter().build(endpoint, values)
 
 
 def path(endpoint: str, **values) -> str:
     """A site-relative link (for the in-app inbox); works without a request."""
-    return current_app.url_map.bind("localhost").build(endpoint, values)
+    return _adapter().build(endpoint, values)
+
+
+def _adapter():
+    # Bound once per app: an email carries several links, and the outbox builds thousands of emails in a row.
+    adapters = current_app.extensions.setdefault("supportnet.links", {})
+    if "adapter" not in adapters:
+        adapters["adapter"] = current_app.url_map.bind("localhost")
+    return adapters["adapter"]
